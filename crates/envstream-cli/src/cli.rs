@@ -1,0 +1,84 @@
+//! Command-line arguments (clap derive only; no logic).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Streaming envelope encryption for large files and backups.
+#[derive(Parser, Debug)]
+#[command(name = "envstream", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create a new local key file (mode 0600; never overwrites).
+    Keygen {
+        /// Where to write the key file.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Encrypt INPUT (default stdin) to OUT (default stdout).
+    Seal(SealArgs),
+    /// Decrypt and verify INPUT (default stdin) to OUT (default stdout).
+    Open(OpenArgs),
+    /// Print a file's header: version, suite, chunk size, context and wrapped keys. Needs no key.
+    Inspect {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The sealed file; `-` or absent means stdin.
+        #[arg(value_name = "INPUT")]
+        input: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeyArgs {
+    /// A local key file (repeatable). Defaults to $ENVSTREAM_KEY_FILE.
+    #[arg(long = "key-file", value_name = "F")]
+    pub(crate) key_files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct OutputArgs {
+    /// Output file, written atomically (temporary file, renamed when complete).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub(crate) output: Option<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SealArgs {
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
+    /// Encryption context entry K=V (repeatable). Stored in clear, authenticated.
+    #[arg(long = "context", value_name = "K=V")]
+    pub(crate) context: Vec<String>,
+    /// Plaintext bytes per chunk: 4K to 16M (suffixes K, KiB, M, MiB). Default 64K.
+    #[arg(long = "chunk-size", value_name = "SIZE")]
+    pub(crate) chunk_size: Option<String>,
+    #[command(flatten)]
+    pub(crate) out: OutputArgs,
+    /// Input file; `-` or absent means stdin.
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct OpenArgs {
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
+    /// Require the header's context to hold K with exactly value V (repeatable).
+    #[arg(long = "context", value_name = "K=V")]
+    pub(crate) context: Vec<String>,
+    #[command(flatten)]
+    pub(crate) out: OutputArgs,
+    /// Input file; `-` or absent means stdin.
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: Option<PathBuf>,
+}

@@ -1,0 +1,215 @@
+//! Each subcommand: turn arguments into library configuration and run it.
+
+use std::fs::File;
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use envstream::{Backend, EncryptionContext, Header, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+
+use crate::cli::{Command, KeyArgs, OpenArgs, SealArgs};
+use crate::error::UsageError;
+use crate::output::{open_input, Sink};
+
+pub(crate) fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Keygen { output } => keygen(&output),
+        Command::Seal(args) => seal(args),
+        Command::Open(args) => open(args),
+        Command::Inspect { json, input } => inspect(json, &input),
+    }
+}
+
+fn keygen(path: &Path) -> Result<()> {
+    let (key, text) = LocalKey::generate(Backend::default())?;
+    let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(UsageError(format!(
+                "{} already exists; keygen never overwrites a key file, choose another path",
+                path.display()
+            ))
+            .into())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot create key file {}", path.display())),
+    };
+    let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(path);
+        return Err(e).with_context(|| format!("cannot write key file {}", path.display()));
+    }
+    eprintln!("envstream: wrote key {} to {}", key.key_id(), path.display());
+    Ok(())
+}
+
+/// Loads the key files named by flags, or by $ENVSTREAM_KEY_FILE when none are.
+fn load_keys(args: &KeyArgs) -> Result<Vec<LocalKey>> {
+    let mut paths: Vec<PathBuf> = args.key_files.clone();
+    if paths.is_empty() {
+        if let Some(p) = std::env::var_os("ENVSTREAM_KEY_FILE").filter(|p| !p.is_empty()) {
+            paths.push(PathBuf::from(p));
+        }
+    }
+    if paths.is_empty() {
+        return Err(envstream::Error::NoKeyring.into());
+    }
+    paths
+        .iter()
+        .map(|p| LocalKey::load(p, Backend::default()).map_err(anyhow::Error::from))
+        .collect()
+}
+
+fn parse_pair(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(UsageError(format!("--context {s:?} must have the form KEY=VALUE with a non-empty KEY")).into()),
+    }
+}
+
+/// Parses `65536`, `64K`, `64KiB`, `1M`, `1MiB` (binary units).
+pub(crate) fn parse_size(s: &str) -> Result<u32> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("KiB").or_else(|| t.strip_suffix('K')).or_else(|| t.strip_suffix('k')) {
+        (n, 1024u64)
+    } else if let Some(n) = t.strip_suffix("MiB").or_else(|| t.strip_suffix('M')).or_else(|| t.strip_suffix('m')) {
+        (n, 1024 * 1024)
+    } else {
+        (t, 1)
+    };
+    let bad = || UsageError(format!("--chunk-size {s:?} is not a size such as 65536, 64K or 1M"));
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    let v = n.checked_mul(mult).ok_or_else(bad)?;
+    u32::try_from(v).map_err(|_| {
+        anyhow::Error::from(envstream::Error::ChunkSizeOutOfRange { size: v })
+    })
+}
+
+fn keyring_refs(keys: &[LocalKey]) -> Vec<&dyn Keyring> {
+    keys.iter().map(|k| k as &dyn Keyring).collect()
+}
+
+fn seal(args: SealArgs) -> Result<()> {
+    let mut context = EncryptionContext::new();
+    for c in &args.context {
+        let (k, v) = parse_pair(c)?;
+        context.insert(k, v)?;
+    }
+    let mut options = SealOptions::new().context(context);
+    if let Some(s) = &args.chunk_size {
+        options = options.chunk_size(parse_size(s)?)?;
+    }
+    if crate::output::is_stdio(&args.out.output) && std::io::stdout().is_terminal() {
+        return Err(UsageError(
+            "refusing to write ciphertext to a terminal; redirect stdout or pass -o FILE".into(),
+        )
+        .into());
+    }
+    let keys = load_keys(&args.keys)?;
+    let mut input = open_input(&args.input)?;
+    let mut sink = Sink::open(&args.out.output, args.out.force)?;
+    let sealer = Sealer::prepare_blocking(&keyring_refs(&keys), options)?;
+    let chunk = sealer.header().chunk_size() as usize;
+    let mut writer = sealer.seal_to(sink.writer())?;
+    let mut buf = vec![0u8; chunk.max(256 * 1024)];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("cannot read input"),
+        };
+        writer.write_all(&buf[..n]).context("cannot write output")?;
+    }
+    writer.finish().context("cannot write output")?;
+    sink.commit()
+}
+
+fn open(args: OpenArgs) -> Result<()> {
+    let mut options = OpenOptions::new();
+    for c in &args.context {
+        let (k, v) = parse_pair(c)?;
+        options = options.require_context(k, v);
+    }
+    let keys = load_keys(&args.keys)?;
+    let input = open_input(&args.input)?;
+    let opener = Opener::new(input)?;
+    let mut reader = opener.unlock_blocking(&keyring_refs(&keys), options)?;
+    let mut sink = Sink::open(&args.out.output, args.out.force)?;
+    {
+        let out = sink.writer();
+        loop {
+            let data = reader.fill_buf()?;
+            if data.is_empty() {
+                break;
+            }
+            let n = data.len();
+            out.write_all(data).context("cannot write output")?;
+            reader.consume(n);
+        }
+    }
+    debug_assert!(reader.is_complete());
+    sink.commit()
+}
+
+fn inspect(json: bool, input: &Option<PathBuf>) -> Result<()> {
+    let f: File = open_input(input)?;
+    let opener = Opener::new(f)?;
+    let h = opener.header();
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", header_json(h))?;
+    } else {
+        writeln!(out, "format version: {}", h.version())?;
+        writeln!(out, "suite:          0x{:04x} ({})", h.suite().id(), h.suite().name())?;
+        writeln!(out, "chunk size:     {}", h.chunk_size())?;
+        writeln!(out, "header length:  {}", h.len())?;
+        if h.context().is_empty() {
+            writeln!(out, "context:        (empty)")?;
+        } else {
+            writeln!(out, "context:")?;
+            for (k, v) in h.context().iter() {
+                writeln!(out, "  {k}={v}")?;
+            }
+        }
+        writeln!(out, "wrapped keys:   {}", h.wrapped_keys().len())?;
+        for k in h.wrapped_keys() {
+            writeln!(out, "  {} {}", k.provider(), k.key_id())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn header_json(h: &Header) -> serde_json::Value {
+    let ctx: serde_json::Map<String, serde_json::Value> =
+        h.context().iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect();
+    serde_json::json!({
+        "version": h.version(),
+        "suite": h.suite().name(),
+        "suite_id": h.suite().id(),
+        "chunk_size": h.chunk_size(),
+        "header_len": h.len(),
+        "context": ctx,
+        "keys": h.wrapped_keys().iter().map(|k| serde_json::json!({
+            "provider": k.provider(),
+            "key_id": k.key_id(),
+            "wrapped_len": k.ciphertext().len(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536").expect("ok"), 65536);
+        assert_eq!(parse_size("64K").expect("ok"), 65536);
+        assert_eq!(parse_size("64KiB").expect("ok"), 65536);
+        assert_eq!(parse_size("16M").expect("ok"), 16 << 20);
+        assert!(parse_size("abc").is_err());
+        assert!(parse_size("99999999M").is_err());
+    }
+}

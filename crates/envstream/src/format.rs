@@ -1,0 +1,439 @@
+//! The envstream v1 header: a pure parser and writer with hard limits.
+//!
+//! `docs/FORMAT.md` is normative; this module implements its "Header"
+//! section. [`Header::parse`] is a pure function of bytes and
+//! `Header::parse(b)?.0.to_bytes()` reproduces `b` exactly (the encoding is
+//! canonical).
+
+use crate::context::EncryptionContext;
+use crate::error::Error;
+
+/// The 8-byte magic that starts every envstream file.
+pub const MAGIC: [u8; 8] = *b"ENVSTRM\0";
+/// The only format version this implementation reads and writes.
+pub const VERSION: u8 = 1;
+/// Suite 0x0001: AES-256-GCM chunks, HKDF-SHA-512 derivation, 32-byte key
+/// commitment, HMAC-SHA-256 header tag.
+pub const SUITE_AES256GCM_HKDF_SHA512: u16 = 0x0001;
+/// Smallest allowed chunk size (plaintext bytes per chunk).
+pub const MIN_CHUNK_SIZE: u32 = 4 * 1024;
+/// Largest allowed chunk size.
+pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+/// Chunk size used when none is given.
+pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
+/// Length of the per-stream salt.
+pub const SALT_LEN: usize = 32;
+/// Length of the key commitment.
+pub const COMMITMENT_LEN: usize = 32;
+/// Length of the header authentication tag.
+pub const HEADER_TAG_LEN: usize = 32;
+/// Length of each chunk's AES-GCM tag.
+pub const CHUNK_TAG_LEN: usize = 16;
+/// Length of the fixed prefix: magic, version, suite, chunk size, header length.
+pub const PREFIX_LEN: usize = 19;
+/// Largest allowed header, in bytes.
+pub const MAX_HEADER_LEN: usize = 64 * 1024;
+/// Most encryption-context pairs.
+pub const MAX_CONTEXT_PAIRS: usize = 64;
+/// Longest context key, in bytes.
+pub const MAX_CONTEXT_KEY_LEN: usize = 256;
+/// Longest context value, in bytes.
+pub const MAX_CONTEXT_VALUE_LEN: usize = 1024;
+/// Longest encoded context, in bytes (including its count field).
+pub const MAX_CONTEXT_LEN: usize = 8 * 1024;
+/// Most wrapped keys in one header.
+pub const MAX_WRAPPED_KEYS: usize = 16;
+/// Longest provider id.
+pub const MAX_PROVIDER_ID_LEN: usize = 64;
+/// Longest key id.
+pub const MAX_KEY_ID_LEN: usize = 1024;
+/// Longest wrapped-key ciphertext.
+pub const MAX_WRAPPED_KEY_LEN: usize = 2048;
+/// Highest chunk index: the counter is 32 bits and never wraps.
+pub const MAX_CHUNK_INDEX: u64 = u32::MAX as u64;
+
+/// The algorithm suite recorded in the header.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    /// 0x0001: AES-256-GCM, HKDF-SHA-512, commitment, HMAC-SHA-256.
+    Aes256GcmHkdfSha512,
+}
+
+impl Suite {
+    /// The suite's wire id.
+    pub fn id(self) -> u16 {
+        match self {
+            Suite::Aes256GcmHkdfSha512 => SUITE_AES256GCM_HKDF_SHA512,
+        }
+    }
+
+    /// A human-readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Aes256GcmHkdfSha512 => "AES-256-GCM/HKDF-SHA-512/commit",
+        }
+    }
+
+    fn from_id(id: u16) -> Result<Self, Error> {
+        match id {
+            SUITE_AES256GCM_HKDF_SHA512 => Ok(Suite::Aes256GcmHkdfSha512),
+            other => Err(Error::UnsupportedSuite(other)),
+        }
+    }
+}
+
+/// A data key wrapped by one keyring, as recorded in the header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedKey {
+    provider: String,
+    key_id: String,
+    ciphertext: Vec<u8>,
+}
+
+impl WrappedKey {
+    /// A wrapped key record. Checked against the limits when the header is built.
+    pub fn new(provider: impl Into<String>, key_id: impl Into<String>, ciphertext: Vec<u8>) -> Self {
+        WrappedKey { provider: provider.into(), key_id: key_id.into(), ciphertext }
+    }
+
+    /// The provider id, such as `local` or `aws-kms`.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The key id: a fingerprint for local keys, an ARN for KMS.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The provider-specific ciphertext of the data key.
+    pub fn ciphertext(&self) -> &[u8] {
+        &self.ciphertext
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let p = self.provider.as_bytes();
+        if p.is_empty() || p.len() > MAX_PROVIDER_ID_LEN || !p.iter().all(|b| (0x21..=0x7e).contains(b)) {
+            return Err(Error::MalformedHeader(format!(
+                "provider id must be 1 to {MAX_PROVIDER_ID_LEN} printable ASCII bytes"
+            )));
+        }
+        if self.key_id.is_empty() || self.key_id.len() > MAX_KEY_ID_LEN {
+            return Err(Error::MalformedHeader(format!("key id must be 1 to {MAX_KEY_ID_LEN} bytes")));
+        }
+        if self.ciphertext.is_empty() || self.ciphertext.len() > MAX_WRAPPED_KEY_LEN {
+            return Err(Error::MalformedHeader(format!(
+                "wrapped key ciphertext must be 1 to {MAX_WRAPPED_KEY_LEN} bytes"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A parsed (or freshly built) v1 header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    suite: Suite,
+    chunk_size: u32,
+    salt: [u8; SALT_LEN],
+    context: EncryptionContext,
+    wrapped_keys: Vec<WrappedKey>,
+    commitment: [u8; COMMITMENT_LEN],
+    tag: [u8; HEADER_TAG_LEN],
+}
+
+/// What the fixed 19-byte prefix says.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prefix {
+    pub(crate) header_len: usize,
+}
+
+/// Validates the fixed prefix. Rejects bad magic, version, suite, chunk
+/// size and header length before anything else is read or allocated.
+pub(crate) fn parse_prefix(bytes: &[u8]) -> Result<Prefix, Error> {
+    let magic_part = &bytes[..bytes.len().min(MAGIC.len())];
+    if magic_part != &MAGIC[..magic_part.len()] {
+        return Err(Error::NotEnvstream);
+    }
+    if bytes.len() < PREFIX_LEN {
+        return Err(Error::Truncated("the input ends inside the header"));
+    }
+    if bytes[8] != VERSION {
+        return Err(Error::UnsupportedVersion(bytes[8]));
+    }
+    Suite::from_id(u16::from_be_bytes([bytes[9], bytes[10]]))?;
+    let chunk_size = u32::from_be_bytes([bytes[11], bytes[12], bytes[13], bytes[14]]);
+    check_chunk_size(chunk_size).map_err(|_| {
+        Error::MalformedHeader(format!(
+            "chunk size {chunk_size} is outside {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}"
+        ))
+    })?;
+    let header_len = u32::from_be_bytes([bytes[15], bytes[16], bytes[17], bytes[18]]) as usize;
+    let min = PREFIX_LEN + SALT_LEN + 2 + 1 + COMMITMENT_LEN + HEADER_TAG_LEN;
+    if !(min..=MAX_HEADER_LEN).contains(&header_len) {
+        return Err(Error::MalformedHeader(format!(
+            "header length {header_len} is outside {min}..={MAX_HEADER_LEN}"
+        )));
+    }
+    Ok(Prefix { header_len })
+}
+
+pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
+    if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
+        Ok(())
+    } else {
+        Err(Error::ChunkSizeOutOfRange { size: size.into() })
+    }
+}
+
+/// A bounds-checked cursor over header bytes.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Error> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let out = &self.bytes[self.pos..end];
+                self.pos = end;
+                Ok(out)
+            }
+            None => Err(Error::MalformedHeader(format!("{what} runs past the declared header length"))),
+        }
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8, Error> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u16(&mut self, what: &str) -> Result<usize, Error> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]) as usize)
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Error> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+}
+
+fn utf8(bytes: &[u8], what: &str) -> Result<String, Error> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::MalformedHeader(format!("{what} is not valid UTF-8")))
+}
+
+impl Header {
+    /// Builds a header; `commitment` and `tag` are filled in by the sealer.
+    pub(crate) fn new(
+        chunk_size: u32,
+        salt: [u8; SALT_LEN],
+        context: EncryptionContext,
+        wrapped_keys: Vec<WrappedKey>,
+    ) -> Result<Self, Error> {
+        check_chunk_size(chunk_size)?;
+        if wrapped_keys.is_empty() {
+            return Err(Error::NoKeyring);
+        }
+        if wrapped_keys.len() > MAX_WRAPPED_KEYS {
+            return Err(Error::MalformedHeader(format!("more than {MAX_WRAPPED_KEYS} wrapped keys")));
+        }
+        for k in &wrapped_keys {
+            k.validate()?;
+        }
+        let h = Header {
+            suite: Suite::Aes256GcmHkdfSha512,
+            chunk_size,
+            salt,
+            context,
+            wrapped_keys,
+            commitment: [0; COMMITMENT_LEN],
+            tag: [0; HEADER_TAG_LEN],
+        };
+        if h.len() > MAX_HEADER_LEN {
+            return Err(Error::MalformedHeader(format!("header would exceed {MAX_HEADER_LEN} bytes")));
+        }
+        Ok(h)
+    }
+
+    /// Parses a header from the start of `bytes` (which may continue with
+    /// the body) and returns it with its length. Pure: no I/O, no keys.
+    ///
+    /// Every limit in `docs/FORMAT.md` is enforced before any allocation
+    /// that depends on a length field.
+    pub fn parse(bytes: &[u8]) -> Result<(Header, usize), Error> {
+        let prefix = parse_prefix(bytes)?;
+        let header_len = prefix.header_len;
+        if bytes.len() < header_len {
+            return Err(Error::Truncated("the input ends inside the header"));
+        }
+        let mut c = Cursor { bytes: &bytes[..header_len - HEADER_TAG_LEN], pos: PREFIX_LEN };
+        let suite = Suite::from_id(u16::from_be_bytes([bytes[9], bytes[10]]))?;
+        let chunk_size = u32::from_be_bytes([bytes[11], bytes[12], bytes[13], bytes[14]]);
+        let salt = c.array::<SALT_LEN>("salt")?;
+
+        let ctx_start = c.pos;
+        let pairs = c.u16("context pair count")?;
+        if pairs > MAX_CONTEXT_PAIRS {
+            return Err(Error::MalformedHeader(format!("{pairs} context pairs exceed the limit of {MAX_CONTEXT_PAIRS}")));
+        }
+        let mut context = EncryptionContext::new();
+        let mut prev: Option<&[u8]> = None;
+        for _ in 0..pairs {
+            let klen = c.u16("context key length")?;
+            if klen == 0 || klen > MAX_CONTEXT_KEY_LEN {
+                return Err(Error::MalformedHeader(format!("context key length {klen} is outside 1..={MAX_CONTEXT_KEY_LEN}")));
+            }
+            let k = c.take(klen, "context key")?;
+            let vlen = c.u16("context value length")?;
+            if vlen > MAX_CONTEXT_VALUE_LEN {
+                return Err(Error::MalformedHeader(format!("context value length {vlen} exceeds {MAX_CONTEXT_VALUE_LEN}")));
+            }
+            let v = c.take(vlen, "context value")?;
+            if let Some(p) = prev {
+                if p >= k {
+                    return Err(Error::MalformedHeader("context keys are not strictly sorted".into()));
+                }
+            }
+            prev = Some(k);
+            context.insert_parsed(utf8(k, "context key")?, utf8(v, "context value")?);
+        }
+        if c.pos - ctx_start > MAX_CONTEXT_LEN {
+            return Err(Error::MalformedHeader(format!("encoded context exceeds {MAX_CONTEXT_LEN} bytes")));
+        }
+
+        let nkeys = c.u8("wrapped key count")? as usize;
+        if nkeys == 0 || nkeys > MAX_WRAPPED_KEYS {
+            return Err(Error::MalformedHeader(format!("wrapped key count {nkeys} is outside 1..={MAX_WRAPPED_KEYS}")));
+        }
+        let mut wrapped_keys = Vec::with_capacity(nkeys);
+        for _ in 0..nkeys {
+            let plen = c.u8("provider id length")? as usize;
+            let provider = c.take(plen, "provider id")?;
+            let klen = c.u16("key id length")?;
+            let key_id = c.take(klen, "key id")?;
+            let clen = c.u16("wrapped key length")?;
+            let ct = c.take(clen, "wrapped key")?;
+            let wk = WrappedKey::new(utf8(provider, "provider id")?, utf8(key_id, "key id")?, ct.to_vec());
+            wk.validate()?;
+            wrapped_keys.push(wk);
+        }
+        let commitment = c.array::<COMMITMENT_LEN>("key commitment")?;
+        if c.pos != header_len - HEADER_TAG_LEN {
+            return Err(Error::MalformedHeader(format!(
+                "declared header length {header_len} does not match its contents ({} bytes)",
+                c.pos + HEADER_TAG_LEN
+            )));
+        }
+        let mut tag = [0u8; HEADER_TAG_LEN];
+        tag.copy_from_slice(&bytes[header_len - HEADER_TAG_LEN..header_len]);
+        Ok((Header { suite, chunk_size, salt, context, wrapped_keys, commitment, tag }, header_len))
+    }
+
+    /// The header's exact length in bytes.
+    pub fn len(&self) -> usize {
+        PREFIX_LEN
+            + SALT_LEN
+            + self.context.encoded_len()
+            + 1
+            + self.wrapped_keys.iter().map(|k| 1 + 2 + 2 + k.provider.len() + k.key_id.len() + k.ciphertext.len()).sum::<usize>()
+            + COMMITMENT_LEN
+            + HEADER_TAG_LEN
+    }
+
+    /// Always false: a header is never empty. Present for API symmetry.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The bytes covered by the header tag: everything but the tag itself.
+    pub(crate) fn authenticated_bytes(&self) -> Vec<u8> {
+        let len = self.len();
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION);
+        out.extend_from_slice(&self.suite.id().to_be_bytes());
+        out.extend_from_slice(&self.chunk_size.to_be_bytes());
+        // Invariant: len() <= MAX_HEADER_LEN (64 KiB), checked when built or parsed.
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.extend_from_slice(&self.salt);
+        self.context.encode_into(&mut out);
+        // Invariant: at most MAX_WRAPPED_KEYS (16) keys; each field length
+        // was validated against its u8/u16 limit.
+        out.push(self.wrapped_keys.len() as u8);
+        for k in &self.wrapped_keys {
+            out.push(k.provider.len() as u8);
+            out.extend_from_slice(k.provider.as_bytes());
+            out.extend_from_slice(&(k.key_id.len() as u16).to_be_bytes());
+            out.extend_from_slice(k.key_id.as_bytes());
+            out.extend_from_slice(&(k.ciphertext.len() as u16).to_be_bytes());
+            out.extend_from_slice(&k.ciphertext);
+        }
+        out.extend_from_slice(&self.commitment);
+        out
+    }
+
+    /// The complete serialized header.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.authenticated_bytes();
+        out.extend_from_slice(&self.tag);
+        out
+    }
+
+    /// The format version (always 1 here).
+    pub fn version(&self) -> u8 {
+        VERSION
+    }
+
+    /// The algorithm suite.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// Plaintext bytes per chunk (the final chunk is shorter).
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// The per-stream salt.
+    pub fn salt(&self) -> &[u8; SALT_LEN] {
+        &self.salt
+    }
+
+    /// The encryption context.
+    pub fn context(&self) -> &EncryptionContext {
+        &self.context
+    }
+
+    /// The wrapped data keys, in header order.
+    pub fn wrapped_keys(&self) -> &[WrappedKey] {
+        &self.wrapped_keys
+    }
+
+    /// The key commitment.
+    pub fn commitment(&self) -> &[u8; COMMITMENT_LEN] {
+        &self.commitment
+    }
+
+    /// The header authentication tag.
+    pub fn tag(&self) -> &[u8; HEADER_TAG_LEN] {
+        &self.tag
+    }
+
+    pub(crate) fn set_commitment(&mut self, c: [u8; COMMITMENT_LEN]) {
+        self.commitment = c;
+    }
+
+    pub(crate) fn set_tag(&mut self, t: [u8; HEADER_TAG_LEN]) {
+        self.tag = t;
+    }
+
+    /// Byte offset of chunk `index` in the file (random access).
+    pub fn chunk_offset(&self, index: u64) -> Option<u64> {
+        let stride = u64::from(self.chunk_size) + CHUNK_TAG_LEN as u64;
+        index.checked_mul(stride)?.checked_add(self.len() as u64)
+    }
+}

@@ -1,0 +1,104 @@
+//! Keyrings wrap and unwrap the data key.
+//!
+//! A [`Keyring`] is the single extension point for key providers: local key
+//! files today, network services such as AWS KMS next. Methods return boxed
+//! futures so that network keyrings can be asynchronous; the blocking API
+//! drives them with a minimal executor (see [`block_on`]).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::context::EncryptionContext;
+use crate::error::KeyringError;
+use crate::format::WrappedKey;
+use crate::keys::{DataKey, RandomSource};
+
+/// The future type returned by [`Keyring`] methods.
+pub type KeyringFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KeyringError>> + Send + 'a>>;
+
+/// What a keyring is told when sealing.
+pub struct WrapRequest<'a> {
+    pub(crate) context: &'a EncryptionContext,
+    pub(crate) random: &'a RandomSource,
+}
+
+impl<'a> WrapRequest<'a> {
+    /// The stream's encryption context; it must be bound to the wrapping.
+    pub fn context(&self) -> &EncryptionContext {
+        self.context
+    }
+
+    /// The random source to use for nonces (deterministic in test vectors).
+    pub fn random(&self) -> &RandomSource {
+        self.random
+    }
+}
+
+/// What a keyring is told when opening.
+pub struct UnwrapRequest<'a> {
+    pub(crate) context: &'a EncryptionContext,
+}
+
+impl<'a> UnwrapRequest<'a> {
+    /// The encryption context recorded in the header.
+    pub fn context(&self) -> &EncryptionContext {
+        self.context
+    }
+}
+
+/// A source of key-encryption keys.
+///
+/// Contract (FORMAT.md, "Keyrings"):
+/// - `unwrap` returns `Ok(None)` for a wrapped key that is not addressed to
+///   this keyring (other provider or key id). It returns an error of kind
+///   [`Corrupt`](crate::KeyringErrorKind::Corrupt) when the wrapped key is
+///   addressed to it but fails authentication.
+/// - The wrapping must bind the encryption context.
+pub trait Keyring: Send + Sync {
+    /// A short description for messages, such as `local key 3f2a…`.
+    fn description(&self) -> String;
+
+    /// Optionally generates the data key itself (KMS `GenerateDataKey`).
+    /// The default returns `Ok(None)`: the sealer generates a random key and
+    /// calls [`wrap`](Keyring::wrap).
+    fn generate<'a>(&'a self, _request: &'a WrapRequest<'a>) -> KeyringFuture<'a, Option<(DataKey, WrappedKey)>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Wraps `data_key`.
+    fn wrap<'a>(&'a self, data_key: &'a DataKey, request: &'a WrapRequest<'a>) -> KeyringFuture<'a, WrappedKey>;
+
+    /// Tries to unwrap one wrapped key.
+    fn unwrap<'a>(&'a self, wrapped: &'a WrappedKey, request: &'a UnwrapRequest<'a>)
+        -> KeyringFuture<'a, Option<DataKey>>;
+}
+
+/// Runs a future to completion on the current thread.
+///
+/// This is the blocking API's executor. It has no I/O reactor: keyrings used
+/// through the blocking API must not need one on the calling thread (a
+/// network keyring runs its requests on its own runtime).
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! envstream: streaming envelope encryption for large files.
+//!
+//! One random 256-bit data key per stream is wrapped by one or more
+//! [`Keyring`]s (local key files, AWS KMS). From it and a fresh salt, HKDF
+//! derives the payload key, a key commitment and a header-authentication
+//! key. The body is a sequence of fixed-size AES-256-GCM chunks whose nonces
+//! are a counter plus a final-chunk flag. `docs/FORMAT.md` is normative.
+//!
+//! ```text
+//!  keyring(s) ──wrap──▶ data key (256 bit, one per stream)
+//!                            │ HKDF-SHA-512(salt, info = label ‖ suite ‖ chunk size ‖ context)
+//!            ┌───────────────┼──────────────────┐
+//!       payload key      commitment        header key
+//!     AES-256-GCM chunks  (in header)   HMAC-SHA-256 header tag
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use envstream::{Backend, EncryptionContext, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (key, _key_file_text) = LocalKey::generate(Backend::default())?;
+//! let keyrings: [&dyn Keyring; 1] = [&key];
+//!
+//! let context = EncryptionContext::from_pairs([("purpose", "backup")])?;
+//! let sealer = Sealer::prepare_blocking(&keyrings, SealOptions::new().context(context))?;
+//! let mut writer = sealer.seal_to(Vec::new())?;
+//! writer.write_all(b"hello")?;
+//! let sealed = writer.finish()?;
+//!
+//! let opener = Opener::new(&sealed[..])?;
+//! let mut reader = opener.unlock_blocking(&keyrings, OpenOptions::new().require_context("purpose", "backup"))?;
+//! let mut plain = Vec::new();
+//! reader.read_to_end(&mut plain)?;
+//! assert_eq!(plain, b"hello");
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod backend;
+mod context;
+mod error;
+pub mod format;
+mod keyring;
+mod keys;
+mod local;
+mod stream;
+
+pub use backend::Backend;
+pub use context::EncryptionContext;
+pub use error::{Error, ErrorClass, KeyringError, KeyringErrorKind};
+pub use format::{Header, Suite, WrappedKey};
+pub use keyring::{block_on, Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
+pub use keys::{DataKey, RandomSource};
+pub use local::{LocalKey, LOCAL_PROVIDER};
+pub use stream::{OpenOptions, OpenReader, Opener, SealOptions, SealWriter, Sealer};
+
+/// Fuzzing entry points. Not part of the stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a header and, if it parses, asserts that writing it back
+    /// reproduces the input bytes exactly.
+    pub fn header_round_trip(data: &[u8]) {
+        if let Ok((h, len)) = crate::Header::parse(data) {
+            assert_eq!(h.to_bytes(), &data[..len], "header parse/write round trip");
+            assert_eq!(h.len(), len);
+        }
+    }
+}

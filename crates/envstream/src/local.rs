@@ -1,0 +1,233 @@
+//! Local key files and the `local` keyring.
+//!
+//! A key file holds one 256-bit key in a versioned text format
+//! (FORMAT.md, "Local key files"). Its key id is a public fingerprint.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::backend::{Backend, SecretKey, KEY_LEN, NONCE_LEN, TAG_LEN};
+use crate::error::{Error, KeyringError, KeyringErrorKind};
+use crate::format::WrappedKey;
+use crate::keyring::{Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
+use crate::keys::{DataKey, RandomSource};
+
+/// The provider id of local keys.
+pub const LOCAL_PROVIDER: &str = "local";
+/// The line prefix of the key in a key file.
+pub(crate) const KEY_FILE_PREFIX: &str = "ENVSTREAM-LOCAL-KEY-V1-";
+/// Largest key file accepted, so a wrong path cannot make us read a huge file.
+const MAX_KEY_FILE_LEN: u64 = 16 * 1024;
+/// Length of a local wrapped key: nonce, encrypted data key, tag.
+pub(crate) const LOCAL_WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
+
+/// A local 256-bit key, usable as a [`Keyring`]. Zeroized on drop.
+pub struct LocalKey {
+    kek: SecretKey,
+    key_id: String,
+    backend: Backend,
+    label: String,
+}
+
+impl std::fmt::Debug for LocalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKey").field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn unhex(s: &str) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+    let b = s.as_bytes();
+    if b.len() != KEY_LEN * 2 {
+        return None;
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    for (i, pair) in b.chunks(2).enumerate() {
+        out[i] = (nib(pair[0])? << 4) | nib(pair[1])?;
+    }
+    Some(out)
+}
+
+impl LocalKey {
+    /// Derives the key id and KEK from the raw key bytes.
+    pub fn from_secret(secret: &[u8; KEY_LEN], backend: Backend) -> Self {
+        let id = backend.hmac_sha256(secret, &[b"envstream v1 local key id"]);
+        let key_id = hex(&id[..16]);
+        let mut kek = Zeroizing::new([0u8; KEY_LEN]);
+        backend.hkdf_sha512(&[], secret, &[b"envstream v1 local kek"], &mut kek[..]);
+        LocalKey { kek, label: format!("local key {key_id}"), key_id, backend }
+    }
+
+    /// Generates a new random key. Returns the keyring and its key file text.
+    pub fn generate(backend: Backend) -> Result<(Self, Zeroizing<String>), Error> {
+        let mut secret = Zeroizing::new([0u8; KEY_LEN]);
+        backend.fill_random(&mut secret[..])?;
+        let key = Self::from_secret(&secret, backend);
+        let text = Zeroizing::new(format!(
+            "# envstream local key file (format v1). Keep it secret: it opens every file sealed to it.\n\
+             # key id: {}\n\
+             {KEY_FILE_PREFIX}{}\n",
+            key.key_id,
+            Zeroizing::new(hex(&secret[..])).as_str()
+        ));
+        Ok((key, text))
+    }
+
+    /// Parses key file text.
+    pub fn parse(text: &str, backend: Backend) -> Result<Self, Error> {
+        let mut found: Option<Zeroizing<[u8; KEY_LEN]>> = None;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some(hexkey) = line.strip_prefix(KEY_FILE_PREFIX) else {
+                return Err(Error::InvalidKeyFile(format!(
+                    "unexpected line (expected `{KEY_FILE_PREFIX}<64 hex digits>`); create a key with `envstream keygen -o FILE`"
+                )));
+            };
+            if found.is_some() {
+                return Err(Error::InvalidKeyFile("more than one key line".into()));
+            }
+            found = Some(unhex(hexkey).ok_or_else(|| {
+                Error::InvalidKeyFile("the key must be 64 lowercase hex digits".into())
+            })?);
+        }
+        let secret = found.ok_or_else(|| {
+            Error::InvalidKeyFile(format!("no `{KEY_FILE_PREFIX}` line; create a key with `envstream keygen -o FILE`"))
+        })?;
+        Ok(Self::from_secret(&secret, backend))
+    }
+
+    /// Reads and parses a key file.
+    pub fn load(path: &Path, backend: Backend) -> Result<Self, Error> {
+        use std::io::Read;
+        let f = std::fs::File::open(path)
+            .map_err(|e| Error::InvalidKeyFile(format!("cannot open {}: {e}", path.display())))?;
+        let mut text = Zeroizing::new(String::new());
+        f.take(MAX_KEY_FILE_LEN + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::InvalidKeyFile(format!("cannot read {}: {e}", path.display())))?;
+        if text.len() as u64 > MAX_KEY_FILE_LEN {
+            return Err(Error::InvalidKeyFile(format!("{} is too large to be a key file", path.display())));
+        }
+        let mut key = Self::parse(&text, backend)
+            .map_err(|e| match e {
+                Error::InvalidKeyFile(m) => Error::InvalidKeyFile(format!("{}: {m}", path.display())),
+                other => other,
+            })?;
+        key.label = format!("key file {} ({})", path.display(), key.key_id);
+        Ok(key)
+    }
+
+    /// The public fingerprint recorded in headers.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    fn aad(&self, ctx: &crate::EncryptionContext) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(64 + ctx.encoded_len());
+        aad.extend_from_slice(b"envstream v1 local wrap\0");
+        // Invariant: key ids are 32 hex characters.
+        aad.extend_from_slice(&(self.key_id.len() as u16).to_be_bytes());
+        aad.extend_from_slice(self.key_id.as_bytes());
+        ctx.encode_into(&mut aad);
+        aad
+    }
+
+    fn wrap_sync(&self, dk: &DataKey, ctx: &crate::EncryptionContext, rng: &RandomSource) -> Result<WrappedKey, KeyringError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill(&mut nonce)
+            .map_err(|e| KeyringError::new(KeyringErrorKind::Other, format!("{}: {e}", self.label)))?;
+        let mut buf = Zeroizing::new(dk.expose_secret().to_vec());
+        let tag = self.backend.aead(&self.kek).seal_in_place(&nonce, &self.aad(ctx), &mut buf);
+        let mut out = Vec::with_capacity(LOCAL_WRAPPED_LEN);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(&tag);
+        Ok(WrappedKey::new(LOCAL_PROVIDER, self.key_id.clone(), out))
+    }
+
+    fn unwrap_sync(&self, wk: &WrappedKey, ctx: &crate::EncryptionContext) -> Result<Option<DataKey>, KeyringError> {
+        if wk.provider() != LOCAL_PROVIDER || wk.key_id() != self.key_id {
+            return Ok(None);
+        }
+        let corrupt = || {
+            KeyringError::new(
+                KeyringErrorKind::Corrupt,
+                format!("the wrapped key for {} does not authenticate (header tampered or corrupt)", self.label),
+            )
+        };
+        let ct = wk.ciphertext();
+        if ct.len() != LOCAL_WRAPPED_LEN {
+            return Err(corrupt());
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&ct[..NONCE_LEN]);
+        let mut buf = Zeroizing::new(ct[NONCE_LEN..].to_vec());
+        let n = self.backend.aead(&self.kek).open_in_place(&nonce, &self.aad(ctx), &mut buf).map_err(|_| corrupt())?;
+        DataKey::from_slice(&buf[..n]).map(Some).ok_or_else(corrupt)
+    }
+}
+
+impl Keyring for LocalKey {
+    fn description(&self) -> String {
+        self.label.clone()
+    }
+
+    fn wrap<'a>(&'a self, data_key: &'a DataKey, request: &'a WrapRequest<'a>) -> KeyringFuture<'a, WrappedKey> {
+        Box::pin(std::future::ready(self.wrap_sync(data_key, request.context(), request.random())))
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a WrappedKey,
+        request: &'a UnwrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<DataKey>> {
+        Box::pin(std::future::ready(self.unwrap_sync(wrapped, request.context())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_round_trip_and_id_is_not_the_key() {
+        let (k, text) = LocalKey::generate(Backend::default()).expect("rng");
+        let k2 = LocalKey::parse(&text, Backend::default()).expect("parses");
+        assert_eq!(k.key_id(), k2.key_id());
+        let keyline = text.lines().find(|l| l.starts_with(KEY_FILE_PREFIX)).expect("key line");
+        assert!(!keyline.contains(k.key_id()));
+        assert!(!format!("{k:?}").contains(&keyline[KEY_FILE_PREFIX.len()..]));
+    }
+
+    #[test]
+    fn bad_key_files() {
+        for bad in [
+            "",
+            "# only a comment\n",
+            "ENVSTREAM-LOCAL-KEY-V1-00\n",
+            "garbage\n",
+            &format!("{KEY_FILE_PREFIX}{}\n", "G".repeat(64)),
+            &format!("{KEY_FILE_PREFIX}{}\n{KEY_FILE_PREFIX}{}\n", "0".repeat(64), "1".repeat(64)),
+        ] {
+            assert!(matches!(LocalKey::parse(bad, Backend::default()), Err(Error::InvalidKeyFile(_))), "{bad:?}");
+        }
+    }
+}

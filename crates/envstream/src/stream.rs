@@ -1,0 +1,461 @@
+//! Streaming seal and open.
+
+use std::io::{self, BufRead, Read, Write};
+
+use zeroize::Zeroizing;
+
+use crate::backend::{Aead, Backend};
+use crate::context::EncryptionContext;
+use crate::error::{Error, KeyringError, KeyringErrorKind};
+use crate::format::{self, Header, CHUNK_TAG_LEN, DEFAULT_CHUNK_SIZE, PREFIX_LEN, SALT_LEN};
+use crate::keyring::{block_on, Keyring, UnwrapRequest, WrapRequest};
+use crate::keys::{chunk_nonce, DataKey, RandomSource, StreamKeys};
+
+/// Parameters for sealing.
+pub struct SealOptions {
+    chunk_size: u32,
+    context: EncryptionContext,
+    backend: Backend,
+    seed: Option<[u8; 32]>,
+}
+
+impl Default for SealOptions {
+    fn default() -> Self {
+        SealOptions { chunk_size: DEFAULT_CHUNK_SIZE, context: EncryptionContext::new(), backend: Backend::default(), seed: None }
+    }
+}
+
+impl SealOptions {
+    /// Default options: 64 KiB chunks, empty context, default backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the chunk size (4 KiB to 16 MiB).
+    pub fn chunk_size(mut self, size: u32) -> Result<Self, Error> {
+        format::check_chunk_size(size)?;
+        self.chunk_size = size;
+        Ok(self)
+    }
+
+    /// Sets the encryption context.
+    pub fn context(mut self, context: EncryptionContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Selects the crypto backend.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// **Insecure; for test vectors only.** Derives every random value (data
+    /// key, salt, wrapping nonces) from `seed`, so output is reproducible.
+    #[doc(hidden)]
+    pub fn insecure_deterministic(mut self, seed: [u8; 32]) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}
+
+/// A prepared seal: the data key is generated and wrapped, the header is
+/// built. Turn it into a writer with [`Sealer::seal_to`].
+pub struct Sealer {
+    header: Header,
+    keys: StreamKeys,
+    backend: Backend,
+}
+
+impl Sealer {
+    /// Generates a data key and wraps it with every keyring (asynchronously).
+    ///
+    /// The first keyring may generate the key itself (KMS); the others wrap it.
+    pub async fn prepare(keyrings: &[&dyn Keyring], options: SealOptions) -> Result<Self, Error> {
+        if keyrings.is_empty() {
+            return Err(Error::NoKeyring);
+        }
+        let random = match options.seed {
+            Some(seed) => RandomSource::deterministic(options.backend, seed),
+            None => RandomSource::system(options.backend),
+        };
+        let request = WrapRequest { context: &options.context, random: &random };
+        let mut wrapped = Vec::with_capacity(keyrings.len());
+        let (data_key, rest) = match keyrings[0].generate(&request).await.map_err(Error::Keyring)? {
+            Some((dk, wk)) => {
+                wrapped.push(wk);
+                (dk, &keyrings[1..])
+            }
+            None => (DataKey::generate(&random)?, keyrings),
+        };
+        for k in rest {
+            wrapped.push(k.wrap(&data_key, &request).await.map_err(Error::Keyring)?);
+        }
+        let mut salt = [0u8; SALT_LEN];
+        random.fill(&mut salt)?;
+        let mut header = Header::new(options.chunk_size, salt, options.context.clone(), wrapped)?;
+        let keys = StreamKeys::derive(options.backend, &data_key, &header);
+        header.set_commitment(keys.commitment);
+        let tag = keys.header_tag(options.backend, &header.authenticated_bytes());
+        header.set_tag(tag);
+        Ok(Sealer { header, keys, backend: options.backend })
+    }
+
+    /// Blocking form of [`Sealer::prepare`].
+    pub fn prepare_blocking(keyrings: &[&dyn Keyring], options: SealOptions) -> Result<Self, Error> {
+        block_on(Self::prepare(keyrings, options))
+    }
+
+    /// The header that will be written.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Writes the header to `out` and returns the chunk writer.
+    pub fn seal_to<W: Write>(self, mut out: W) -> Result<SealWriter<W>, Error> {
+        out.write_all(&self.header.to_bytes())?;
+        let chunk_size = self.header.chunk_size() as usize;
+        Ok(SealWriter {
+            inner: out,
+            aead: self.backend.aead(&self.keys.payload),
+            buf: Zeroizing::new(Vec::with_capacity(chunk_size + CHUNK_TAG_LEN)),
+            chunk_size,
+            next_index: 0,
+            failed: false,
+            plaintext_len: 0,
+        })
+    }
+}
+
+/// Encrypts a stream chunk by chunk. Implements [`Write`].
+///
+/// You **must** call [`SealWriter::finish`]: it writes the final chunk. A
+/// stream dropped without it lacks its final chunk and is rejected as
+/// truncated when opened.
+pub struct SealWriter<W: Write> {
+    inner: W,
+    aead: Aead,
+    buf: Zeroizing<Vec<u8>>,
+    chunk_size: usize,
+    next_index: u64,
+    failed: bool,
+    plaintext_len: u64,
+}
+
+impl<W: Write> SealWriter<W> {
+    fn emit(&mut self, last: bool) -> Result<(), Error> {
+        let nonce = chunk_nonce(self.next_index, last)?;
+        let tag = self.aead.seal_in_place(&nonce, &[], &mut self.buf);
+        self.buf.extend_from_slice(&tag);
+        self.inner.write_all(&self.buf)?;
+        self.buf.clear();
+        self.next_index += 1;
+        Ok(())
+    }
+
+    /// Writes the final chunk, flushes and returns the inner writer.
+    pub fn finish(mut self) -> Result<W, Error> {
+        if self.failed {
+            return Err(Error::Io(io::Error::other("an earlier write failed; the output is incomplete")));
+        }
+        self.emit(true)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// Plaintext bytes accepted so far.
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+}
+
+impl<W: Write> Write for SealWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write failed; the output is incomplete"));
+        }
+        let room = self.chunk_size - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.plaintext_len += n as u64;
+        // A full chunk is never the final one (the final chunk is strictly
+        // shorter), so it can be sealed as soon as it is full.
+        if self.buf.len() == self.chunk_size {
+            if let Err(e) = self.emit(false) {
+                self.failed = true;
+                return Err(e.into_io());
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Parameters for opening.
+#[derive(Default)]
+pub struct OpenOptions {
+    required: Vec<(String, String)>,
+    backend: Backend,
+}
+
+impl OpenOptions {
+    /// Default options: no context requirements, default backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires the header's context to hold `key` with exactly `value`.
+    pub fn require_context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.required.push((key.into(), value.into()));
+        self
+    }
+
+    /// Selects the crypto backend.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+}
+
+/// Reads exactly `buf.len()` bytes unless EOF comes first; returns the count.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A stream whose header has been read and parsed but not yet unlocked.
+pub struct Opener<R: Read> {
+    inner: R,
+    header: Header,
+}
+
+impl<R: Read> Opener<R> {
+    /// Reads and parses the header. Needs no key and decrypts nothing.
+    pub fn new(mut inner: R) -> Result<Self, Error> {
+        let mut prefix = [0u8; PREFIX_LEN];
+        let n = read_full(&mut inner, &mut prefix)?;
+        if n == 0 {
+            return Err(Error::Truncated("the input is empty"));
+        }
+        // Validates magic, version, suite, chunk size and the header length
+        // before allocating anything sized by the input.
+        let p = format::parse_prefix(&prefix[..n])?;
+        let mut bytes = vec![0u8; p.header_len];
+        bytes[..PREFIX_LEN].copy_from_slice(&prefix);
+        let m = read_full(&mut inner, &mut bytes[PREFIX_LEN..])?;
+        if m < p.header_len - PREFIX_LEN {
+            return Err(Error::Truncated("the input ends inside the header"));
+        }
+        let (header, _) = Header::parse(&bytes)?;
+        Ok(Opener { inner, header })
+    }
+
+    /// The parsed (not yet authenticated) header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Unwraps the data key with the first keyring that can, verifies the
+    /// key commitment and header tag, and returns the plaintext reader.
+    ///
+    /// Keyrings are tried in order; each is offered every wrapped key.
+    pub async fn unlock(self, keyrings: &[&dyn Keyring], options: OpenOptions) -> Result<OpenReader<R>, Error> {
+        for (k, v) in &options.required {
+            let found = self.header.context().get(k);
+            if found != Some(v.as_str()) {
+                return Err(Error::ContextMismatch { key: k.clone(), expected: v.clone(), found: found.map(str::to_owned) });
+            }
+        }
+        if keyrings.is_empty() {
+            return Err(Error::NoKeyring);
+        }
+        let request = UnwrapRequest { context: self.header.context() };
+        let mut errors: Vec<KeyringError> = Vec::new();
+        let mut found: Option<(DataKey, String)> = None;
+        'outer: for kr in keyrings {
+            for wk in self.header.wrapped_keys() {
+                match kr.unwrap(wk, &request).await {
+                    Ok(Some(dk)) => {
+                        found = Some((dk, format!("{}/{}", wk.provider(), wk.key_id())));
+                        break 'outer;
+                    }
+                    Ok(None) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        let Some((data_key, opened_with)) = found else {
+            let has = |kind| errors.iter().any(|e| e.kind() == kind);
+            return Err(if has(KeyringErrorKind::Corrupt) {
+                Error::WrappedKeyCorrupt(errors)
+            } else if has(KeyringErrorKind::Unavailable) {
+                Error::KeyServiceUnavailable(errors)
+            } else if !errors.is_empty() {
+                Error::KeyDenied(errors)
+            } else {
+                Error::NoMatchingKey {
+                    tried: keyrings.iter().map(|k| k.description()).collect(),
+                    wrapped: self
+                        .header
+                        .wrapped_keys()
+                        .iter()
+                        .map(|w| format!("{}/{}", w.provider(), w.key_id()))
+                        .collect(),
+                }
+            });
+        };
+        let keys = StreamKeys::derive(options.backend, &data_key, &self.header);
+        keys.check_commitment(&self.header)?;
+        keys.check_header_tag(options.backend, &self.header)?;
+        let chunk_size = self.header.chunk_size() as usize;
+        Ok(OpenReader {
+            inner: self.inner,
+            aead: options.backend.aead(&keys.payload),
+            buf: Zeroizing::new(vec![0u8; chunk_size + CHUNK_TAG_LEN]),
+            pos: 0,
+            len: 0,
+            chunk_size,
+            next_index: 0,
+            state: State::Reading,
+            header: self.header,
+            opened_with,
+            plaintext_len: 0,
+        })
+    }
+
+    /// Blocking form of [`Opener::unlock`].
+    pub fn unlock_blocking(self, keyrings: &[&dyn Keyring], options: OpenOptions) -> Result<OpenReader<R>, Error> {
+        block_on(self.unlock(keyrings, options))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Reading,
+    Done,
+    Failed,
+}
+
+/// Decrypts a stream. Implements [`Read`] and [`BufRead`].
+///
+/// Each chunk's plaintext is released only after its tag verifies. A read
+/// returns `Ok(0)` only after the final chunk has verified; truncation,
+/// reordering, tampering and trailing data are errors (recover the
+/// [`Error`] with [`Error::from_io_ref`]).
+pub struct OpenReader<R: Read> {
+    inner: R,
+    aead: Aead,
+    buf: Zeroizing<Vec<u8>>,
+    pos: usize,
+    len: usize,
+    chunk_size: usize,
+    next_index: u64,
+    state: State,
+    header: Header,
+    opened_with: String,
+    plaintext_len: u64,
+}
+
+impl<R: Read> OpenReader<R> {
+    /// The authenticated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// `provider/key id` of the wrapped key that opened the stream.
+    pub fn opened_with(&self) -> &str {
+        &self.opened_with
+    }
+
+    /// Plaintext bytes verified so far.
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+
+    /// Chunks verified so far.
+    pub fn chunks(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Whether the final chunk has been verified (the stream is complete).
+    pub fn is_complete(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn next_chunk(&mut self) -> Result<(), Error> {
+        let full = self.chunk_size + CHUNK_TAG_LEN;
+        self.buf.resize(full, 0);
+        let n = read_full(&mut self.inner, &mut self.buf[..])?;
+        // A full-size chunk is never final; anything shorter must be the
+        // final chunk, so no lookahead or trial decryption is needed.
+        let last = n < full;
+        if n == 0 {
+            return Err(Error::Truncated("the final chunk is missing"));
+        }
+        if n < CHUNK_TAG_LEN {
+            return Err(Error::Truncated("the final chunk is shorter than its tag"));
+        }
+        let nonce = chunk_nonce(self.next_index, last)?;
+        let plain = self
+            .aead
+            .open_in_place(&nonce, &[], &mut self.buf[..n])
+            .map_err(|_| Error::ChunkAuthentication { chunk: self.next_index })?;
+        self.pos = 0;
+        self.len = plain;
+        self.next_index += 1;
+        self.plaintext_len += plain as u64;
+        if last {
+            self.state = State::Done;
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.len {
+            match self.state {
+                State::Done => return Ok(&[]),
+                State::Failed => return Err(io::Error::other("the stream already failed")),
+                State::Reading => {
+                    if let Err(e) = self.next_chunk() {
+                        self.state = State::Failed;
+                        self.len = 0;
+                        self.pos = 0;
+                        return Err(e.into_io());
+                    }
+                }
+            }
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+}
+
+impl<R: Read> Read for OpenReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for OpenReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.fill()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.len);
+    }
+}
