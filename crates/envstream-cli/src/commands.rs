@@ -6,7 +6,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use envstream::{Backend, EncryptionContext, Header, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+use envstream::{
+    Backend, EncryptionContext, Header, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer,
+};
 
 use crate::cli::{Command, KeyArgs, OpenArgs, SealArgs};
 use crate::error::UsageError;
@@ -23,7 +25,12 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
 
 fn keygen(path: &Path) -> Result<()> {
     let (key, text) = LocalKey::generate(Backend::default())?;
-    let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(UsageError(format!(
@@ -32,14 +39,20 @@ fn keygen(path: &Path) -> Result<()> {
             ))
             .into())
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot create key file {}", path.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot create key file {}", path.display()))
+        }
     };
     let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
     if let Err(e) = written {
         let _ = std::fs::remove_file(path);
         return Err(e).with_context(|| format!("cannot write key file {}", path.display()));
     }
-    eprintln!("envstream: wrote key {} to {}", key.key_id(), path.display());
+    eprintln!(
+        "envstream: wrote key {} to {}",
+        key.key_id(),
+        path.display()
+    );
     Ok(())
 }
 
@@ -63,26 +76,40 @@ fn load_keys(args: &KeyArgs) -> Result<Vec<LocalKey>> {
 fn parse_pair(s: &str) -> Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(UsageError(format!("--context {s:?} must have the form KEY=VALUE with a non-empty KEY")).into()),
+        _ => Err(UsageError(format!(
+            "--context {s:?} must have the form KEY=VALUE with a non-empty KEY"
+        ))
+        .into()),
     }
 }
 
 /// Parses `65536`, `64K`, `64KiB`, `1M`, `1MiB` (binary units).
 pub(crate) fn parse_size(s: &str) -> Result<u32> {
     let t = s.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("KiB").or_else(|| t.strip_suffix('K')).or_else(|| t.strip_suffix('k')) {
+    let (num, mult) = if let Some(n) = t
+        .strip_suffix("KiB")
+        .or_else(|| t.strip_suffix('K'))
+        .or_else(|| t.strip_suffix('k'))
+    {
         (n, 1024u64)
-    } else if let Some(n) = t.strip_suffix("MiB").or_else(|| t.strip_suffix('M')).or_else(|| t.strip_suffix('m')) {
+    } else if let Some(n) = t
+        .strip_suffix("MiB")
+        .or_else(|| t.strip_suffix('M'))
+        .or_else(|| t.strip_suffix('m'))
+    {
         (n, 1024 * 1024)
     } else {
         (t, 1)
     };
-    let bad = || UsageError(format!("--chunk-size {s:?} is not a size such as 65536, 64K or 1M"));
+    let bad = || {
+        UsageError(format!(
+            "--chunk-size {s:?} is not a size such as 65536, 64K or 1M"
+        ))
+    };
     let n: u64 = num.trim().parse().map_err(|_| bad())?;
     let v = n.checked_mul(mult).ok_or_else(bad)?;
-    u32::try_from(v).map_err(|_| {
-        anyhow::Error::from(envstream::Error::ChunkSizeOutOfRange { size: v })
-    })
+    u32::try_from(v)
+        .map_err(|_| anyhow::Error::from(envstream::Error::ChunkSizeOutOfRange { size: v }))
 }
 
 fn keyring_refs(keys: &[LocalKey]) -> Vec<&dyn Keyring> {
@@ -161,7 +188,12 @@ fn inspect(json: bool, input: &Option<PathBuf>) -> Result<()> {
         writeln!(out, "{}", header_json(h))?;
     } else {
         writeln!(out, "format version: {}", h.version())?;
-        writeln!(out, "suite:          0x{:04x} ({})", h.suite().id(), h.suite().name())?;
+        writeln!(
+            out,
+            "suite:          0x{:04x} ({})",
+            h.suite().id(),
+            h.suite().name()
+        )?;
         writeln!(out, "chunk size:     {}", h.chunk_size())?;
         writeln!(out, "header length:  {}", h.len())?;
         if h.context().is_empty() {
@@ -182,8 +214,11 @@ fn inspect(json: bool, input: &Option<PathBuf>) -> Result<()> {
 }
 
 fn header_json(h: &Header) -> serde_json::Value {
-    let ctx: serde_json::Map<String, serde_json::Value> =
-        h.context().iter().map(|(k, v)| (k.to_owned(), serde_json::Value::from(v))).collect();
+    let ctx: serde_json::Map<String, serde_json::Value> = h
+        .context()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+        .collect();
     serde_json::json!({
         "version": h.version(),
         "suite": h.suite().name(),

@@ -26,8 +26,10 @@ pub(crate) const EXIT_KEY_SERVICE: u8 = 5;
 /// Whether the error is a broken pipe downstream (a clean exit).
 pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe && envstream::Error::from_io_ref(io).is_none())
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::BrokenPipe
+                && envstream::Error::from_io_ref(io).is_none()
+        })
     })
 }
 
@@ -35,9 +37,10 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// decides, then usage errors; anything else is 1.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     for e in err.chain() {
-        let lib = e
-            .downcast_ref::<envstream::Error>()
-            .or_else(|| e.downcast_ref::<std::io::Error>().and_then(envstream::Error::from_io_ref));
+        let lib = e.downcast_ref::<envstream::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(envstream::Error::from_io_ref)
+        });
         if let Some(lib) = lib {
             return match lib.class() {
                 ErrorClass::Integrity => EXIT_INTEGRITY,

@@ -33,13 +33,19 @@ impl Drop for Atomic {
 
 pub(crate) fn stdout_file() -> Result<File> {
     use std::os::fd::AsFd;
-    let fd = io::stdout().as_fd().try_clone_to_owned().context("cannot use stdout")?;
+    let fd = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("cannot use stdout")?;
     Ok(File::from(fd))
 }
 
 pub(crate) fn stdin_file() -> Result<File> {
     use std::os::fd::AsFd;
-    let fd = io::stdin().as_fd().try_clone_to_owned().context("cannot use stdin")?;
+    let fd = io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("cannot use stdin")?;
     Ok(File::from(fd))
 }
 
@@ -64,13 +70,20 @@ impl Sink {
     /// and writes to a temporary file in the same directory.
     pub(crate) fn open(output: &Option<PathBuf>, force: bool) -> Result<Sink> {
         if is_stdio(output) {
-            return Ok(Sink { file: stdout_file()?, atomic: None });
+            return Ok(Sink {
+                file: stdout_file()?,
+                atomic: None,
+            });
         }
         let dest = output.clone().unwrap_or_default();
         match std::fs::metadata(&dest) {
             // Devices and pipes (such as /dev/null) are written directly:
             // there is no file to replace.
-            Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() || m.file_type().is_block_device() => {
+            Ok(m)
+                if m.file_type().is_char_device()
+                    || m.file_type().is_fifo()
+                    || m.file_type().is_block_device() =>
+            {
                 let file = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&dest)
@@ -78,7 +91,11 @@ impl Sink {
                 return Ok(Sink { file, atomic: None });
             }
             Ok(m) if m.is_dir() => {
-                return Err(UsageError(format!("output {} is a directory; name a file", dest.display())).into())
+                return Err(UsageError(format!(
+                    "output {} is a directory; name a file",
+                    dest.display()
+                ))
+                .into())
             }
             Ok(_) if !force => {
                 return Err(UsageError(format!(
@@ -104,12 +121,32 @@ impl Sink {
             .unwrap_or(0);
         let mut attempt = 0u32;
         loop {
-            let tmp = dir.join(format!(".{name}.envstream-partial.{}.{nanos}.{attempt}", std::process::id()));
-            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp) {
-                Ok(file) => return Ok(Sink { file, atomic: Some(Atomic { tmp, dest, force, done: false }) }),
+            let tmp = dir.join(format!(
+                ".{name}.envstream-partial.{}.{nanos}.{attempt}",
+                std::process::id()
+            ));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+            {
+                Ok(file) => {
+                    return Ok(Sink {
+                        file,
+                        atomic: Some(Atomic {
+                            tmp,
+                            dest,
+                            force,
+                            done: false,
+                        }),
+                    })
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
                 Err(e) => {
-                    return Err(e).with_context(|| format!("cannot create a temporary file in {}", dir.display()))
+                    return Err(e).with_context(|| {
+                        format!("cannot create a temporary file in {}", dir.display())
+                    })
                 }
             }
         }
@@ -122,10 +159,15 @@ impl Sink {
     /// Makes the output visible: syncs and renames the temporary file into place.
     pub(crate) fn commit(mut self) -> Result<()> {
         self.file.flush()?;
-        let Some(mut a) = self.atomic.take() else { return Ok(()) };
-        self.file.sync_all().context("cannot sync the output file")?;
+        let Some(mut a) = self.atomic.take() else {
+            return Ok(());
+        };
+        self.file
+            .sync_all()
+            .context("cannot sync the output file")?;
         if a.force {
-            std::fs::rename(&a.tmp, &a.dest).with_context(|| format!("cannot rename into {}", a.dest.display()))?;
+            std::fs::rename(&a.tmp, &a.dest)
+                .with_context(|| format!("cannot rename into {}", a.dest.display()))?;
         } else {
             // hard_link fails if the destination appeared meanwhile: never clobber.
             match std::fs::hard_link(&a.tmp, &a.dest) {
@@ -141,7 +183,10 @@ impl Sink {
                 Err(_) => {
                     // Filesystems without hard links: check, then rename.
                     if a.dest.exists() {
-                        bail!(UsageError(format!("output {} already exists; pass --force to replace it", a.dest.display())));
+                        bail!(UsageError(format!(
+                            "output {} already exists; pass --force to replace it",
+                            a.dest.display()
+                        )));
                     }
                     std::fs::rename(&a.tmp, &a.dest)
                         .with_context(|| format!("cannot rename into {}", a.dest.display()))?;

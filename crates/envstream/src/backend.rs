@@ -5,7 +5,9 @@
 //! all four; both produce byte-identical output for the same inputs.
 
 #[cfg(not(any(feature = "aws-lc", feature = "rustcrypto")))]
-compile_error!("envstream needs a crypto backend: enable the `aws-lc` (default) or `rustcrypto` feature");
+compile_error!(
+    "envstream needs a crypto backend: enable the `aws-lc` (default) or `rustcrypto` feature"
+);
 
 use zeroize::Zeroizing;
 
@@ -23,27 +25,16 @@ pub(crate) const TAG_LEN: usize = 16;
 /// Every backend compiled in produces byte-identical files; the choice only
 /// affects speed and build requirements.
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// aws-lc-rs (default feature `aws-lc`): fastest, FIPS-capable, needs a C toolchain.
     #[cfg(feature = "aws-lc")]
+    #[default]
     AwsLc,
     /// RustCrypto `aes-gcm`, `hkdf`, `hmac`, `sha2` (feature `rustcrypto`): pure Rust.
     #[cfg(feature = "rustcrypto")]
+    #[cfg_attr(not(feature = "aws-lc"), default)]
     RustCrypto,
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        #[cfg(feature = "aws-lc")]
-        {
-            Backend::AwsLc
-        }
-        #[cfg(not(feature = "aws-lc"))]
-        {
-            Backend::RustCrypto
-        }
-    }
 }
 
 impl Backend {
@@ -89,17 +80,22 @@ impl Backend {
                         self.0
                     }
                 }
-                let prk = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA512, salt).extract(ikm);
+                let prk =
+                    aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA512, salt).extract(ikm);
                 // Invariant: every caller asks for 32 to 96 bytes, far below
                 // HKDF-SHA-512's limit of 255 * 64, the only failure cause.
-                let okm = prk.expand(info, Len(out.len())).expect("HKDF output length is within 255 * HashLen");
-                okm.fill(out).expect("HKDF output length is within 255 * HashLen");
+                let okm = prk
+                    .expand(info, Len(out.len()))
+                    .expect("HKDF output length is within 255 * HashLen");
+                okm.fill(out)
+                    .expect("HKDF output length is within 255 * HashLen");
             }
             #[cfg(feature = "rustcrypto")]
             Backend::RustCrypto => {
                 let hk = hkdf::Hkdf::<sha2::Sha512>::new(Some(salt), ikm);
                 // Invariant: as above, the requested length is far below 255 * 64.
-                hk.expand_multi_info(info, out).expect("HKDF output length is within 255 * HashLen");
+                hk.expand_multi_info(info, out)
+                    .expect("HKDF output length is within 255 * HashLen");
             }
         }
     }
@@ -121,7 +117,8 @@ impl Backend {
             Backend::RustCrypto => {
                 use hmac::Mac;
                 // Invariant: HMAC accepts keys of any length, so this cannot fail.
-                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
+                    .expect("HMAC accepts any key length");
                 for d in data {
                     mac.update(d);
                 }
@@ -165,7 +162,12 @@ pub(crate) struct AeadFailure;
 
 impl Aead {
     /// Encrypts `buf` in place and returns the tag.
-    pub(crate) fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+    pub(crate) fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
         let mut tag = [0u8; TAG_LEN];
         match self {
             #[cfg(feature = "aws-lc")]
@@ -194,7 +196,12 @@ impl Aead {
     /// Decrypts `in_out` (ciphertext followed by its 16-byte tag) in place
     /// and returns the plaintext length. On failure `in_out` is zeroed, so
     /// no unauthenticated plaintext can escape.
-    pub(crate) fn open_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], in_out: &mut [u8]) -> Result<usize, AeadFailure> {
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<usize, AeadFailure> {
         if in_out.len() < TAG_LEN {
             return Err(AeadFailure);
         }
@@ -203,14 +210,17 @@ impl Aead {
             #[cfg(feature = "aws-lc")]
             Aead::AwsLc(key) => {
                 let n = aws_lc_rs::aead::Nonce::assume_unique_for_key(*nonce);
-                key.open_in_place(n, aws_lc_rs::aead::Aad::from(aad), in_out).is_ok()
+                key.open_in_place(n, aws_lc_rs::aead::Aad::from(aad), in_out)
+                    .is_ok()
             }
             #[cfg(feature = "rustcrypto")]
             Aead::RustCrypto(cipher) => {
                 use aes_gcm::AeadInPlace;
                 let (data, tag) = in_out.split_at_mut(plain_len);
                 let tag = aes_gcm::Tag::clone_from_slice(tag);
-                cipher.decrypt_in_place_detached(nonce.into(), aad, data, &tag).is_ok()
+                cipher
+                    .decrypt_in_place_detached(nonce.into(), aad, data, &tag)
+                    .is_ok()
             }
         };
         if ok {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::Error;
-use crate::format::{MAX_CONTEXT_KEY_LEN, MAX_CONTEXT_LEN, MAX_CONTEXT_PAIRS, MAX_CONTEXT_VALUE_LEN};
+use crate::format::{
+    MAX_CONTEXT_KEY_LEN, MAX_CONTEXT_LEN, MAX_CONTEXT_PAIRS, MAX_CONTEXT_VALUE_LEN,
+};
 
 /// UTF-8 key/value pairs bound to a stream.
 ///
@@ -22,14 +24,20 @@ impl EncryptionContext {
     }
 
     /// Adds a pair, checking the limits in `docs/FORMAT.md`.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Result<(), Error> {
+    pub fn insert(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), Error> {
         let key = key.into();
         let value = value.into();
         if key.is_empty() {
             return Err(Error::InvalidContext("keys must not be empty".into()));
         }
         if key.len() > MAX_CONTEXT_KEY_LEN {
-            return Err(Error::InvalidContext(format!("key {key:.32}... is longer than {MAX_CONTEXT_KEY_LEN} bytes")));
+            return Err(Error::InvalidContext(format!(
+                "key {key:.32}... is longer than {MAX_CONTEXT_KEY_LEN} bytes"
+            )));
         }
         if value.len() > MAX_CONTEXT_VALUE_LEN {
             return Err(Error::InvalidContext(format!(
@@ -40,18 +48,24 @@ impl EncryptionContext {
             return Err(Error::InvalidContext(format!("key {key:?} given twice")));
         }
         if self.pairs.len() >= MAX_CONTEXT_PAIRS {
-            return Err(Error::InvalidContext(format!("more than {MAX_CONTEXT_PAIRS} pairs")));
+            return Err(Error::InvalidContext(format!(
+                "more than {MAX_CONTEXT_PAIRS} pairs"
+            )));
         }
         let added = 4 + key.len() + value.len();
         if self.encoded_len() + added > MAX_CONTEXT_LEN {
-            return Err(Error::InvalidContext(format!("encoded context exceeds {MAX_CONTEXT_LEN} bytes")));
+            return Err(Error::InvalidContext(format!(
+                "encoded context exceeds {MAX_CONTEXT_LEN} bytes"
+            )));
         }
         self.pairs.insert(key, value);
         Ok(())
     }
 
     /// Builds a context from pairs.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, Error> {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, Error> {
         let mut ctx = Self::new();
         for (k, v) in pairs {
             ctx.insert(k, v)?;
@@ -81,7 +95,11 @@ impl EncryptionContext {
 
     /// Length of the canonical encoding.
     pub fn encoded_len(&self) -> usize {
-        2 + self.pairs.iter().map(|(k, v)| 4 + k.len() + v.len()).sum::<usize>()
+        2 + self
+            .pairs
+            .iter()
+            .map(|(k, v)| 4 + k.len() + v.len())
+            .sum::<usize>()
     }
 
     /// The canonical encoding (`docs/FORMAT.md`, "Encryption context").

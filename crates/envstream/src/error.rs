@@ -47,7 +47,11 @@ pub struct KeyringError {
 impl KeyringError {
     /// A new error of `kind`. `message` is one line naming the key and the problem.
     pub fn new(kind: KeyringErrorKind, message: impl Into<String>) -> Self {
-        KeyringError { kind, message: message.into(), source: None }
+        KeyringError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches an underlying cause.
@@ -75,7 +79,9 @@ impl fmt::Display for KeyringError {
 
 impl std::error::Error for KeyringError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -159,15 +165,21 @@ impl Error {
             | Error::UnsupportedSuite(_)
             | Error::UnsupportedVersion(_)
             | Error::WrappedKeyCorrupt(_) => ErrorClass::Integrity,
-            Error::ContextMismatch { .. } | Error::KeyDenied(_) | Error::NoMatchingKey { .. } => ErrorClass::Key,
+            Error::ContextMismatch { .. } | Error::KeyDenied(_) | Error::NoMatchingKey { .. } => {
+                ErrorClass::Key
+            }
             Error::KeyServiceUnavailable(_) => ErrorClass::KeyService,
             Error::Keyring(e) => match e.kind() {
                 KeyringErrorKind::Unavailable => ErrorClass::KeyService,
                 KeyringErrorKind::Denied => ErrorClass::Key,
                 _ => ErrorClass::Io,
             },
-            Error::ChunkSizeOutOfRange { .. } | Error::InvalidContext(_) | Error::NoKeyring => ErrorClass::Usage,
-            Error::CounterOverflow | Error::InvalidKeyFile(_) | Error::Io(_) | Error::Random => ErrorClass::Io,
+            Error::ChunkSizeOutOfRange { .. } | Error::InvalidContext(_) | Error::NoKeyring => {
+                ErrorClass::Usage
+            }
+            Error::CounterOverflow | Error::InvalidKeyFile(_) | Error::Io(_) | Error::Random => {
+                ErrorClass::Io
+            }
         }
     }
 
@@ -186,7 +198,10 @@ impl Error {
 }
 
 fn join(errs: &[KeyringError]) -> String {
-    errs.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+    errs.iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl fmt::Display for Error {

@@ -93,8 +93,16 @@ pub struct WrappedKey {
 
 impl WrappedKey {
     /// A wrapped key record. Checked against the limits when the header is built.
-    pub fn new(provider: impl Into<String>, key_id: impl Into<String>, ciphertext: Vec<u8>) -> Self {
-        WrappedKey { provider: provider.into(), key_id: key_id.into(), ciphertext }
+    pub fn new(
+        provider: impl Into<String>,
+        key_id: impl Into<String>,
+        ciphertext: Vec<u8>,
+    ) -> Self {
+        WrappedKey {
+            provider: provider.into(),
+            key_id: key_id.into(),
+            ciphertext,
+        }
     }
 
     /// The provider id, such as `local` or `aws-kms`.
@@ -114,13 +122,18 @@ impl WrappedKey {
 
     fn validate(&self) -> Result<(), Error> {
         let p = self.provider.as_bytes();
-        if p.is_empty() || p.len() > MAX_PROVIDER_ID_LEN || !p.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        if p.is_empty()
+            || p.len() > MAX_PROVIDER_ID_LEN
+            || !p.iter().all(|b| (0x21..=0x7e).contains(b))
+        {
             return Err(Error::MalformedHeader(format!(
                 "provider id must be 1 to {MAX_PROVIDER_ID_LEN} printable ASCII bytes"
             )));
         }
         if self.key_id.is_empty() || self.key_id.len() > MAX_KEY_ID_LEN {
-            return Err(Error::MalformedHeader(format!("key id must be 1 to {MAX_KEY_ID_LEN} bytes")));
+            return Err(Error::MalformedHeader(format!(
+                "key id must be 1 to {MAX_KEY_ID_LEN} bytes"
+            )));
         }
         if self.ciphertext.is_empty() || self.ciphertext.len() > MAX_WRAPPED_KEY_LEN {
             return Err(Error::MalformedHeader(format!(
@@ -202,7 +215,9 @@ impl<'a> Cursor<'a> {
                 self.pos = end;
                 Ok(out)
             }
-            None => Err(Error::MalformedHeader(format!("{what} runs past the declared header length"))),
+            None => Err(Error::MalformedHeader(format!(
+                "{what} runs past the declared header length"
+            ))),
         }
     }
 
@@ -223,7 +238,8 @@ impl<'a> Cursor<'a> {
 }
 
 fn utf8(bytes: &[u8], what: &str) -> Result<String, Error> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| Error::MalformedHeader(format!("{what} is not valid UTF-8")))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::MalformedHeader(format!("{what} is not valid UTF-8")))
 }
 
 impl Header {
@@ -239,7 +255,9 @@ impl Header {
             return Err(Error::NoKeyring);
         }
         if wrapped_keys.len() > MAX_WRAPPED_KEYS {
-            return Err(Error::MalformedHeader(format!("more than {MAX_WRAPPED_KEYS} wrapped keys")));
+            return Err(Error::MalformedHeader(format!(
+                "more than {MAX_WRAPPED_KEYS} wrapped keys"
+            )));
         }
         for k in &wrapped_keys {
             k.validate()?;
@@ -254,7 +272,9 @@ impl Header {
             tag: [0; HEADER_TAG_LEN],
         };
         if h.len() > MAX_HEADER_LEN {
-            return Err(Error::MalformedHeader(format!("header would exceed {MAX_HEADER_LEN} bytes")));
+            return Err(Error::MalformedHeader(format!(
+                "header would exceed {MAX_HEADER_LEN} bytes"
+            )));
         }
         Ok(h)
     }
@@ -270,7 +290,10 @@ impl Header {
         if bytes.len() < header_len {
             return Err(Error::Truncated("the input ends inside the header"));
         }
-        let mut c = Cursor { bytes: &bytes[..header_len - HEADER_TAG_LEN], pos: PREFIX_LEN };
+        let mut c = Cursor {
+            bytes: &bytes[..header_len - HEADER_TAG_LEN],
+            pos: PREFIX_LEN,
+        };
         let suite = Suite::from_id(u16::from_be_bytes([bytes[9], bytes[10]]))?;
         let chunk_size = u32::from_be_bytes([bytes[11], bytes[12], bytes[13], bytes[14]]);
         let salt = c.array::<SALT_LEN>("salt")?;
@@ -278,36 +301,48 @@ impl Header {
         let ctx_start = c.pos;
         let pairs = c.u16("context pair count")?;
         if pairs > MAX_CONTEXT_PAIRS {
-            return Err(Error::MalformedHeader(format!("{pairs} context pairs exceed the limit of {MAX_CONTEXT_PAIRS}")));
+            return Err(Error::MalformedHeader(format!(
+                "{pairs} context pairs exceed the limit of {MAX_CONTEXT_PAIRS}"
+            )));
         }
         let mut context = EncryptionContext::new();
         let mut prev: Option<&[u8]> = None;
         for _ in 0..pairs {
             let klen = c.u16("context key length")?;
             if klen == 0 || klen > MAX_CONTEXT_KEY_LEN {
-                return Err(Error::MalformedHeader(format!("context key length {klen} is outside 1..={MAX_CONTEXT_KEY_LEN}")));
+                return Err(Error::MalformedHeader(format!(
+                    "context key length {klen} is outside 1..={MAX_CONTEXT_KEY_LEN}"
+                )));
             }
             let k = c.take(klen, "context key")?;
             let vlen = c.u16("context value length")?;
             if vlen > MAX_CONTEXT_VALUE_LEN {
-                return Err(Error::MalformedHeader(format!("context value length {vlen} exceeds {MAX_CONTEXT_VALUE_LEN}")));
+                return Err(Error::MalformedHeader(format!(
+                    "context value length {vlen} exceeds {MAX_CONTEXT_VALUE_LEN}"
+                )));
             }
             let v = c.take(vlen, "context value")?;
             if let Some(p) = prev {
                 if p >= k {
-                    return Err(Error::MalformedHeader("context keys are not strictly sorted".into()));
+                    return Err(Error::MalformedHeader(
+                        "context keys are not strictly sorted".into(),
+                    ));
                 }
             }
             prev = Some(k);
             context.insert_parsed(utf8(k, "context key")?, utf8(v, "context value")?);
         }
         if c.pos - ctx_start > MAX_CONTEXT_LEN {
-            return Err(Error::MalformedHeader(format!("encoded context exceeds {MAX_CONTEXT_LEN} bytes")));
+            return Err(Error::MalformedHeader(format!(
+                "encoded context exceeds {MAX_CONTEXT_LEN} bytes"
+            )));
         }
 
         let nkeys = c.u8("wrapped key count")? as usize;
         if nkeys == 0 || nkeys > MAX_WRAPPED_KEYS {
-            return Err(Error::MalformedHeader(format!("wrapped key count {nkeys} is outside 1..={MAX_WRAPPED_KEYS}")));
+            return Err(Error::MalformedHeader(format!(
+                "wrapped key count {nkeys} is outside 1..={MAX_WRAPPED_KEYS}"
+            )));
         }
         let mut wrapped_keys = Vec::with_capacity(nkeys);
         for _ in 0..nkeys {
@@ -317,7 +352,11 @@ impl Header {
             let key_id = c.take(klen, "key id")?;
             let clen = c.u16("wrapped key length")?;
             let ct = c.take(clen, "wrapped key")?;
-            let wk = WrappedKey::new(utf8(provider, "provider id")?, utf8(key_id, "key id")?, ct.to_vec());
+            let wk = WrappedKey::new(
+                utf8(provider, "provider id")?,
+                utf8(key_id, "key id")?,
+                ct.to_vec(),
+            );
             wk.validate()?;
             wrapped_keys.push(wk);
         }
@@ -330,7 +369,18 @@ impl Header {
         }
         let mut tag = [0u8; HEADER_TAG_LEN];
         tag.copy_from_slice(&bytes[header_len - HEADER_TAG_LEN..header_len]);
-        Ok((Header { suite, chunk_size, salt, context, wrapped_keys, commitment, tag }, header_len))
+        Ok((
+            Header {
+                suite,
+                chunk_size,
+                salt,
+                context,
+                wrapped_keys,
+                commitment,
+                tag,
+            },
+            header_len,
+        ))
     }
 
     /// The header's exact length in bytes.
@@ -339,7 +389,11 @@ impl Header {
             + SALT_LEN
             + self.context.encoded_len()
             + 1
-            + self.wrapped_keys.iter().map(|k| 1 + 2 + 2 + k.provider.len() + k.key_id.len() + k.ciphertext.len()).sum::<usize>()
+            + self
+                .wrapped_keys
+                .iter()
+                .map(|k| 1 + 2 + 2 + k.provider.len() + k.key_id.len() + k.ciphertext.len())
+                .sum::<usize>()
             + COMMITMENT_LEN
             + HEADER_TAG_LEN
     }

@@ -61,16 +61,26 @@ pub trait Keyring: Send + Sync {
     /// Optionally generates the data key itself (KMS `GenerateDataKey`).
     /// The default returns `Ok(None)`: the sealer generates a random key and
     /// calls [`wrap`](Keyring::wrap).
-    fn generate<'a>(&'a self, _request: &'a WrapRequest<'a>) -> KeyringFuture<'a, Option<(DataKey, WrappedKey)>> {
+    fn generate<'a>(
+        &'a self,
+        _request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<(DataKey, WrappedKey)>> {
         Box::pin(std::future::ready(Ok(None)))
     }
 
     /// Wraps `data_key`.
-    fn wrap<'a>(&'a self, data_key: &'a DataKey, request: &'a WrapRequest<'a>) -> KeyringFuture<'a, WrappedKey>;
+    fn wrap<'a>(
+        &'a self,
+        data_key: &'a DataKey,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, WrappedKey>;
 
     /// Tries to unwrap one wrapped key.
-    fn unwrap<'a>(&'a self, wrapped: &'a WrappedKey, request: &'a UnwrapRequest<'a>)
-        -> KeyringFuture<'a, Option<DataKey>>;
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a WrappedKey,
+        request: &'a UnwrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<DataKey>>;
 }
 
 /// Runs a future to completion on the current thread.

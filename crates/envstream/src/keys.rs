@@ -71,11 +71,20 @@ impl Drop for Drbg {
 
 impl RandomSource {
     pub(crate) fn system(backend: Backend) -> Self {
-        RandomSource { backend, deterministic: None }
+        RandomSource {
+            backend,
+            deterministic: None,
+        }
     }
 
     pub(crate) fn deterministic(backend: Backend, seed: [u8; 32]) -> Self {
-        RandomSource { backend, deterministic: Some(Mutex::new(Drbg { seed: Zeroizing::new(seed), counter: 0 })) }
+        RandomSource {
+            backend,
+            deterministic: Some(Mutex::new(Drbg {
+                seed: Zeroizing::new(seed),
+                counter: 0,
+            })),
+        }
     }
 
     /// Fills `out` with random bytes.
@@ -85,7 +94,10 @@ impl RandomSource {
             Some(m) => {
                 let mut d = m.lock().map_err(|_| Error::Random)?;
                 for block in out.chunks_mut(32) {
-                    let b = self.backend.hmac_sha256(&d.seed[..], &[b"envstream test drbg", &d.counter.to_be_bytes()]);
+                    let b = self.backend.hmac_sha256(
+                        &d.seed[..],
+                        &[b"envstream test drbg", &d.counter.to_be_bytes()],
+                    );
                     d.counter += 1;
                     block.copy_from_slice(&b[..block.len()]);
                 }
@@ -130,7 +142,11 @@ impl StreamKeys {
         expand(b"key commitment", &mut commitment);
         let mut hkey = Zeroizing::new([0u8; KEY_LEN]);
         expand(b"header key", &mut hkey[..]);
-        StreamKeys { payload, commitment, header: hkey }
+        StreamKeys {
+            payload,
+            commitment,
+            header: hkey,
+        }
     }
 
     /// Constant-time comparison against the header's commitment.
@@ -143,7 +159,11 @@ impl StreamKeys {
     }
 
     /// The header tag over `authenticated` (all header bytes before the tag).
-    pub(crate) fn header_tag(&self, backend: Backend, authenticated: &[u8]) -> [u8; HEADER_TAG_LEN] {
+    pub(crate) fn header_tag(
+        &self,
+        backend: Backend,
+        authenticated: &[u8],
+    ) -> [u8; HEADER_TAG_LEN] {
         backend.hmac_sha256(&self.header[..], &[authenticated])
     }
 
@@ -185,8 +205,14 @@ mod tests {
     #[test]
     fn counter_overflow_is_refused() {
         assert!(chunk_nonce(MAX_CHUNK_INDEX, true).is_ok());
-        assert!(matches!(chunk_nonce(MAX_CHUNK_INDEX + 1, false), Err(Error::CounterOverflow)));
-        assert!(matches!(chunk_nonce(u64::MAX, true), Err(Error::CounterOverflow)));
+        assert!(matches!(
+            chunk_nonce(MAX_CHUNK_INDEX + 1, false),
+            Err(Error::CounterOverflow)
+        ));
+        assert!(matches!(
+            chunk_nonce(u64::MAX, true),
+            Err(Error::CounterOverflow)
+        ));
     }
 
     #[test]

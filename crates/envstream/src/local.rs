@@ -33,7 +33,9 @@ pub struct LocalKey {
 
 impl std::fmt::Debug for LocalKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalKey").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("LocalKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,22 +72,34 @@ impl LocalKey {
         let key_id = hex(&id[..16]);
         let mut kek = Zeroizing::new([0u8; KEY_LEN]);
         backend.hkdf_sha512(&[], secret, &[b"envstream v1 local kek"], &mut kek[..]);
-        LocalKey { kek, label: format!("local key {key_id}"), key_id, backend }
+        LocalKey {
+            kek,
+            label: format!("local key {key_id}"),
+            key_id,
+            backend,
+        }
     }
 
     /// Generates a new random key. Returns the keyring and its key file text.
     pub fn generate(backend: Backend) -> Result<(Self, Zeroizing<String>), Error> {
         let mut secret = Zeroizing::new([0u8; KEY_LEN]);
         backend.fill_random(&mut secret[..])?;
-        let key = Self::from_secret(&secret, backend);
-        let text = Zeroizing::new(format!(
+        Ok((
+            Self::from_secret(&secret, backend),
+            Self::key_file_text(&secret, backend),
+        ))
+    }
+
+    /// The key file text for `secret` (FORMAT.md, "Local key files").
+    pub fn key_file_text(secret: &[u8; KEY_LEN], backend: Backend) -> Zeroizing<String> {
+        let key = Self::from_secret(secret, backend);
+        Zeroizing::new(format!(
             "# envstream local key file (format v1). Keep it secret: it opens every file sealed to it.\n\
              # key id: {}\n\
              {KEY_FILE_PREFIX}{}\n",
             key.key_id,
             Zeroizing::new(hex(&secret[..])).as_str()
-        ));
-        Ok((key, text))
+        ))
     }
 
     /// Parses key file text.
@@ -109,7 +123,9 @@ impl LocalKey {
             })?);
         }
         let secret = found.ok_or_else(|| {
-            Error::InvalidKeyFile(format!("no `{KEY_FILE_PREFIX}` line; create a key with `envstream keygen -o FILE`"))
+            Error::InvalidKeyFile(format!(
+                "no `{KEY_FILE_PREFIX}` line; create a key with `envstream keygen -o FILE`"
+            ))
         })?;
         Ok(Self::from_secret(&secret, backend))
     }
@@ -124,13 +140,15 @@ impl LocalKey {
             .read_to_string(&mut text)
             .map_err(|e| Error::InvalidKeyFile(format!("cannot read {}: {e}", path.display())))?;
         if text.len() as u64 > MAX_KEY_FILE_LEN {
-            return Err(Error::InvalidKeyFile(format!("{} is too large to be a key file", path.display())));
+            return Err(Error::InvalidKeyFile(format!(
+                "{} is too large to be a key file",
+                path.display()
+            )));
         }
-        let mut key = Self::parse(&text, backend)
-            .map_err(|e| match e {
-                Error::InvalidKeyFile(m) => Error::InvalidKeyFile(format!("{}: {m}", path.display())),
-                other => other,
-            })?;
+        let mut key = Self::parse(&text, backend).map_err(|e| match e {
+            Error::InvalidKeyFile(m) => Error::InvalidKeyFile(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
         key.label = format!("key file {} ({})", path.display(), key.key_id);
         Ok(key)
     }
@@ -150,12 +168,21 @@ impl LocalKey {
         aad
     }
 
-    fn wrap_sync(&self, dk: &DataKey, ctx: &crate::EncryptionContext, rng: &RandomSource) -> Result<WrappedKey, KeyringError> {
+    fn wrap_sync(
+        &self,
+        dk: &DataKey,
+        ctx: &crate::EncryptionContext,
+        rng: &RandomSource,
+    ) -> Result<WrappedKey, KeyringError> {
         let mut nonce = [0u8; NONCE_LEN];
-        rng.fill(&mut nonce)
-            .map_err(|e| KeyringError::new(KeyringErrorKind::Other, format!("{}: {e}", self.label)))?;
+        rng.fill(&mut nonce).map_err(|e| {
+            KeyringError::new(KeyringErrorKind::Other, format!("{}: {e}", self.label))
+        })?;
         let mut buf = Zeroizing::new(dk.expose_secret().to_vec());
-        let tag = self.backend.aead(&self.kek).seal_in_place(&nonce, &self.aad(ctx), &mut buf);
+        let tag = self
+            .backend
+            .aead(&self.kek)
+            .seal_in_place(&nonce, &self.aad(ctx), &mut buf);
         let mut out = Vec::with_capacity(LOCAL_WRAPPED_LEN);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&buf);
@@ -163,14 +190,21 @@ impl LocalKey {
         Ok(WrappedKey::new(LOCAL_PROVIDER, self.key_id.clone(), out))
     }
 
-    fn unwrap_sync(&self, wk: &WrappedKey, ctx: &crate::EncryptionContext) -> Result<Option<DataKey>, KeyringError> {
+    fn unwrap_sync(
+        &self,
+        wk: &WrappedKey,
+        ctx: &crate::EncryptionContext,
+    ) -> Result<Option<DataKey>, KeyringError> {
         if wk.provider() != LOCAL_PROVIDER || wk.key_id() != self.key_id {
             return Ok(None);
         }
         let corrupt = || {
             KeyringError::new(
                 KeyringErrorKind::Corrupt,
-                format!("the wrapped key for {} does not authenticate (header tampered or corrupt)", self.label),
+                format!(
+                    "the wrapped key for {} does not authenticate (header tampered or corrupt)",
+                    self.label
+                ),
             )
         };
         let ct = wk.ciphertext();
@@ -180,7 +214,11 @@ impl LocalKey {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&ct[..NONCE_LEN]);
         let mut buf = Zeroizing::new(ct[NONCE_LEN..].to_vec());
-        let n = self.backend.aead(&self.kek).open_in_place(&nonce, &self.aad(ctx), &mut buf).map_err(|_| corrupt())?;
+        let n = self
+            .backend
+            .aead(&self.kek)
+            .open_in_place(&nonce, &self.aad(ctx), &mut buf)
+            .map_err(|_| corrupt())?;
         DataKey::from_slice(&buf[..n]).map(Some).ok_or_else(corrupt)
     }
 }
@@ -190,8 +228,16 @@ impl Keyring for LocalKey {
         self.label.clone()
     }
 
-    fn wrap<'a>(&'a self, data_key: &'a DataKey, request: &'a WrapRequest<'a>) -> KeyringFuture<'a, WrappedKey> {
-        Box::pin(std::future::ready(self.wrap_sync(data_key, request.context(), request.random())))
+    fn wrap<'a>(
+        &'a self,
+        data_key: &'a DataKey,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, WrappedKey> {
+        Box::pin(std::future::ready(self.wrap_sync(
+            data_key,
+            request.context(),
+            request.random(),
+        )))
     }
 
     fn unwrap<'a>(
@@ -199,7 +245,9 @@ impl Keyring for LocalKey {
         wrapped: &'a WrappedKey,
         request: &'a UnwrapRequest<'a>,
     ) -> KeyringFuture<'a, Option<DataKey>> {
-        Box::pin(std::future::ready(self.unwrap_sync(wrapped, request.context())))
+        Box::pin(std::future::ready(
+            self.unwrap_sync(wrapped, request.context()),
+        ))
     }
 }
 
@@ -212,7 +260,10 @@ mod tests {
         let (k, text) = LocalKey::generate(Backend::default()).expect("rng");
         let k2 = LocalKey::parse(&text, Backend::default()).expect("parses");
         assert_eq!(k.key_id(), k2.key_id());
-        let keyline = text.lines().find(|l| l.starts_with(KEY_FILE_PREFIX)).expect("key line");
+        let keyline = text
+            .lines()
+            .find(|l| l.starts_with(KEY_FILE_PREFIX))
+            .expect("key line");
         assert!(!keyline.contains(k.key_id()));
         assert!(!format!("{k:?}").contains(&keyline[KEY_FILE_PREFIX.len()..]));
     }
@@ -225,9 +276,19 @@ mod tests {
             "ENVSTREAM-LOCAL-KEY-V1-00\n",
             "garbage\n",
             &format!("{KEY_FILE_PREFIX}{}\n", "G".repeat(64)),
-            &format!("{KEY_FILE_PREFIX}{}\n{KEY_FILE_PREFIX}{}\n", "0".repeat(64), "1".repeat(64)),
+            &format!(
+                "{KEY_FILE_PREFIX}{}\n{KEY_FILE_PREFIX}{}\n",
+                "0".repeat(64),
+                "1".repeat(64)
+            ),
         ] {
-            assert!(matches!(LocalKey::parse(bad, Backend::default()), Err(Error::InvalidKeyFile(_))), "{bad:?}");
+            assert!(
+                matches!(
+                    LocalKey::parse(bad, Backend::default()),
+                    Err(Error::InvalidKeyFile(_))
+                ),
+                "{bad:?}"
+            );
         }
     }
 }

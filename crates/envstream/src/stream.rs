@@ -21,7 +21,12 @@ pub struct SealOptions {
 
 impl Default for SealOptions {
     fn default() -> Self {
-        SealOptions { chunk_size: DEFAULT_CHUNK_SIZE, context: EncryptionContext::new(), backend: Backend::default(), seed: None }
+        SealOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            context: EncryptionContext::new(),
+            backend: Backend::default(),
+            seed: None,
+        }
     }
 }
 
@@ -79,9 +84,16 @@ impl Sealer {
             Some(seed) => RandomSource::deterministic(options.backend, seed),
             None => RandomSource::system(options.backend),
         };
-        let request = WrapRequest { context: &options.context, random: &random };
+        let request = WrapRequest {
+            context: &options.context,
+            random: &random,
+        };
         let mut wrapped = Vec::with_capacity(keyrings.len());
-        let (data_key, rest) = match keyrings[0].generate(&request).await.map_err(Error::Keyring)? {
+        let (data_key, rest) = match keyrings[0]
+            .generate(&request)
+            .await
+            .map_err(Error::Keyring)?
+        {
             Some((dk, wk)) => {
                 wrapped.push(wk);
                 (dk, &keyrings[1..])
@@ -98,11 +110,18 @@ impl Sealer {
         header.set_commitment(keys.commitment);
         let tag = keys.header_tag(options.backend, &header.authenticated_bytes());
         header.set_tag(tag);
-        Ok(Sealer { header, keys, backend: options.backend })
+        Ok(Sealer {
+            header,
+            keys,
+            backend: options.backend,
+        })
     }
 
     /// Blocking form of [`Sealer::prepare`].
-    pub fn prepare_blocking(keyrings: &[&dyn Keyring], options: SealOptions) -> Result<Self, Error> {
+    pub fn prepare_blocking(
+        keyrings: &[&dyn Keyring],
+        options: SealOptions,
+    ) -> Result<Self, Error> {
         block_on(Self::prepare(keyrings, options))
     }
 
@@ -156,7 +175,9 @@ impl<W: Write> SealWriter<W> {
     /// Writes the final chunk, flushes and returns the inner writer.
     pub fn finish(mut self) -> Result<W, Error> {
         if self.failed {
-            return Err(Error::Io(io::Error::other("an earlier write failed; the output is incomplete")));
+            return Err(Error::Io(io::Error::other(
+                "an earlier write failed; the output is incomplete",
+            )));
         }
         self.emit(true)?;
         self.inner.flush()?;
@@ -172,7 +193,9 @@ impl<W: Write> SealWriter<W> {
 impl<W: Write> Write for SealWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.failed {
-            return Err(io::Error::other("an earlier write failed; the output is incomplete"));
+            return Err(io::Error::other(
+                "an earlier write failed; the output is incomplete",
+            ));
         }
         let room = self.chunk_size - self.buf.len();
         let n = room.min(data.len());
@@ -270,17 +293,27 @@ impl<R: Read> Opener<R> {
     /// key commitment and header tag, and returns the plaintext reader.
     ///
     /// Keyrings are tried in order; each is offered every wrapped key.
-    pub async fn unlock(self, keyrings: &[&dyn Keyring], options: OpenOptions) -> Result<OpenReader<R>, Error> {
+    pub async fn unlock(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+    ) -> Result<OpenReader<R>, Error> {
         for (k, v) in &options.required {
             let found = self.header.context().get(k);
             if found != Some(v.as_str()) {
-                return Err(Error::ContextMismatch { key: k.clone(), expected: v.clone(), found: found.map(str::to_owned) });
+                return Err(Error::ContextMismatch {
+                    key: k.clone(),
+                    expected: v.clone(),
+                    found: found.map(str::to_owned),
+                });
             }
         }
         if keyrings.is_empty() {
             return Err(Error::NoKeyring);
         }
-        let request = UnwrapRequest { context: self.header.context() };
+        let request = UnwrapRequest {
+            context: self.header.context(),
+        };
         let mut errors: Vec<KeyringError> = Vec::new();
         let mut found: Option<(DataKey, String)> = None;
         'outer: for kr in keyrings {
@@ -335,7 +368,11 @@ impl<R: Read> Opener<R> {
     }
 
     /// Blocking form of [`Opener::unlock`].
-    pub fn unlock_blocking(self, keyrings: &[&dyn Keyring], options: OpenOptions) -> Result<OpenReader<R>, Error> {
+    pub fn unlock_blocking(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+    ) -> Result<OpenReader<R>, Error> {
         block_on(self.unlock(keyrings, options))
     }
 }
@@ -410,7 +447,9 @@ impl<R: Read> OpenReader<R> {
         let plain = self
             .aead
             .open_in_place(&nonce, &[], &mut self.buf[..n])
-            .map_err(|_| Error::ChunkAuthentication { chunk: self.next_index })?;
+            .map_err(|_| Error::ChunkAuthentication {
+                chunk: self.next_index,
+            })?;
         self.pos = 0;
         self.len = plain;
         self.next_index += 1;

@@ -1,0 +1,451 @@
+//! Regenerates `docs/vectors/` deterministically.
+//!
+//! Run from the repository root: `cargo run -p envstream --example gen_vectors`.
+//! The vectors test re-seals every good vector and demands byte equality, so
+//! a format change that forgets to regenerate the vectors fails CI.
+
+use std::io::Write;
+use std::path::Path;
+
+use envstream::{Backend, EncryptionContext, Keyring, LocalKey, SealOptions, Sealer};
+
+const CHUNK: usize = 4096;
+
+/// (name, plaintext length, key names, context, description)
+type GoodSpec = (
+    &'static str,
+    usize,
+    Vec<&'static str>,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+);
+
+fn key_secret(n: u8) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = n.wrapping_mul(0x20).wrapping_add(i as u8);
+    }
+    k
+}
+
+/// Deterministic plaintext: byte i is (i * 31 + 7) mod 251.
+fn plaintext(len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + 7) % 251) as u8).collect()
+}
+
+fn seal(keys: &[&LocalKey], ctx: &[(&str, &str)], seed: u8, plain: &[u8]) -> Vec<u8> {
+    let krs: Vec<&dyn Keyring> = keys.iter().map(|k| *k as &dyn Keyring).collect();
+    let opts = SealOptions::new()
+        .chunk_size(CHUNK as u32)
+        .expect("valid chunk size")
+        .context(EncryptionContext::from_pairs(ctx.iter().copied()).expect("valid context"))
+        .insecure_deterministic([seed; 32]);
+    let mut w = Sealer::prepare_blocking(&krs, opts)
+        .expect("seal")
+        .seal_to(Vec::new())
+        .expect("header");
+    w.write_all(plain).expect("write");
+    w.finish().expect("finish")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn main() {
+    let dir = Path::new("docs/vectors");
+    std::fs::create_dir_all(dir.join("good")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("bad")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("keys")).expect("mkdir");
+    let b = Backend::default();
+    let k1s = key_secret(1);
+    let k2s = key_secret(2);
+    std::fs::write(
+        dir.join("keys/key1.key"),
+        LocalKey::key_file_text(&k1s, b).as_bytes(),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("keys/key2.key"),
+        LocalKey::key_file_text(&k2s, b).as_bytes(),
+    )
+    .expect("write");
+    let k1 = LocalKey::from_secret(&k1s, b);
+    let k2 = LocalKey::from_secret(&k2s, b);
+
+    let goods: Vec<GoodSpec> = vec![
+        (
+            "empty",
+            0,
+            vec!["key1"],
+            vec![],
+            "empty plaintext: one empty final chunk",
+        ),
+        (
+            "one_byte",
+            1,
+            vec!["key1"],
+            vec![],
+            "one byte: one final chunk of 1 byte",
+        ),
+        (
+            "exactly_one_chunk",
+            CHUNK,
+            vec!["key1"],
+            vec![],
+            "one full chunk then an empty final chunk",
+        ),
+        (
+            "one_chunk_plus_one",
+            CHUNK + 1,
+            vec!["key1"],
+            vec![],
+            "one full chunk then a 1-byte final chunk",
+        ),
+        (
+            "multi_chunk_context",
+            3 * CHUNK + 100,
+            vec!["key1"],
+            vec![("purpose", "backup"), ("host", "db-1")],
+            "three full chunks and a 100-byte final chunk, with an encryption context",
+        ),
+        (
+            "two_keys",
+            5000,
+            vec!["key1", "key2"],
+            vec![("env", "prod")],
+            "wrapped for key1 and key2; either opens it",
+        ),
+    ];
+    let mut good_json = Vec::new();
+    let mut multi = Vec::new();
+    let mut one_chunk = Vec::new();
+    for (i, (name, len, keys, ctx, desc)) in goods.iter().enumerate() {
+        let seed = 0x40 + i as u8;
+        let plain = plaintext(*len);
+        let ks: Vec<&LocalKey> = keys
+            .iter()
+            .map(|k| if *k == "key1" { &k1 } else { &k2 })
+            .collect();
+        let sealed = seal(&ks, ctx, seed, &plain);
+        std::fs::write(dir.join(format!("good/{name}.envs")), &sealed).expect("write");
+        std::fs::write(dir.join(format!("good/{name}.plain")), &plain).expect("write");
+        if *name == "multi_chunk_context" {
+            multi = sealed.clone();
+        }
+        if *name == "exactly_one_chunk" {
+            one_chunk = sealed.clone();
+        }
+        let ctx_json: serde_json::Map<String, serde_json::Value> = ctx
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        good_json.push(serde_json::json!({
+            "name": name,
+            "description": desc,
+            "file": format!("good/{name}.envs"),
+            "plaintext": format!("good/{name}.plain"),
+            "keys": keys.iter().map(|k| format!("keys/{k}.key")).collect::<Vec<_>>(),
+            "context": ctx_json,
+            "chunk_size": CHUNK,
+            "seed": hex(&[seed; 32]),
+        }));
+    }
+
+    // Bad vectors, derived from multi_chunk_context (chunks 0..2 full, 3 final).
+    let (h, hl) = envstream::Header::parse(&multi).expect("parses");
+    let stride = CHUNK + 16;
+    let chunk =
+        |i: usize| multi[hl + i * stride..(hl + (i + 1) * stride).min(multi.len())].to_vec();
+    let body_end = multi.len();
+    let mut bad: Vec<(&str, Vec<u8>, &str, u8, &str)> = Vec::new();
+    let flip = |off: usize| {
+        let mut v = multi.clone();
+        v[off] ^= 0x01;
+        v
+    };
+    let set = |off: usize, bytes: &[u8]| {
+        let mut v = multi.clone();
+        v[off..off + bytes.len()].copy_from_slice(bytes);
+        v
+    };
+    bad.push((
+        "bad_magic",
+        set(0, b"X"),
+        "integrity",
+        3,
+        "the magic is wrong",
+    ));
+    bad.push((
+        "unsupported_version",
+        set(8, &[2]),
+        "integrity",
+        3,
+        "format version 2",
+    ));
+    bad.push((
+        "unsupported_suite",
+        set(9, &[0, 2]),
+        "integrity",
+        3,
+        "suite id 0x0002",
+    ));
+    bad.push((
+        "chunk_size_too_small",
+        set(11, &4095u32.to_be_bytes()),
+        "integrity",
+        3,
+        "chunk size 4095",
+    ));
+    bad.push((
+        "chunk_size_too_large",
+        set(11, &(16 * 1024 * 1024 + 1u32).to_be_bytes()),
+        "integrity",
+        3,
+        "chunk size 16 MiB + 1",
+    ));
+    bad.push((
+        "header_len_huge",
+        set(15, &u32::MAX.to_be_bytes()),
+        "integrity",
+        3,
+        "header length 2^32-1",
+    ));
+    let count_off = hl - 32 - 32 - (1 + 2 + 2 + 5 + 32 + 60) - 1;
+    assert_eq!(multi[count_off], 1, "wrapped key count offset");
+    bad.push((
+        "too_many_keys",
+        set(count_off, &[17]),
+        "integrity",
+        3,
+        "17 wrapped keys (limit 16)",
+    ));
+    bad.push((
+        "zero_keys",
+        set(count_off, &[0]),
+        "integrity",
+        3,
+        "0 wrapped keys",
+    ));
+    // Swap the two context pairs ("host" < "purpose") so keys are unsorted.
+    let ctx_off = 19 + 32;
+    let ctx_bytes = h.context().encode();
+    let host = 2 + 4 + 4 + 4; // klen "host" vlen "db-1"
+    let mut unsorted = ctx_bytes[..2].to_vec();
+    unsorted.extend_from_slice(&ctx_bytes[2 + host..]);
+    unsorted.extend_from_slice(&ctx_bytes[2..2 + host]);
+    bad.push((
+        "context_unsorted",
+        set(ctx_off, &unsorted),
+        "integrity",
+        3,
+        "context keys out of order",
+    ));
+    bad.push((
+        "header_truncated",
+        multi[..100].to_vec(),
+        "integrity",
+        3,
+        "EOF inside the header",
+    ));
+    bad.push((
+        "header_only",
+        multi[..hl].to_vec(),
+        "integrity",
+        3,
+        "EOF before the first chunk",
+    ));
+    bad.push((
+        "header_tag_flip",
+        flip(hl - 1),
+        "integrity",
+        3,
+        "one bit of the header tag flipped",
+    ));
+    bad.push((
+        "commitment_flip",
+        flip(hl - 33),
+        "integrity",
+        3,
+        "one bit of the key commitment flipped",
+    ));
+    bad.push((
+        "salt_flip",
+        flip(19),
+        "integrity",
+        3,
+        "one bit of the salt flipped",
+    ));
+    bad.push((
+        "context_value_flip",
+        flip(ctx_off + 2 + 2 + 4 + 2),
+        "integrity",
+        3,
+        "one bit of a context value flipped",
+    ));
+    bad.push((
+        "tampered_chunk",
+        flip(hl + stride + 10),
+        "integrity",
+        3,
+        "one bit of chunk 1 flipped",
+    ));
+    bad.push((
+        "tampered_final_tag",
+        flip(body_end - 1),
+        "integrity",
+        3,
+        "one bit of the final chunk's tag flipped",
+    ));
+    bad.push((
+        "missing_final_chunk",
+        multi[..hl + 3 * stride].to_vec(),
+        "integrity",
+        3,
+        "EOF at a chunk boundary before the final chunk",
+    ));
+    bad.push((
+        "truncated_mid_chunk",
+        multi[..hl + stride + 1000].to_vec(),
+        "integrity",
+        3,
+        "EOF inside chunk 1",
+    ));
+    bad.push((
+        "truncated_final_chunk",
+        multi[..body_end - 5].to_vec(),
+        "integrity",
+        3,
+        "last 5 bytes missing",
+    ));
+    bad.push((
+        "truncated_below_tag",
+        multi[..hl + 3 * stride + 10].to_vec(),
+        "integrity",
+        3,
+        "final chunk shorter than a tag",
+    ));
+    let mut v = multi[..hl].to_vec();
+    v.extend(chunk(0));
+    v.extend(chunk(2));
+    v.extend(chunk(3));
+    bad.push(("dropped_chunk", v, "integrity", 3, "chunk 1 removed"));
+    let mut v = multi[..hl].to_vec();
+    v.extend(chunk(1));
+    v.extend(chunk(0));
+    v.extend(chunk(2));
+    v.extend(chunk(3));
+    bad.push((
+        "swapped_chunks",
+        v,
+        "integrity",
+        3,
+        "chunks 0 and 1 swapped",
+    ));
+    let mut v = multi[..hl].to_vec();
+    v.extend(chunk(0));
+    v.extend(chunk(1));
+    v.extend(chunk(1));
+    v.extend(chunk(2));
+    v.extend(chunk(3));
+    bad.push(("duplicated_chunk", v, "integrity", 3, "chunk 1 repeated"));
+    let mut v = multi.clone();
+    v.extend(chunk(3));
+    bad.push((
+        "two_final_chunks",
+        v,
+        "integrity",
+        3,
+        "the final chunk appears twice",
+    ));
+    let mut v = multi.clone();
+    v.push(0);
+    bad.push((
+        "trailing_byte",
+        v,
+        "integrity",
+        3,
+        "one byte after the final chunk",
+    ));
+    let mut v = multi.clone();
+    v.extend(std::iter::repeat_n(0xAAu8, 5000));
+    bad.push((
+        "trailing_data_long",
+        v,
+        "integrity",
+        3,
+        "5000 bytes after the final chunk",
+    ));
+    let mut v = one_chunk.clone();
+    v.extend_from_slice(&one_chunk[one_chunk.len() - 16..]);
+    bad.push((
+        "trailing_after_empty_final",
+        v,
+        "integrity",
+        3,
+        "16 bytes after an empty final chunk",
+    ));
+    let mut v = multi[..hl].to_vec();
+    v.extend(chunk(0));
+    v.extend(chunk(1));
+    v.extend(chunk(3));
+    bad.push((
+        "final_chunk_early",
+        v,
+        "integrity",
+        3,
+        "chunk 2 removed so the final chunk has the wrong index",
+    ));
+    bad.push((
+        "not_envstream",
+        b"hello, world\n".to_vec(),
+        "integrity",
+        3,
+        "plain text",
+    ));
+    bad.push(("empty_file", Vec::new(), "integrity", 3, "zero bytes"));
+    bad.push((
+        "wrong_key",
+        multi.clone(),
+        "key",
+        4,
+        "intact file, opened with key2 only",
+    ));
+
+    let mut bad_json = Vec::new();
+    for (name, bytes, class, exit, desc) in &bad {
+        std::fs::write(dir.join(format!("bad/{name}.envs")), bytes).expect("write");
+        let key = if *name == "wrong_key" {
+            "keys/key2.key"
+        } else {
+            "keys/key1.key"
+        };
+        bad_json.push(serde_json::json!({
+            "name": name,
+            "description": desc,
+            "file": format!("bad/{name}.envs"),
+            "keys": [key],
+            "error_class": class,
+            "exit_code": exit,
+        }));
+    }
+    let manifest = serde_json::json!({
+        "manifest": "envstream test vectors",
+        "format_version": 1,
+        "notes": "Plaintext byte i of each good vector is (i*31+7) mod 251. `seed` is the insecure deterministic randomness seed used to generate the file; it is only needed to re-create the file byte for byte.",
+        "good": good_json,
+        "bad": bad_json,
+    });
+    let mut f = std::fs::File::create(dir.join("manifest.json")).expect("create");
+    writeln!(
+        f,
+        "{}",
+        serde_json::to_string_pretty(&manifest).expect("json")
+    )
+    .expect("write");
+    eprintln!(
+        "wrote {} good and {} bad vectors",
+        good_json.len(),
+        bad_json.len()
+    );
+}
