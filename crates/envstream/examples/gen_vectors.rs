@@ -230,7 +230,7 @@ fn main() {
     // Swap the two context pairs ("host" < "purpose") so keys are unsorted.
     let ctx_off = 19 + 32;
     let ctx_bytes = h.context().encode();
-    let host = 2 + 4 + 4 + 4; // klen "host" vlen "db-1"
+    let host = 2 + 4 + 2 + 4; // klen "host" vlen "db-1"
     let mut unsorted = ctx_bytes[..2].to_vec();
     unsorted.extend_from_slice(&ctx_bytes[2 + host..]);
     unsorted.extend_from_slice(&ctx_bytes[2..2 + host]);

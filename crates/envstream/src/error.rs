@@ -119,6 +119,8 @@ pub enum Error {
     InvalidContext(String),
     /// A local key file could not be parsed.
     InvalidKeyFile(String),
+    /// Sealing parameters are not acceptable (for example too many keyrings).
+    InvalidOptions(String),
     /// An I/O error from the underlying reader or writer.
     Io(std::io::Error),
     /// A keyring failed while wrapping (seal side).
@@ -144,6 +146,8 @@ pub enum Error {
     Random,
     /// The input ended before the end of the header or the final chunk.
     Truncated(&'static str),
+    /// The stream holds more chunks than the 32-bit counter allows.
+    TooManyChunks,
     /// The algorithm suite is not supported.
     UnsupportedSuite(u16),
     /// The format version is not supported.
@@ -161,6 +165,7 @@ impl Error {
             | Error::HeaderAuthentication
             | Error::MalformedHeader(_)
             | Error::NotEnvstream
+            | Error::TooManyChunks
             | Error::Truncated(_)
             | Error::UnsupportedSuite(_)
             | Error::UnsupportedVersion(_)
@@ -174,9 +179,10 @@ impl Error {
                 KeyringErrorKind::Denied => ErrorClass::Key,
                 _ => ErrorClass::Io,
             },
-            Error::ChunkSizeOutOfRange { .. } | Error::InvalidContext(_) | Error::NoKeyring => {
-                ErrorClass::Usage
-            }
+            Error::ChunkSizeOutOfRange { .. }
+            | Error::InvalidContext(_)
+            | Error::InvalidOptions(_)
+            | Error::NoKeyring => ErrorClass::Usage,
             Error::CounterOverflow | Error::InvalidKeyFile(_) | Error::Io(_) | Error::Random => {
                 ErrorClass::Io
             }
@@ -236,6 +242,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidContext(msg) => write!(f, "invalid encryption context: {msg}"),
             Error::InvalidKeyFile(msg) => write!(f, "invalid key file: {msg}"),
+            Error::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Keyring(e) => write!(f, "keyring error: {e}"),
             Error::KeyDenied(errs) => write!(f, "key access denied: {}", join(errs)),
@@ -252,6 +259,9 @@ impl fmt::Display for Error {
             ),
             Error::NotEnvstream => f.write_str("not an envstream file (bad magic); check the input path"),
             Error::Random => f.write_str("the operating system's random number generator failed"),
+            Error::TooManyChunks => f.write_str(
+                "the stream has more than 2^32 chunks, which no valid file has (corrupt or hostile input)",
+            ),
             Error::Truncated(what) => write!(f, "truncated input: {what}; the file is incomplete, restore it from another copy"),
             Error::UnsupportedSuite(s) => {
                 write!(f, "unsupported algorithm suite 0x{s:04x}; upgrade envstream or check the input")

@@ -69,4 +69,36 @@ pub mod fuzzing {
             assert_eq!(h.len(), len);
         }
     }
+
+    /// The fixed key used by [`open_with_fixed_key`]: the test vectors'
+    /// `key1` (bytes 0x20, 0x21, ..., 0x3f), so the vectors seed the corpus.
+    pub fn fixed_key() -> crate::LocalKey {
+        let mut secret = [0u8; 32];
+        for (i, b) in secret.iter_mut().enumerate() {
+            *b = 0x20 + i as u8;
+        }
+        crate::LocalKey::from_secret(&secret, crate::Backend::default())
+    }
+
+    /// Opens `data` with [`fixed_key`] and reads it to the end into a
+    /// bounded sink. Must never panic or hang, whatever `data` holds.
+    /// Returns the plaintext length on success.
+    pub fn open_with_fixed_key(data: &[u8]) -> Option<u64> {
+        use std::io::Read;
+        let key = fixed_key();
+        let keys: [&dyn crate::Keyring; 1] = [&key];
+        let opener = crate::Opener::new(data).ok()?;
+        let mut reader = opener
+            .unlock_blocking(&keys, crate::OpenOptions::new())
+            .ok()?;
+        let mut buf = [0u8; 8192];
+        let mut total = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Some(total),
+                Ok(n) => total += n as u64,
+                Err(_) => return None,
+            }
+        }
+    }
 }

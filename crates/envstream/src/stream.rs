@@ -163,6 +163,11 @@ pub struct SealWriter<W: Write> {
 
 impl<W: Write> SealWriter<W> {
     fn emit(&mut self, last: bool) -> Result<(), Error> {
+        // A non-final chunk must leave an index free for the final chunk,
+        // so the writer refuses before the counter can run out.
+        if !last && self.next_index >= format::MAX_CHUNK_INDEX {
+            return Err(Error::CounterOverflow);
+        }
         let nonce = chunk_nonce(self.next_index, last)?;
         let tag = self.aead.seal_in_place(&nonce, &[], &mut self.buf);
         self.buf.extend_from_slice(&tag);
@@ -443,7 +448,7 @@ impl<R: Read> OpenReader<R> {
         if n < CHUNK_TAG_LEN {
             return Err(Error::Truncated("the final chunk is shorter than its tag"));
         }
-        let nonce = chunk_nonce(self.next_index, last)?;
+        let nonce = chunk_nonce(self.next_index, last).map_err(|_| Error::TooManyChunks)?;
         let plain = self
             .aead
             .open_in_place(&nonce, &[], &mut self.buf[..n])
@@ -496,5 +501,59 @@ impl<R: Read> BufRead for OpenReader<R> {
 
     fn consume(&mut self, amt: usize) {
         self.pos = (self.pos + amt).min(self.len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalKey;
+
+    fn writer_at(index: u64) -> SealWriter<Vec<u8>> {
+        let key = LocalKey::from_secret(&[1; 32], Backend::default());
+        let keys: [&dyn Keyring; 1] = [&key];
+        let opts = SealOptions::new().chunk_size(4096).expect("valid size");
+        let mut w = Sealer::prepare_blocking(&keys, opts)
+            .expect("prepare")
+            .seal_to(Vec::new())
+            .expect("header");
+        w.next_index = index;
+        w
+    }
+
+    #[test]
+    fn writer_refuses_a_full_chunk_that_would_leave_no_index_for_the_final_chunk() {
+        // Index MAX-1 may still be a full chunk; index MAX is reserved for the final one.
+        let mut w = writer_at(format::MAX_CHUNK_INDEX - 1);
+        w.write_all(&[0u8; 4096]).expect("chunk MAX-1 is allowed");
+        let err = w
+            .write_all(&[0u8; 4096])
+            .expect_err("chunk MAX must be final");
+        assert!(matches!(Error::from(err), Error::CounterOverflow));
+
+        let mut w = writer_at(format::MAX_CHUNK_INDEX - 1);
+        w.write_all(&[0u8; 4096]).expect("chunk MAX-1");
+        w.write_all(&[0u8; 100]).expect("buffered");
+        w.finish().expect("final chunk at index MAX");
+    }
+
+    #[test]
+    fn reader_rejects_a_chunk_index_beyond_the_counter() {
+        let key = LocalKey::from_secret(&[1; 32], Backend::default());
+        let keys: [&dyn Keyring; 1] = [&key];
+        let opts = SealOptions::new().chunk_size(4096).expect("valid size");
+        let sealed = Sealer::prepare_blocking(&keys, opts)
+            .expect("prepare")
+            .seal_to(Vec::new())
+            .expect("header")
+            .finish()
+            .expect("finish");
+        let mut r = Opener::new(&sealed[..])
+            .expect("header")
+            .unlock_blocking(&keys, OpenOptions::new())
+            .expect("unlock");
+        r.next_index = format::MAX_CHUNK_INDEX + 1;
+        let err = r.read(&mut [0u8; 16]).expect_err("beyond the counter");
+        assert!(matches!(Error::from(err), Error::TooManyChunks));
     }
 }

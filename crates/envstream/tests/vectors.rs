@@ -128,3 +128,53 @@ fn header_parse_write_round_trip_on_vectors() {
         let _ = OpenOptions::new();
     }
 }
+
+#[test]
+fn fuzz_entry_points_agree_with_the_vectors() {
+    let m = manifest();
+    for v in m["good"].as_array().expect("good") {
+        let file = std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read");
+        let plain =
+            std::fs::read(dir().join(v["plaintext"].as_str().expect("plain"))).expect("read");
+        envstream::fuzzing::header_round_trip(&file);
+        if v["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .any(|k| k == "keys/key1.key")
+        {
+            assert_eq!(
+                envstream::fuzzing::open_with_fixed_key(&file),
+                Some(plain.len() as u64),
+                "{}",
+                v["name"]
+            );
+        }
+    }
+    for v in m["bad"].as_array().expect("bad") {
+        if v["error_class"] != "integrity" {
+            continue; // e.g. wrong_key: an intact file, which key1 opens
+        }
+        let file = std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read");
+        envstream::fuzzing::header_round_trip(&file);
+        assert_eq!(
+            envstream::fuzzing::open_with_fixed_key(&file),
+            None,
+            "{}",
+            v["name"]
+        );
+    }
+}
+
+/// Regression: the `context_unsorted` vector once had garbled lengths and was
+/// rejected by a length limit instead of the ordering rule it is named for.
+#[test]
+fn regression_context_unsorted_vector_hits_the_ordering_rule() {
+    let file = std::fs::read(dir().join("bad/context_unsorted.envs")).expect("read");
+    match envstream::Header::parse(&file) {
+        Err(envstream::Error::MalformedHeader(m)) => {
+            assert!(m.contains("not strictly sorted"), "{m}")
+        }
+        other => panic!("expected the ordering error, got {other:?}"),
+    }
+}

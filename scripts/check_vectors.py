@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""Independent envstream v1 decryptor and test-vector checker.
+
+Written from docs/FORMAT.md alone (not from the Rust code), to show that the
+specification is complete. For every vector in docs/vectors/manifest.json:
+
+- good vectors: parse the header with every limit, load the listed local key
+  files, unwrap the data key, check the key commitment and header tag,
+  decrypt every chunk (sequentially, section 7.4, and again by random
+  access, section 7.5) and compare with the expected plaintext; the file
+  must also open with each listed key alone;
+- bad vectors: opening must fail, with the error class the manifest names.
+
+Usage: python3 scripts/check_vectors.py [--vectors DIR] [-v]
+Needs only the standard library and the `cryptography` package.
+Exit status: 0 when every vector passes, 1 otherwise (2 for usage problems).
+"""
+
+import argparse
+import hashlib
+import hmac
+import io
+import json
+import os
+import sys
+
+try:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError:  # pragma: no cover
+    sys.stderr.write("check_vectors.py needs the `cryptography` package (pip install cryptography)\n")
+    sys.exit(2)
+
+# ---------------------------------------------------------------------------
+# Constants (FORMAT.md sections 4, 5, 6, 7, 11)
+
+MAGIC = b"ENVSTRM\x00"
+VERSION = 1
+SUITE = 0x0001
+PREFIX_LEN = 19
+SALT_LEN = 32
+COMMITMENT_LEN = 32
+HEADER_TAG_LEN = 32
+CHUNK_TAG_LEN = 16
+MIN_CHUNK_SIZE = 4096
+MAX_CHUNK_SIZE = 16777216
+MIN_HEADER_LEN = 19 + 32 + 2 + 1 + 32 + 32  # 118
+MAX_HEADER_LEN = 65536
+MAX_CONTEXT_PAIRS = 64
+MAX_CONTEXT_KEY_LEN = 256
+MAX_CONTEXT_VALUE_LEN = 1024
+MAX_CONTEXT_LEN = 8192
+MAX_WRAPPED_KEYS = 16
+MAX_PROVIDER_ID_LEN = 64
+MAX_KEY_ID_LEN = 1024
+MAX_WRAPPED_KEY_LEN = 2048
+MAX_CHUNK_INDEX = 2**32 - 1
+
+INFO_PREFIX = b"envstream v1 "
+LOCAL_PROVIDER = "local"
+LOCAL_KEY_PREFIX = "ENVSTREAM-LOCAL-KEY-V1-"
+LOCAL_KEY_ID_MSG = b"envstream v1 local key id"
+LOCAL_KEK_INFO = b"envstream v1 local kek"
+LOCAL_WRAP_AAD_PREFIX = b"envstream v1 local wrap\x00"
+LOCAL_WRAPPED_LEN = 60
+MAX_KEY_FILE_LEN = 16384
+# Unicode White_Space characters, trimmed from key file lines (section 11.1).
+WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B))
+               + "\u2028\u2029\u202f\u205f\u3000")
+
+# Error classes and their exit codes (section 12).
+EXIT_CODES = {"io": 1, "usage": 2, "integrity": 3, "key": 4, "key-service": 5}
+
+
+class Reject(Exception):
+    """A failure: `cls` is the error class, `check` names the check that failed."""
+
+    def __init__(self, cls, check, detail=""):
+        super().__init__(f"{check}: {detail}" if detail else check)
+        self.cls = cls
+        self.check = check
+        self.detail = detail
+
+
+def integrity(check, detail=""):
+    return Reject("integrity", check, detail)
+
+
+# ---------------------------------------------------------------------------
+# Primitives (section 1)
+
+
+def hkdf_sha512(salt, ikm, info, length):
+    """RFC 5869 HKDF with SHA-512 (an empty salt is HashLen zero bytes)."""
+    if not salt:
+        salt = b"\x00" * 64
+    prk = hmac.new(salt, ikm, hashlib.sha512).digest()
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha512).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def hmac_sha256(key, msg):
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def be16(n):
+    return n.to_bytes(2, "big")
+
+
+def be32(n):
+    return n.to_bytes(4, "big")
+
+
+# ---------------------------------------------------------------------------
+# Header (sections 4 and 5)
+
+
+def parse_prefix(prefix):
+    """Checks the fixed prefix (section 4.3 rules 1-6); returns (chunk_size, H)."""
+    if len(prefix) == 0:
+        raise integrity("truncated", "the input is empty")
+    n = min(len(prefix), len(MAGIC))
+    if prefix[:n] != MAGIC[:n]:
+        raise integrity("magic", "not an envstream file")
+    if len(prefix) < PREFIX_LEN:
+        raise integrity("truncated", "the input ends inside the header")
+    if prefix[8] != VERSION:
+        raise integrity("version", f"unsupported version {prefix[8]}")
+    suite = int.from_bytes(prefix[9:11], "big")
+    if suite != SUITE:
+        raise integrity("suite", f"unsupported suite 0x{suite:04x}")
+    chunk_size = int.from_bytes(prefix[11:15], "big")
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise integrity("chunk size limit", f"chunk size {chunk_size}")
+    header_len = int.from_bytes(prefix[15:19], "big")
+    if not MIN_HEADER_LEN <= header_len <= MAX_HEADER_LEN:
+        raise integrity("header length limit", f"header length {header_len}")
+    return chunk_size, header_len
+
+
+class Cursor:
+    """Reads fields of header[PREFIX_LEN : H - 32]; nothing may run into the tag."""
+
+    def __init__(self, data, pos, end):
+        self.data, self.pos, self.end = data, pos, end
+
+    def take(self, n, what):
+        if self.pos + n > self.end:
+            raise integrity("header bounds", f"{what} runs past the declared header length")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self, what):
+        return self.take(1, what)[0]
+
+    def u16(self, what):
+        return int.from_bytes(self.take(2, what), "big")
+
+
+def utf8(b, what):
+    try:
+        return b.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise integrity("utf-8", f"{what} is not UTF-8") from None
+
+
+def parse_header(header):
+    """Parses exactly H header bytes (already checked by parse_prefix)."""
+    chunk_size, header_len = parse_prefix(header[:PREFIX_LEN])
+    if len(header) < header_len:
+        raise integrity("truncated", "the input ends inside the header")
+    c = Cursor(header, PREFIX_LEN, header_len - HEADER_TAG_LEN)
+    salt = c.take(SALT_LEN, "salt")
+
+    ctx_start = c.pos
+    npairs = c.u16("context pair count")
+    if npairs > MAX_CONTEXT_PAIRS:
+        raise integrity("context pair limit", f"{npairs} pairs")
+    context = []
+    prev = None
+    for _ in range(npairs):
+        klen = c.u16("context key length")
+        if not 1 <= klen <= MAX_CONTEXT_KEY_LEN:
+            raise integrity("context key length limit", f"{klen}")
+        k = c.take(klen, "context key")
+        vlen = c.u16("context value length")
+        if vlen > MAX_CONTEXT_VALUE_LEN:
+            raise integrity("context value length limit", f"{vlen}")
+        v = c.take(vlen, "context value")
+        if prev is not None and not prev < k:  # bytes compare as unsigned, lexicographically
+            raise integrity("context order", "context keys are not strictly increasing")
+        prev = k
+        context.append((utf8(k, "context key"), utf8(v, "context value")))
+    ctx_bytes = header[ctx_start:c.pos]
+    if len(ctx_bytes) > MAX_CONTEXT_LEN:
+        raise integrity("context length limit", f"{len(ctx_bytes)} bytes")
+
+    nkeys = c.u8("wrapped key count")
+    if not 1 <= nkeys <= MAX_WRAPPED_KEYS:
+        raise integrity("wrapped key count limit", f"{nkeys} wrapped keys")
+    wrapped = []
+    for _ in range(nkeys):
+        plen = c.u8("provider id length")
+        if not 1 <= plen <= MAX_PROVIDER_ID_LEN:
+            raise integrity("provider id limit", f"length {plen}")
+        provider = c.take(plen, "provider id")
+        if not all(0x21 <= b <= 0x7E for b in provider):
+            raise integrity("provider id limit", "not printable ASCII")
+        ilen = c.u16("key id length")
+        if not 1 <= ilen <= MAX_KEY_ID_LEN:
+            raise integrity("key id limit", f"length {ilen}")
+        key_id = utf8(c.take(ilen, "key id"), "key id")
+        wlen = c.u16("wrapped key length")
+        if not 1 <= wlen <= MAX_WRAPPED_KEY_LEN:
+            raise integrity("wrapped key limit", f"length {wlen}")
+        ct = c.take(wlen, "wrapped key")
+        wrapped.append((provider.decode("ascii"), key_id, ct))
+    commitment = c.take(COMMITMENT_LEN, "key commitment")
+    if c.pos != header_len - HEADER_TAG_LEN:
+        raise integrity("header length match", f"declared {header_len}, parsed {c.pos + HEADER_TAG_LEN}")
+    return {
+        "chunk_size": chunk_size,
+        "header_len": header_len,
+        "suite_bytes": header[9:11],
+        "chunk_size_bytes": header[11:15],
+        "salt": salt,
+        "context": context,
+        "context_bytes": ctx_bytes,
+        "wrapped": wrapped,
+        "commitment": commitment,
+        "tag": header[header_len - HEADER_TAG_LEN:header_len],
+        "authenticated": header[:header_len - HEADER_TAG_LEN],
+        "raw": header[:header_len],
+    }
+
+
+def encode_context(pairs):
+    """Canonical context encoding (section 5) from (key, value) string pairs."""
+    pairs = sorted(((k.encode(), v.encode()) for k, v in pairs), key=lambda kv: kv[0])
+    out = be16(len(pairs))
+    for k, v in pairs:
+        out += be16(len(k)) + k + be16(len(v)) + v
+    return out
+
+
+def encode_header(h):
+    """Serializes a parsed header; section 4.4 says this reproduces the input."""
+    out = MAGIC + bytes([VERSION]) + be16(SUITE) + be32(h["chunk_size"])
+    body = h["salt"] + encode_context(h["context"]) + bytes([len(h["wrapped"])])
+    for provider, key_id, ct in h["wrapped"]:
+        p, i = provider.encode("ascii"), key_id.encode("utf-8")
+        body += bytes([len(p)]) + p + be16(len(i)) + i + be16(len(ct)) + ct
+    body += h["commitment"]
+    total = len(out) + 4 + len(body) + HEADER_TAG_LEN
+    return out + be32(total) + body + h["tag"]
+
+
+# ---------------------------------------------------------------------------
+# Local keys (section 11)
+
+
+class LocalKey:
+    def __init__(self, file_key, name="?"):
+        self.name = name
+        self.key_id = hmac_sha256(file_key, LOCAL_KEY_ID_MSG)[:16].hex()
+        self.kek = hkdf_sha512(b"", file_key, LOCAL_KEK_INFO, 32)
+
+    @classmethod
+    def load(cls, path):
+        with open(path, "rb") as f:
+            raw = f.read(MAX_KEY_FILE_LEN + 1)
+        if len(raw) > MAX_KEY_FILE_LEN:
+            raise Reject("io", "key file", f"{path} is too large")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Reject("io", "key file", f"{path} is not UTF-8") from None
+        found = None
+        for line in text.split("\n"):
+            if line.endswith("\r"):
+                line = line[:-1]
+            line = line.strip(WHITE_SPACE)
+            if not line or line.startswith("#"):
+                continue
+            if not line.startswith(LOCAL_KEY_PREFIX):
+                raise Reject("io", "key file", f"{path}: unexpected line")
+            if found is not None:
+                raise Reject("io", "key file", f"{path}: more than one key line")
+            digits = line[len(LOCAL_KEY_PREFIX):]
+            if len(digits) != 64 or any(ch not in "0123456789abcdef" for ch in digits):
+                raise Reject("io", "key file", f"{path}: the key must be 64 lowercase hex digits")
+            found = bytes.fromhex(digits)
+        if found is None:
+            raise Reject("io", "key file", f"{path}: no key line")
+        return cls(found, os.path.basename(path))
+
+    def aad(self, ctx_bytes):
+        kid = self.key_id.encode("ascii")
+        return LOCAL_WRAP_AAD_PREFIX + be16(len(kid)) + kid + ctx_bytes
+
+    def unwrap(self, record, ctx_bytes):
+        """Returns None ("not mine") or the data key; raises Reject("corrupt")."""
+        provider, key_id, ct = record
+        if provider != LOCAL_PROVIDER or key_id != self.key_id:
+            return None
+        if len(ct) != LOCAL_WRAPPED_LEN:
+            raise Reject("corrupt", "wrapped key authentication", f"{self.name}: wrong length")
+        try:
+            dk = AESGCM(self.kek).decrypt(ct[:12], ct[12:], self.aad(ctx_bytes))
+        except InvalidTag:
+            raise Reject("corrupt", "wrapped key authentication", f"{self.name}") from None
+        if len(dk) != 32:
+            raise Reject("corrupt", "wrapped key authentication", f"{self.name}: not 32 bytes")
+        return dk
+
+
+# ---------------------------------------------------------------------------
+# Opening (sections 6, 7, 8, 9)
+
+
+def stream_keys(h, dk):
+    def derive(label):
+        info = INFO_PREFIX + label + b"\x00" + h["suite_bytes"] + h["chunk_size_bytes"] + h["context_bytes"]
+        return hkdf_sha512(h["salt"], dk, info, 32)
+
+    return derive(b"payload key"), derive(b"key commitment"), derive(b"header key")
+
+
+def nonce(index, final):
+    if index > MAX_CHUNK_INDEX:
+        raise integrity("chunk index limit", f"chunk {index}")
+    return b"\x00" * 7 + be32(index) + (b"\x01" if final else b"\x00")
+
+
+def read_full(f, n):
+    out = b""
+    while len(out) < n:
+        b = f.read(n - len(out))
+        if not b:
+            break
+        out += b
+    return out
+
+
+def unlock(h, keyrings, required=()):
+    """Section 9 steps 2-5; returns the payload key."""
+    ctx = dict(h["context"])
+    for k, v in required:
+        if ctx.get(k) != v:
+            raise Reject("key", "context requirement", f"{k}={v}")
+    if not keyrings:
+        raise Reject("usage", "no keyring")
+    dk, errors = None, []
+    for kr in keyrings:
+        for rec in h["wrapped"]:
+            try:
+                dk = kr.unwrap(rec, h["context_bytes"])
+            except Reject as e:
+                errors.append(e)
+                continue
+            if dk is not None:
+                break
+        if dk is not None:
+            break
+    if dk is None:
+        if any(e.cls == "corrupt" for e in errors):
+            raise integrity("wrapped key authentication", "; ".join(e.detail for e in errors))
+        if any(e.cls == "unavailable" for e in errors):
+            raise Reject("key-service", "key service unavailable")
+        if errors:
+            raise Reject("key", "key denied")
+        raise Reject("key", "no matching key",
+                     "tried " + ", ".join(k.key_id for k in keyrings)
+                     + "; sealed to " + ", ".join(f"{p}/{i}" for p, i, _ in h["wrapped"]))
+    payload, commitment, header_key = stream_keys(h, dk)
+    if not hmac.compare_digest(commitment, h["commitment"]):
+        raise integrity("key commitment")
+    if not hmac.compare_digest(hmac_sha256(header_key, h["authenticated"]), h["tag"]):
+        raise integrity("header tag")
+    return payload
+
+
+def open_sequential(stream, keyrings, required=()):
+    """Reads a stream front to back (sections 4, 7.4, 9). Returns (header, plaintext)."""
+    prefix = read_full(stream, PREFIX_LEN)
+    _, header_len = parse_prefix(prefix)
+    rest = read_full(stream, header_len - PREFIX_LEN)
+    if len(rest) < header_len - PREFIX_LEN:
+        raise integrity("truncated", "the input ends inside the header")
+    h = parse_header(prefix + rest)
+    aead = AESGCM(unlock(h, keyrings, required))
+    stride = h["chunk_size"] + CHUNK_TAG_LEN
+    released = []
+    index = 0
+    while True:
+        data = read_full(stream, stride)
+        final = len(data) < stride
+        if len(data) == 0:
+            raise integrity("truncated", "the final chunk is missing")
+        if len(data) < CHUNK_TAG_LEN:
+            raise integrity("truncated", "the final chunk is shorter than its tag")
+        try:
+            plain = aead.decrypt(nonce(index, final), data, b"")
+        except InvalidTag:
+            raise integrity("chunk authentication", f"chunk {index}") from None
+        released.append(plain)  # released only after its tag verified
+        index += 1
+        if final:
+            return h, b"".join(released)
+
+
+def open_random_access(data, keyrings, required=()):
+    """Decrypts a whole file by computing chunk positions from its length (section 7.5)."""
+    _, header_len = parse_prefix(data[:PREFIX_LEN])
+    h = parse_header(data)
+    aead = AESGCM(unlock(h, keyrings, required))
+    stride = h["chunk_size"] + CHUNK_TAG_LEN
+    body = len(data) - header_len
+    q, r = divmod(body, stride)
+    if r == 0:
+        raise integrity("truncated", "the final chunk is missing")
+    if r < CHUNK_TAG_LEN:
+        raise integrity("truncated", "the final chunk is shorter than its tag")
+    if q > MAX_CHUNK_INDEX:
+        raise integrity("chunk index limit")
+    out = []
+    # Verify the final chunk first: it authenticates the length.
+    order = [q] + list(range(q))
+    chunks = {}
+    for i in order:
+        off = header_len + i * stride
+        final = i == q
+        enc = data[off:off + (r if final else stride)]
+        try:
+            chunks[i] = aead.decrypt(nonce(i, final), enc, b"")
+        except InvalidTag:
+            raise integrity("chunk authentication", f"chunk {i}") from None
+    for i in range(q + 1):
+        out.append(chunks[i])
+    plain = b"".join(out)
+    assert len(plain) == q * h["chunk_size"] + r - CHUNK_TAG_LEN
+    return h, plain
+
+
+# ---------------------------------------------------------------------------
+# Vector checking
+
+
+def repo_root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def check_good(vdir, v):
+    data = open(os.path.join(vdir, v["file"]), "rb").read()
+    expected = open(os.path.join(vdir, v["plaintext"]), "rb").read()
+    keys = [LocalKey.load(os.path.join(vdir, k)) for k in v["keys"]]
+    h, plain = open_sequential(io.BytesIO(data), keys)
+    if plain != expected:
+        return False, "plaintext differs"
+    if encode_header(h) != h["raw"]:
+        return False, "header is not canonical (re-encoding differs)"
+    if h["chunk_size"] != v["chunk_size"]:
+        return False, f"chunk size {h['chunk_size']} != manifest {v['chunk_size']}"
+    if dict(h["context"]) != v["context"]:
+        return False, f"context {dict(h['context'])} != manifest {v['context']}"
+    _, plain2 = open_random_access(data, keys)
+    if plain2 != expected:
+        return False, "random-access plaintext differs"
+    # Each listed key on its own also opens it, and a context requirement
+    # naming the header's own context is met.
+    for k in keys:
+        _, p = open_sequential(io.BytesIO(data), [k], required=list(h["context"]))
+        if p != expected:
+            return False, f"plaintext differs when opened with {k.name} alone"
+    nchunks = len(expected) // h["chunk_size"] + 1
+    return True, (f"{len(expected)} bytes, {nchunks} chunk(s), header {h['header_len']} bytes, "
+                  f"{len(h['wrapped'])} wrapped key(s)")
+
+
+def check_bad(vdir, v):
+    data = open(os.path.join(vdir, v["file"]), "rb").read()
+    keys = [LocalKey.load(os.path.join(vdir, k)) for k in v["keys"]]
+    results = []
+    for how, fn in (("sequential", lambda: open_sequential(io.BytesIO(data), keys)),
+                    ("random-access", lambda: open_random_access(data, keys))):
+        try:
+            fn()
+        except Reject as e:
+            results.append((how, e))
+            continue
+        return False, f"{how} reader accepted it"
+    (_, e), (_, e2) = results
+    want_class, want_exit = v["error_class"], v["exit_code"]
+    if e.cls != want_class or EXIT_CODES[e.cls] != want_exit:
+        return False, f"rejected by {e.check} as {e.cls} (exit {EXIT_CODES[e.cls]}), expected {want_class} (exit {want_exit})"
+    if e2.cls != e.cls:
+        return False, f"random-access reader rejected it as {e2.cls} ({e2.check}), sequential as {e.cls}"
+    return True, f"rejected by {e.check} -> {e.cls} (exit {EXIT_CODES[e.cls]})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vectors", default=os.path.join(repo_root(), "docs", "vectors"),
+                    help="directory holding manifest.json (default: docs/vectors in the repository)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print details for passing vectors too")
+    args = ap.parse_args()
+    manifest_path = os.path.join(args.vectors, "manifest.json")
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except OSError as e:
+        sys.stderr.write(f"cannot read {manifest_path}: {e}\n")
+        return 2
+    if manifest.get("format_version") != 1:
+        sys.stderr.write(f"unsupported manifest format_version {manifest.get('format_version')}\n")
+        return 2
+    passed = failed = 0
+    for kind, vectors, fn in (("good", manifest["good"], check_good), ("bad", manifest["bad"], check_bad)):
+        for v in vectors:
+            try:
+                ok, msg = fn(args.vectors, v)
+            except Reject as e:
+                ok, msg = False, f"unexpected rejection by {e.check} ({e.cls}): {e.detail}"
+            except Exception as e:  # report and keep going
+                ok, msg = False, f"checker error: {type(e).__name__}: {e}"
+            print(f"{'PASS' if ok else 'FAIL'} {kind:4} {v['name']}: {msg}")
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
