@@ -576,3 +576,27 @@ fn broken_pipe_downstream_is_a_clean_exit() {
         assert!(stderr(&o).is_empty(), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn seal_refuses_to_write_ciphertext_to_a_terminal() {
+    // util-linux `script` gives the command a pseudo-terminal as stdout.
+    let f = Fixture::new();
+    f.write("p", b"secret");
+    let inner = format!("{BIN} seal --key-file k1.key p; echo \"rc=$?\"");
+    let o = Command::new("script")
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .current_dir(f.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux `script` is needed for this test");
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("rc=2"), "{shown}");
+    assert!(
+        shown.contains("refusing to write ciphertext to a terminal"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("ENVSTRM"),
+        "no ciphertext reached the terminal: {shown}"
+    );
+}
