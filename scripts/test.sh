@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; .ci/run calls exactly this).
 # Installs what it needs: Rust crates via cargo, and a project-local Python
-# virtualenv (.venv) for the independent vector checker.
+# virtualenv (.venv) with moto (the local KMS) and the independent vector
+# checker's dependency. Starts moto on a free loopback port, exports
+# ENVSTREAM_TEST_KMS_ENDPOINT to the tests, and stops it by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,38 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n=== %s\n' "$*" >&2; }
 
+VENV=.venv
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+pip_install() { "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@"; }
+
+step "local KMS-compatible server: moto (pinned) in the project venv"
+if ! "$VENV/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "5.2.5")' 2>/dev/null \
+    || [ ! -x "$VENV/bin/moto_server" ]; then
+    pip_install 'moto[server]==5.2.5'
+fi
+MOTO_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+mkdir -p target
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > target/moto.log 2>&1 &
+MOTO_PID=$!
+stop_moto() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; }
+trap stop_moto EXIT
+export ENVSTREAM_TEST_KMS_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+for _ in $(seq 1 150); do
+    if "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "$ENVSTREAM_TEST_KMS_ENDPOINT/moto-api/" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+        echo "moto_server exited; see target/moto.log" >&2; cat target/moto.log >&2; exit 1
+    fi
+    sleep 0.2
+done
+"$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+    "$ENVSTREAM_TEST_KMS_ENDPOINT/moto-api/" || { echo "moto did not answer on $ENVSTREAM_TEST_KMS_ENDPOINT" >&2; exit 1; }
+echo "moto listening on $ENVSTREAM_TEST_KMS_ENDPOINT (pid $MOTO_PID)" >&2
+
 step "workspace tests, both backends compiled in (aws-lc default + rustcrypto)"
 cargo test --workspace --locked --features envstream/rustcrypto
 
@@ -19,11 +53,7 @@ step "library tests, pure-Rust backend only (no C toolchain)"
 cargo test -p envstream --locked --no-default-features --features rustcrypto
 
 step "independent Python implementation of docs/FORMAT.md against docs/vectors"
-VENV=.venv
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
 if ! "$VENV/bin/python" -c 'import cryptography' 2>/dev/null; then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'cryptography==44.0.2'
+    pip_install 'cryptography==44.0.2'
 fi
 "$VENV/bin/python" scripts/check_vectors.py --vectors docs/vectors

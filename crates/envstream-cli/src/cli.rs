@@ -43,6 +43,16 @@ pub(crate) struct KeyArgs {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct AwsArgs {
+    /// AWS region for key ids and alias names (key ARNs carry their own).
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// AWS profile from ~/.aws/config and ~/.aws/credentials.
+    #[arg(long, value_name = "PROFILE")]
+    pub(crate) profile: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct OutputArgs {
     /// Output file, written atomically (temporary file, renamed when complete).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
@@ -56,6 +66,12 @@ pub(crate) struct OutputArgs {
 pub(crate) struct SealArgs {
     #[command(flatten)]
     pub(crate) keys: KeyArgs,
+    /// AWS KMS key to wrap with (repeatable): key id, key ARN, alias/NAME or alias ARN.
+    /// The first calls GenerateDataKey, each further one Encrypt.
+    #[arg(long = "kms-key", value_name = "KEY")]
+    pub(crate) kms_keys: Vec<String>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
     /// Encryption context entry K=V (repeatable). Stored in clear, authenticated.
     #[arg(long = "context", value_name = "K=V")]
     pub(crate) context: Vec<String>,
@@ -73,6 +89,17 @@ pub(crate) struct SealArgs {
 pub(crate) struct OpenArgs {
     #[command(flatten)]
     pub(crate) keys: KeyArgs,
+    /// AWS KMS key ARN that may be used to unwrap (repeatable; strict mode).
+    #[arg(long = "kms-key", value_name = "ARN")]
+    pub(crate) kms_keys: Vec<String>,
+    /// Allow any KMS key the caller can use (discovery mode).
+    #[arg(long, conflicts_with = "kms_keys")]
+    pub(crate) discovery: bool,
+    /// In discovery mode, only keys of this AWS account (repeatable).
+    #[arg(long = "discovery-account", value_name = "ID", requires = "discovery")]
+    pub(crate) discovery_accounts: Vec<String>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
     /// Require the header's context to hold K with exactly value V (repeatable).
     #[arg(long = "context", value_name = "K=V")]
     pub(crate) context: Vec<String>,

@@ -10,7 +10,9 @@ use envstream::{
     Backend, EncryptionContext, Header, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer,
 };
 
-use crate::cli::{Command, KeyArgs, OpenArgs, SealArgs};
+use envstream_kms::{KmsClients, KmsKeyring, KmsSettings};
+
+use crate::cli::{AwsArgs, Command, KeyArgs, OpenArgs, SealArgs};
 use crate::error::UsageError;
 use crate::output::{open_input, Sink};
 
@@ -56,15 +58,16 @@ fn keygen(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Loads the key files named by flags, or by $ENVSTREAM_KEY_FILE when none are.
-fn load_keys(args: &KeyArgs) -> Result<Vec<LocalKey>> {
+/// Loads the key files named by flags, or by $ENVSTREAM_KEY_FILE when no
+/// key flag of any kind (`other_keys` counts KMS keys and modes) is given.
+fn load_keys(args: &KeyArgs, other_keys: usize) -> Result<Vec<LocalKey>> {
     let mut paths: Vec<PathBuf> = args.key_files.clone();
-    if paths.is_empty() {
+    if paths.is_empty() && other_keys == 0 {
         if let Some(p) = std::env::var_os("ENVSTREAM_KEY_FILE").filter(|p| !p.is_empty()) {
             paths.push(PathBuf::from(p));
         }
     }
-    if paths.is_empty() {
+    if paths.is_empty() && other_keys == 0 {
         return Err(envstream::Error::NoKeyring.into());
     }
     paths
@@ -112,8 +115,41 @@ pub(crate) fn parse_size(s: &str) -> Result<u32> {
         .map_err(|_| anyhow::Error::from(envstream::Error::ChunkSizeOutOfRange { size: v }))
 }
 
-fn keyring_refs(keys: &[LocalKey]) -> Vec<&dyn Keyring> {
-    keys.iter().map(|k| k as &dyn Keyring).collect()
+/// KMS access for one command: a small runtime and the loaded AWS config.
+/// Created only when a KMS flag is given, so local-key runs stay lean.
+struct Kms {
+    rt: tokio::runtime::Runtime,
+    clients: std::sync::Arc<KmsClients>,
+}
+
+impl Kms {
+    fn new(aws: &AwsArgs) -> Result<Kms> {
+        let rt = envstream_kms::runtime().context("cannot start the KMS runtime")?;
+        let settings = KmsSettings {
+            region: aws.region.clone(),
+            profile: aws.profile.clone(),
+            ..KmsSettings::default()
+        };
+        let clients = rt.block_on(KmsClients::load(&settings));
+        Ok(Kms { rt, clients })
+    }
+}
+
+fn seal_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Keyring> {
+    // KMS keys first: the first KMS key generates the data key.
+    kms.iter()
+        .map(|k| k as &dyn Keyring)
+        .chain(local.iter().map(|k| k as &dyn Keyring))
+        .collect()
+}
+
+fn open_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Keyring> {
+    // Local key files first: no network call when one of them opens the file.
+    local
+        .iter()
+        .map(|k| k as &dyn Keyring)
+        .chain(kms.iter().map(|k| k as &dyn Keyring))
+        .collect()
 }
 
 fn seal(args: SealArgs) -> Result<()> {
@@ -132,10 +168,27 @@ fn seal(args: SealArgs) -> Result<()> {
         )
         .into());
     }
-    let keys = load_keys(&args.keys)?;
+    let keys = load_keys(&args.keys, args.kms_keys.len())?;
+    let kms = if args.kms_keys.is_empty() {
+        None
+    } else {
+        Some(Kms::new(&args.aws)?)
+    };
+    let kms_keys: Vec<KmsKeyring> = match &kms {
+        Some(k) => args
+            .kms_keys
+            .iter()
+            .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut input = open_input(&args.input)?;
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
-    let sealer = Sealer::prepare_blocking(&keyring_refs(&keys), options)?;
+    let refs = seal_refs(&keys, &kms_keys);
+    let sealer = match &kms {
+        Some(k) => k.rt.block_on(Sealer::prepare(&refs, options))?,
+        None => Sealer::prepare_blocking(&refs, options)?,
+    };
     let chunk = sealer.header().chunk_size() as usize;
     let mut writer = sealer.seal_to(sink.writer())?;
     let mut buf = vec![0u8; chunk.max(256 * 1024)];
@@ -158,10 +211,44 @@ fn open(args: OpenArgs) -> Result<()> {
         let (k, v) = parse_pair(c)?;
         options = options.require_context(k, v);
     }
-    let keys = load_keys(&args.keys)?;
+    for arn in &args.kms_keys {
+        if !envstream_kms::parse_arn(arn).is_some_and(|a| a.resource.starts_with("key/")) {
+            return Err(UsageError(format!(
+                "open --kms-key needs a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not {arn:?}; `envstream inspect FILE` shows the ARNs"
+            ))
+            .into());
+        }
+    }
+    for acct in &args.discovery_accounts {
+        if acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(UsageError(format!(
+                "--discovery-account {acct:?} must be a 12-digit AWS account id"
+            ))
+            .into());
+        }
+    }
+    let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
+    let keys = load_keys(&args.keys, kms_flags)?;
     let input = open_input(&args.input)?;
     let opener = Opener::new(input)?;
-    let mut reader = opener.unlock_blocking(&keyring_refs(&keys), options)?;
+    let kms = if kms_flags == 0 {
+        None
+    } else {
+        Some(Kms::new(&args.aws)?)
+    };
+    let kms_keys: Vec<KmsKeyring> = match &kms {
+        Some(k) if args.discovery => vec![KmsKeyring::discovery(
+            k.clients.clone(),
+            args.discovery_accounts.clone(),
+        )],
+        Some(k) => vec![KmsKeyring::strict(k.clients.clone(), args.kms_keys.clone())],
+        None => Vec::new(),
+    };
+    let refs = open_refs(&keys, &kms_keys);
+    let mut reader = match &kms {
+        Some(k) => k.rt.block_on(opener.unlock(&refs, options))?,
+        None => opener.unlock_blocking(&refs, options)?,
+    };
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
     {
         let out = sink.writer();

@@ -247,10 +247,10 @@ impl fmt::Display for Error {
             Error::Keyring(e) => write!(f, "keyring error: {e}"),
             Error::KeyDenied(errs) => write!(f, "key access denied: {}", join(errs)),
             Error::KeyServiceUnavailable(errs) => {
-                write!(f, "key service unavailable: {}; check the network and endpoint, then retry", join(errs))
+                write!(f, "key service unavailable: {}", join(errs))
             }
             Error::MalformedHeader(msg) => write!(f, "malformed header: {msg}"),
-            Error::NoKeyring => f.write_str("no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`)"),
+            Error::NoKeyring => f.write_str("no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`) or --kms-key KEY"),
             Error::NoMatchingKey { tried, wrapped } => write!(
                 f,
                 "no supplied key can open this file: tried [{}], the file is sealed to [{}]; pass one of those keys",

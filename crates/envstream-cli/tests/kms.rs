@@ -1,0 +1,867 @@
+//! AWS KMS tests against a real KMS-compatible server (moto), started by
+//! `scripts/test.sh`, which exports `ENVSTREAM_TEST_KMS_ENDPOINT`. Without
+//! it these tests FAIL: they never pass vacuously.
+//!
+//! Each test talks to moto through its own small HTTP proxy that counts
+//! requests per KMS operation and can inject KMS error responses (moto does
+//! not emulate disabled keys, pending deletion or IncorrectKeyException).
+//! Everything runs on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_envstream");
+const ACCOUNT: &str = "123456789012";
+
+fn moto() -> String {
+    std::env::var("ENVSTREAM_TEST_KMS_ENDPOINT").expect(
+        "ENVSTREAM_TEST_KMS_ENDPOINT is not set: run the KMS tests through scripts/test.sh, which starts moto",
+    )
+}
+
+fn host_port(url: &str) -> String {
+    let rest = url.strip_prefix("http://").expect("http:// endpoint");
+    let hp = rest.split('/').next().expect("host");
+    assert!(
+        hp.starts_with("127.0.0.1:"),
+        "tests only talk to 127.0.0.1, not {hp}"
+    );
+    hp.to_owned()
+}
+
+/// One HTTP/1.1 request: head lines and body.
+struct Request {
+    head: Vec<String>,
+    body: Vec<u8>,
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            break;
+        }
+        head.push(line);
+    }
+    let len = head
+        .iter()
+        .find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    Some(Request { head, body })
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.head.iter().find_map(|h| {
+        let (k, v) = h.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Sends `req` to `upstream` with `Connection: close` and returns the raw response.
+fn forward(upstream: &str, req: &Request) -> std::io::Result<Vec<u8>> {
+    let mut s = TcpStream::connect(upstream)?;
+    let mut out = Vec::new();
+    out.extend_from_slice(req.head[0].as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in &req.head[1..] {
+        if !h.to_ascii_lowercase().starts_with("connection:") {
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(&req.body);
+    s.write_all(&out)?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    Ok(resp)
+}
+
+/// Replaces any Connection header of a raw response with `Connection: close`.
+fn close_response(raw: &[u8]) -> Vec<u8> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut out = String::new();
+    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+        let lower = line.to_ascii_lowercase();
+        if !lower.starts_with("connection:") && !lower.starts_with("keep-alive:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut v = out.into_bytes();
+    v.extend_from_slice(&raw[split..]);
+    v
+}
+
+#[derive(Clone)]
+struct Fault {
+    target: &'static str,
+    status: u16,
+    body: String,
+    /// How many matching requests to fail; None = all of them.
+    times: Option<usize>,
+}
+
+fn kms_error(target: &'static str, code: &str) -> Fault {
+    Fault {
+        target,
+        status: 400,
+        body: format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test proxy\"}}"),
+        times: None,
+    }
+}
+
+/// A counting, fault-injecting proxy in front of moto.
+struct Proxy {
+    url: String,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    faults: Arc<Mutex<Vec<Fault>>>,
+}
+
+impl Proxy {
+    fn start() -> Proxy {
+        let upstream = host_port(&moto());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
+        let (c, f) = (counts.clone(), faults.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (c, f, upstream) = (c.clone(), f.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+                    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                    let mut conn = conn;
+                    let Some(req) = read_request(&mut reader) else {
+                        return;
+                    };
+                    let target = header(&req, "x-amz-target")
+                        .unwrap_or("")
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    *c.lock().expect("lock").entry(target.clone()).or_default() += 1;
+                    let injected = {
+                        let mut faults = f.lock().expect("lock");
+                        let hit = faults
+                            .iter_mut()
+                            .find(|x| x.target == target && x.times != Some(0));
+                        hit.map(|x| {
+                            if let Some(t) = x.times.as_mut() {
+                                *t -= 1;
+                            }
+                            x.clone()
+                        })
+                    };
+                    let resp = match injected {
+                        Some(fault) => format!(
+                            "HTTP/1.1 {} Injected\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                            fault.status,
+                            fault.body.len(),
+                            fault.body
+                        )
+                        .into_bytes(),
+                        None => match forward(&upstream, &req) {
+                            Ok(raw) => close_response(&raw),
+                            Err(_) => return,
+                        },
+                    };
+                    let _ = conn.write_all(&resp);
+                    let _ = conn.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Proxy {
+            url,
+            counts,
+            faults,
+        }
+    }
+
+    fn count(&self, op: &str) -> usize {
+        self.counts
+            .lock()
+            .expect("lock")
+            .get(op)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn total(&self) -> usize {
+        self.counts.lock().expect("lock").values().sum()
+    }
+
+    fn reset(&self) {
+        self.counts.lock().expect("lock").clear();
+        self.faults.lock().expect("lock").clear();
+    }
+
+    fn inject(&self, f: Fault) {
+        self.faults.lock().expect("lock").push(f);
+    }
+}
+
+/// A raw, unsigned KMS JSON call to moto (test setup only).
+fn kms_call(target: &str, body: serde_json::Value) -> serde_json::Value {
+    let upstream = host_port(&moto());
+    let body = body.to_string();
+    let req = Request {
+        head: vec![
+            "POST / HTTP/1.1".into(),
+            format!("Host: {upstream}"),
+            format!("X-Amz-Target: TrentService.{target}"),
+            "Content-Type: application/x-amz-json-1.1".into(),
+            "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0".into(),
+            format!("Content-Length: {}", body.len()),
+        ],
+        body: body.into_bytes(),
+    };
+    let raw = forward(&upstream, &req).expect("moto reachable");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("http response")
+        + 4;
+    let status = String::from_utf8_lossy(&raw[..split]).to_string();
+    assert!(
+        status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"),
+        "{target}: {status}"
+    );
+    serde_json::from_slice(&raw[split..]).expect("json")
+}
+
+/// Creates a KMS key in moto and returns its ARN.
+fn create_key() -> String {
+    let v = kms_call(
+        "CreateKey",
+        serde_json::json!({"Description": "envstream test"}),
+    );
+    v["KeyMetadata"]["Arn"].as_str().expect("arn").to_owned()
+}
+
+fn create_alias(name: &str, arn: &str) {
+    kms_call(
+        "CreateAlias",
+        serde_json::json!({"AliasName": name, "TargetKeyId": arn}),
+    );
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    proxy: Proxy,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+            proxy: Proxy::start(),
+        }
+    }
+
+    fn p(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, endpoint: &str) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.path().join("no-aws-credentials"),
+            )
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(&self.proxy.url)
+            .args(args)
+            .output()
+            .expect("spawn")
+    }
+
+    fn write(&self, name: &str, data: &[u8]) {
+        std::fs::write(self.p(name), data).expect("write");
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.p(name)).expect("read")
+    }
+
+    fn no_output_left(&self, name: &str) {
+        assert!(!self.p(name).exists(), "{name} was left behind");
+        let stray: Vec<_> = std::fs::read_dir(self.dir.path())
+            .expect("readdir")
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .contains("envstream-partial")
+            })
+            .collect();
+        assert!(stray.is_empty(), "temporary files left");
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn plain() -> Vec<u8> {
+    (0..200_000u32).map(|i| (i % 253) as u8).collect()
+}
+
+fn inspect_keys(env: &Env, file: &str) -> Vec<(String, String)> {
+    let o = env.run(&["inspect", "--json", file]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    v["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["provider"].as_str().expect("p").to_owned(),
+                k["key_id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn round_trip_with_key_id_arn_alias_and_alias_arn() {
+    let env = Env::new();
+    let arn = create_key();
+    let alias = format!("alias/envstream-{}", &arn[arn.len() - 12..]);
+    create_alias(&alias, &arn);
+    let key_id = arn.rsplit('/').next().expect("id").to_owned();
+    let alias_arn = format!("arn:aws:kms:us-east-1:{ACCOUNT}:{alias}");
+    env.write("p", &plain());
+    for (i, key) in [&arn, &key_id, &alias, &alias_arn].iter().enumerate() {
+        let out = format!("c{i}");
+        let o = env.run(&[
+            "seal",
+            "--kms-key",
+            key,
+            "--context",
+            "purpose=backup",
+            "-o",
+            &out,
+            "p",
+        ]);
+        assert_eq!(code(&o), 0, "{key}: {}", err(&o));
+        assert_eq!(
+            inspect_keys(&env, &out),
+            vec![("aws-kms".to_owned(), arn.clone())],
+            "header records the key ARN"
+        );
+        let o = env.run(&[
+            "open",
+            "--kms-key",
+            &arn,
+            "--context",
+            "purpose=backup",
+            "-o",
+            &format!("q{i}"),
+            &out,
+        ]);
+        assert_eq!(code(&o), 0, "{key}: {}", err(&o));
+        assert_eq!(env.read(&format!("q{i}")), plain());
+    }
+    // inspect shows the ARN and the context in text form too.
+    let o = env.run(&["inspect", "c0"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&arn) && text.contains("purpose=backup"),
+        "{text}"
+    );
+}
+
+#[test]
+fn two_kms_keys_each_opens_alone_with_exact_call_counts() {
+    let env = Env::new();
+    let (a, b) = (create_key(), create_key());
+    env.write("p", &plain());
+    env.proxy.reset();
+    let o = env.run(&[
+        "seal",
+        "--kms-key",
+        &a,
+        "--kms-key",
+        &b,
+        "--context",
+        "env=prod",
+        "-o",
+        "c",
+        "p",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.proxy.count("GenerateDataKey"), 1);
+    assert_eq!(env.proxy.count("Encrypt"), 1);
+    assert_eq!(env.proxy.total(), 2, "seal makes one call per KMS key");
+    let ids: Vec<String> = inspect_keys(&env, "c")
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(ids, vec![a.clone(), b.clone()]);
+    for (listed, name) in [(vec![&a], "qa"), (vec![&b], "qb"), (vec![&a, &b], "qab")] {
+        env.proxy.reset();
+        let mut args = vec!["open"];
+        for k in &listed {
+            args.extend(["--kms-key", k.as_str()]);
+        }
+        args.extend(["-o", name, "c"]);
+        let o = env.run(&args);
+        assert_eq!(code(&o), 0, "{}", err(&o));
+        assert_eq!(env.read(name), plain());
+        assert_eq!(
+            env.proxy.count("Decrypt"),
+            1,
+            "open stops at the first key that works"
+        );
+        assert_eq!(env.proxy.total(), 1);
+    }
+}
+
+#[test]
+fn kms_plus_break_glass_key_file() {
+    let env = Env::new();
+    let arn = create_key();
+    assert_eq!(code(&env.run(&["keygen", "-o", "bg.key"])), 0);
+    env.write("p", &plain());
+    let o = env.run(&[
+        "seal",
+        "--kms-key",
+        &arn,
+        "--key-file",
+        "bg.key",
+        "-o",
+        "c",
+        "p",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let providers: Vec<String> = inspect_keys(&env, "c")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(providers, vec!["aws-kms", "local"]);
+    // The key file alone opens it with no network call at all.
+    env.proxy.reset();
+    let o = env
+        .cmd("http://127.0.0.1:9")
+        .args(["open", "--key-file", "bg.key", "-o", "q1", "c"])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.read("q1"), plain());
+    // Key file listed together with KMS: the file is tried first, KMS is never called.
+    let o = env.run(&[
+        "open",
+        "--kms-key",
+        &arn,
+        "--key-file",
+        "bg.key",
+        "-o",
+        "q2",
+        "c",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(
+        env.proxy.total(),
+        0,
+        "local key files are tried before any network call"
+    );
+    // KMS alone opens it too.
+    let o = env.run(&["open", "--kms-key", &arn, "-o", "q3", "c"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.read("q3"), plain());
+}
+
+#[test]
+fn context_mismatch_exits_4() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", b"ctx");
+    assert_eq!(
+        code(&env.run(&[
+            "seal",
+            "--kms-key",
+            &arn,
+            "--context",
+            "env=prod",
+            "-o",
+            "c",
+            "p"
+        ])),
+        0
+    );
+    // Required context differs from the header: refused before any KMS call.
+    env.proxy.reset();
+    let o = env.run(&[
+        "open",
+        "--kms-key",
+        &arn,
+        "--context",
+        "env=dev",
+        "-o",
+        "q",
+        "c",
+    ]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert_eq!(env.proxy.total(), 0);
+    env.no_output_left("q");
+    // The header's context altered: KMS refuses the Decrypt (InvalidCiphertextException).
+    let mut bytes = env.read("c");
+    let pos = bytes
+        .windows(4)
+        .position(|w| w == b"prod")
+        .expect("context value in header");
+    bytes[pos..pos + 4].copy_from_slice(b"dev!");
+    env.write("t", &bytes);
+    let o = env.run(&["open", "--kms-key", &arn, "-o", "q", "t"]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert!(
+        err(&o).contains("InvalidCiphertextException") && err(&o).contains(&arn),
+        "{}",
+        err(&o)
+    );
+    env.no_output_left("q");
+}
+
+#[test]
+fn unlisted_key_exits_4_without_calling_kms() {
+    let env = Env::new();
+    let (a, other) = (create_key(), create_key());
+    env.write("p", b"x");
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &a, "-o", "c", "p"])),
+        0
+    );
+    env.proxy.reset();
+    let o = env.run(&["open", "--kms-key", &other, "-o", "q", "c"]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert!(
+        err(&o).contains(&a),
+        "names the key the file is sealed to: {}",
+        err(&o)
+    );
+    assert_eq!(
+        env.proxy.count("Decrypt"),
+        0,
+        "Decrypt only for listed ARNs"
+    );
+    env.no_output_left("q");
+    // Not an ARN on open: a usage error that points at inspect.
+    let o = env.run(&["open", "--kms-key", "alias/backup", "c"]);
+    assert_eq!(code(&o), 2, "{}", err(&o));
+    assert!(err(&o).contains("inspect"));
+}
+
+#[test]
+fn discovery_with_and_without_account_filter() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", &plain());
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"])),
+        0
+    );
+    let o = env.run(&["open", "--discovery", "-o", "q1", "c"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.read("q1"), plain());
+    let o = env.run(&[
+        "open",
+        "--discovery",
+        "--discovery-account",
+        ACCOUNT,
+        "-o",
+        "q2",
+        "c",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    env.proxy.reset();
+    let o = env.run(&[
+        "open",
+        "--discovery",
+        "--discovery-account",
+        "999999999999",
+        "-o",
+        "q3",
+        "c",
+    ]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert_eq!(
+        env.proxy.total(),
+        0,
+        "keys of other accounts are never sent to KMS"
+    );
+    env.no_output_left("q3");
+    let o = env.run(&["open", "--discovery-account", ACCOUNT, "c"]);
+    assert_eq!(
+        code(&o),
+        2,
+        "--discovery-account requires --discovery: {}",
+        err(&o)
+    );
+}
+
+#[test]
+fn tampered_key_id_in_header_exits_3() {
+    let env = Env::new();
+    let (a, b) = (create_key(), create_key());
+    env.write("p", &plain());
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &a, "--kms-key", &b, "-o", "c", "p"])),
+        0
+    );
+    let mut bytes = env.read("c");
+    // Change one character of the second ARN (same length).
+    let pos = bytes
+        .windows(b.len())
+        .position(|w| w == b.as_bytes())
+        .expect("ARN in header");
+    let last = pos + b.len() - 1;
+    bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
+    env.write("t", &bytes);
+    let o = env.run(&["open", "--kms-key", &a, "-o", "q", "t"]);
+    assert_eq!(
+        code(&o),
+        3,
+        "the header tag catches the altered key id: {}",
+        err(&o)
+    );
+    env.no_output_left("q");
+}
+
+#[test]
+fn stopped_server_exits_5_quickly_and_leaves_nothing() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", b"data");
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"])),
+        0
+    );
+    // A port with nothing listening: connection refused.
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    for args in [
+        vec!["seal", "--kms-key", arn.as_str(), "-o", "c2", "p"],
+        vec!["open", "--kms-key", arn.as_str(), "-o", "q", "c"],
+    ] {
+        let start = Instant::now();
+        let o = env.cmd(&dead).args(&args).output().expect("spawn");
+        let took = start.elapsed();
+        assert_eq!(code(&o), 5, "{args:?}: {}", err(&o));
+        assert!(took < Duration::from_secs(15), "{args:?} took {took:?}");
+        assert_eq!(err(&o).lines().count(), 1, "one-line error: {}", err(&o));
+        env.no_output_left(args[4]);
+    }
+}
+
+#[test]
+fn injected_kms_errors_map_to_exit_codes() {
+    let env = Env::new();
+    let (a, b) = (create_key(), create_key());
+    env.write("p", &plain());
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &a, "-o", "c", "p"])),
+        0
+    );
+    for code_name in [
+        "DisabledException",
+        "KMSInvalidStateException",
+        "IncorrectKeyException",
+        "NotFoundException",
+        "AccessDeniedException",
+        "InvalidCiphertextException",
+    ] {
+        env.proxy.reset();
+        env.proxy.inject(kms_error("Decrypt", code_name));
+        let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
+        assert_eq!(code(&o), 4, "{code_name}: {}", err(&o));
+        assert!(
+            err(&o).contains(code_name) && err(&o).contains(&a),
+            "names code and key: {}",
+            err(&o)
+        );
+        env.no_output_left("q");
+    }
+    // Sealing with a disabled key.
+    env.proxy.reset();
+    env.proxy
+        .inject(kms_error("GenerateDataKey", "DisabledException"));
+    let o = env.run(&["seal", "--kms-key", &b, "-o", "c2", "p"]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert!(err(&o).contains("DisabledException"), "{}", err(&o));
+    env.no_output_left("c2");
+    // Throttling that outlasts the retries: exit 5, after exactly 3 attempts.
+    env.proxy.reset();
+    env.proxy
+        .inject(kms_error("Decrypt", "ThrottlingException"));
+    let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
+    assert_eq!(code(&o), 5, "{}", err(&o));
+    assert_eq!(
+        env.proxy.count("Decrypt"),
+        3,
+        "standard retries: 3 attempts"
+    );
+    env.no_output_left("q");
+    // Throttled once, then fine: retried transparently.
+    env.proxy.reset();
+    env.proxy.inject(Fault {
+        times: Some(1),
+        ..kms_error("Decrypt", "ThrottlingException")
+    });
+    let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.proxy.count("Decrypt"), 2);
+}
+
+#[test]
+fn first_wrapped_key_refused_second_opens_with_one_successful_decrypt() {
+    let env = Env::new();
+    let (a, b) = (create_key(), create_key());
+    env.write("p", &plain());
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &a, "--kms-key", &b, "-o", "c", "p"])),
+        0
+    );
+    env.proxy.reset();
+    env.proxy.inject(Fault {
+        times: Some(1),
+        ..kms_error("Decrypt", "DisabledException")
+    });
+    let o = env.run(&["open", "--kms-key", &a, "--kms-key", &b, "-o", "q", "c"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.read("q"), plain());
+    assert_eq!(env.proxy.count("Decrypt"), 2, "one refused, one successful");
+}
+
+#[test]
+fn decrypt_answer_for_another_key_is_refused() {
+    let env = Env::new();
+    let (a, other) = (create_key(), create_key());
+    env.write("p", b"x");
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &a, "-o", "c", "p"])),
+        0
+    );
+    env.proxy.inject(Fault {
+        target: "Decrypt",
+        status: 200,
+        body: format!("{{\"KeyId\":\"{other}\",\"Plaintext\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}}"),
+        times: None,
+    });
+    let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert!(err(&o).contains("not the expected"), "{}", err(&o));
+    env.no_output_left("q");
+}
+
+#[test]
+fn endpoint_from_aws_endpoint_url_kms_and_region_flag() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", b"svc endpoint");
+    // The service-specific variable wins over the general one (which points nowhere).
+    let o = env
+        .cmd("http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL_KMS", &env.proxy.url)
+        .args(["seal", "--kms-key", &arn, "-o", "c", "p"])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    // A key in another region is not found there.
+    let id = arn.rsplit('/').next().expect("id");
+    let o = env.run(&[
+        "seal",
+        "--region",
+        "eu-west-1",
+        "--kms-key",
+        id,
+        "-o",
+        "c2",
+        "p",
+    ]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert!(err(&o).contains("NotFoundException"), "{}", err(&o));
+}
+
+#[test]
+fn open_without_any_key_is_a_usage_error() {
+    let env = Env::new();
+    let o = env.run(&["open", "nothing"]);
+    assert_eq!(code(&o), 2, "{}", err(&o));
+    let _ = Path::new("unused");
+}
+
+#[test]
+fn unresponsive_server_times_out_with_exit_5() {
+    let env = Env::new();
+    env.write("p", b"data");
+    // Accepts connections and never answers: the attempt and operation
+    // timeouts must end the run in seconds, not minutes.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let h = held.clone();
+    std::thread::spawn(move || {
+        for c in silent.incoming().flatten() {
+            h.lock().expect("lock").push(c);
+        }
+    });
+    let arn = format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    let start = Instant::now();
+    let o = env
+        .cmd(&url)
+        .args(["seal", "--kms-key", &arn, "-o", "c", "p"])
+        .output()
+        .expect("spawn");
+    let took = start.elapsed();
+    assert_eq!(code(&o), 5, "{}", err(&o));
+    assert!(err(&o).contains("timed out"), "{}", err(&o));
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+    env.no_output_left("c");
+}

@@ -1,0 +1,530 @@
+//! AWS KMS keyring for envstream.
+//!
+//! Sealing: the first KMS key calls `GenerateDataKey` (`KeySpec=AES_256`)
+//! and each further KMS key calls `Encrypt` on the same data key, always with
+//! the stream's encryption context. The header records the key ARN that KMS
+//! returned.
+//!
+//! Opening is strict by default: `Decrypt` is called only for wrapped keys
+//! whose ARN is on the allow-list, always with `KeyId` and the header's
+//! encryption context, and the `KeyId` in the response must equal the
+//! expected ARN. Discovery mode allows any key, optionally restricted to a
+//! set of AWS accounts.
+//!
+//! Configuration follows the AWS conventions through `aws-config`: the
+//! environment, `~/.aws` profiles, `AWS_ENDPOINT_URL` and
+//! `AWS_ENDPOINT_URL_KMS`. Tokio lives here and in the CLI only; the chunk
+//! pipeline stays synchronous.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use aws_sdk_kms::Client;
+use envstream::{
+    DataKey, EncryptionContext, Keyring, KeyringError, KeyringErrorKind, KeyringFuture,
+    UnwrapRequest, WrapRequest, WrappedKey,
+};
+use zeroize::Zeroize;
+
+/// The provider id of AWS KMS wrapped keys.
+pub const KMS_PROVIDER: &str = "aws-kms";
+
+/// How to reach KMS. Unset fields come from the standard AWS configuration.
+#[derive(Clone, Debug)]
+pub struct KmsSettings {
+    /// Region override (`--region`); otherwise `AWS_REGION` or the profile's.
+    pub region: Option<String>,
+    /// Profile override (`--profile`); otherwise `AWS_PROFILE` or `default`.
+    pub profile: Option<String>,
+    /// TCP connect timeout for each attempt.
+    pub connect_timeout: Duration,
+    /// Time limit for each attempt.
+    pub attempt_timeout: Duration,
+    /// Time limit for a whole call, retries included.
+    pub operation_timeout: Duration,
+    /// Attempts per call (standard retry mode, with backoff).
+    pub max_attempts: u32,
+}
+
+impl Default for KmsSettings {
+    fn default() -> Self {
+        KmsSettings {
+            region: None,
+            profile: None,
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(20),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// KMS clients, one per region, sharing one loaded AWS configuration.
+pub struct KmsClients {
+    config: SdkConfig,
+    by_region: Mutex<HashMap<String, Client>>,
+}
+
+impl std::fmt::Debug for KmsClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsClients")
+            .field("region", &self.config.region())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KmsClients {
+    /// Loads the AWS configuration (environment, profiles, endpoint
+    /// overrides) with explicit timeouts and standard retries.
+    pub async fn load(settings: &KmsSettings) -> Arc<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(settings.connect_timeout)
+                    .operation_attempt_timeout(settings.attempt_timeout)
+                    .operation_timeout(settings.operation_timeout)
+                    .build(),
+            );
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &settings.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        Arc::new(KmsClients {
+            config: loader.load().await,
+            by_region: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The configured default region, if any.
+    pub fn default_region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
+    }
+
+    /// A client for `region`, or for the default region.
+    fn client(&self, region: Option<&str>) -> Client {
+        let key = region
+            .map(str::to_owned)
+            .or_else(|| self.default_region())
+            .unwrap_or_default();
+        let mut map = match self.by_region.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(key.clone())
+            .or_insert_with(|| {
+                let mut b = aws_sdk_kms::config::Builder::from(&self.config);
+                if !key.is_empty() {
+                    b = b.region(Region::new(key));
+                }
+                Client::from_conf(b.build())
+            })
+            .clone()
+    }
+}
+
+/// The parts of a KMS key ARN: `arn:PARTITION:kms:REGION:ACCOUNT:key/ID`
+/// (or `alias/NAME`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KmsArn<'a> {
+    /// The region.
+    pub region: &'a str,
+    /// The 12-digit account id.
+    pub account: &'a str,
+    /// `key/ID` or `alias/NAME`.
+    pub resource: &'a str,
+}
+
+/// Parses a KMS ARN; `None` for key ids, alias names and anything malformed.
+pub fn parse_arn(s: &str) -> Option<KmsArn<'_>> {
+    let mut parts = s.splitn(6, ':');
+    let (arn, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let ok = arn == "arn"
+        && partition.starts_with("aws")
+        && service == "kms"
+        && !region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && (resource.starts_with("key/") || resource.starts_with("alias/"))
+        && resource.len() > 6;
+    ok.then_some(KmsArn {
+        region,
+        account,
+        resource,
+    })
+}
+
+fn context_map(ctx: &EncryptionContext) -> Option<HashMap<String, String>> {
+    if ctx.is_empty() {
+        None
+    } else {
+        Some(
+            ctx.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// Maps an SDK error to a keyring error that names the operation, the KMS
+/// error code and the key.
+fn kms_error<E, R>(op: &str, key: &str, err: SdkError<E, R>) -> KeyringError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("UnknownError").to_owned();
+            let msg = se.err().message().unwrap_or("").to_owned();
+            let kind = match code.as_str() {
+                "ThrottlingException"
+                | "LimitExceededException"
+                | "KMSInternalException"
+                | "DependencyTimeoutException"
+                | "KeyUnavailableException"
+                | "ServiceUnavailableException"
+                | "InternalFailure" => KeyringErrorKind::Unavailable,
+                _ => KeyringErrorKind::Denied,
+            };
+            let detail = if msg.is_empty() {
+                String::new()
+            } else {
+                format!(" ({msg})")
+            };
+            let hint = match kind {
+                KeyringErrorKind::Unavailable => "retry later",
+                _ => "check the key, its policy and the encryption context",
+            };
+            KeyringError::new(
+                kind,
+                format!("KMS {op} with key {key} failed: {code}{detail}; {hint}"),
+            )
+        }
+        SdkError::TimeoutError(_) => KeyringError::new(
+            KeyringErrorKind::Unavailable,
+            format!("KMS {op} with key {key} timed out; check the network, region and endpoint"),
+        ),
+        SdkError::DispatchFailure(df) => {
+            let what = if df.is_timeout() {
+                "timed out"
+            } else if df.is_io() {
+                "could not connect"
+            } else {
+                "could not be sent"
+            };
+            KeyringError::new(
+                KeyringErrorKind::Unavailable,
+                format!(
+                    "KMS {op} with key {key} {what} ({}); check the network, region, credentials and endpoint",
+                    describe_chain(&err)
+                ),
+            )
+        }
+        SdkError::ResponseError(_) => KeyringError::new(
+            KeyringErrorKind::Unavailable,
+            format!("KMS {op} with key {key}: unreadable response from the service; retry later"),
+        ),
+        _ => KeyringError::new(
+            KeyringErrorKind::Other,
+            format!(
+                "KMS {op} with key {key} could not be built: {}",
+                describe_chain(&err)
+            ),
+        ),
+    }
+}
+
+fn describe_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        parts.push(e.to_string());
+        cur = e.source();
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// Takes a plaintext data key out of an SDK blob into zeroizing memory and
+/// clears the blob's buffer.
+fn take_data_key(blob: Option<Blob>, op: &str, key: &str) -> Result<DataKey, KeyringError> {
+    let mut bytes = blob.map(Blob::into_inner).unwrap_or_default();
+    let dk = DataKey::from_slice(&bytes);
+    bytes.zeroize();
+    dk.ok_or_else(|| {
+        KeyringError::new(
+            KeyringErrorKind::Corrupt,
+            format!("KMS {op} with key {key} returned a plaintext that is not a 32-byte data key"),
+        )
+    })
+}
+
+/// Which wrapped keys an opening keyring may send to KMS.
+#[derive(Clone, Debug)]
+enum Policy {
+    /// Only these key ARNs.
+    Strict(Vec<String>),
+    /// Any key; if the list is non-empty, only keys in these accounts.
+    Discovery(Vec<String>),
+}
+
+/// A KMS keyring. Build it with [`KmsKeyring::seal`], [`KmsKeyring::strict`]
+/// or [`KmsKeyring::discovery`].
+#[derive(Debug)]
+pub struct KmsKeyring {
+    clients: Arc<KmsClients>,
+    /// The key given for sealing (id, ARN, alias name or alias ARN).
+    seal_key: Option<String>,
+    policy: Policy,
+}
+
+impl KmsKeyring {
+    /// A keyring that wraps with `key` (a key id, key ARN, alias name or
+    /// alias ARN). If `key` is a key ARN it can also unwrap.
+    pub fn seal(clients: Arc<KmsClients>, key: impl Into<String>) -> Self {
+        let key = key.into();
+        let policy = Policy::Strict(if key.contains(":key/") {
+            vec![key.clone()]
+        } else {
+            Vec::new()
+        });
+        KmsKeyring {
+            clients,
+            seal_key: Some(key),
+            policy,
+        }
+    }
+
+    /// An opening keyring that sends to KMS only wrapped keys whose ARN is in `arns`.
+    pub fn strict(clients: Arc<KmsClients>, arns: Vec<String>) -> Self {
+        KmsKeyring {
+            clients,
+            seal_key: None,
+            policy: Policy::Strict(arns),
+        }
+    }
+
+    /// An opening keyring that tries any KMS key (restricted to `accounts`
+    /// when non-empty).
+    pub fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
+        KmsKeyring {
+            clients,
+            seal_key: None,
+            policy: Policy::Discovery(accounts),
+        }
+    }
+
+    fn client_for(&self, key: &str) -> Client {
+        self.clients.client(parse_arn(key).map(|a| a.region))
+    }
+
+    fn seal_key(&self) -> Result<&str, KeyringError> {
+        self.seal_key.as_deref().ok_or_else(|| {
+            KeyringError::new(
+                KeyringErrorKind::Other,
+                "this KMS keyring is for opening only; pass --kms-key to seal",
+            )
+        })
+    }
+
+    async fn generate_impl(
+        &self,
+        ctx: &EncryptionContext,
+    ) -> Result<Option<(DataKey, WrappedKey)>, KeyringError> {
+        let key = self.seal_key()?;
+        let out = self
+            .client_for(key)
+            .generate_data_key()
+            .key_id(key)
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context(context_map(ctx))
+            .send()
+            .await
+            .map_err(|e| kms_error("GenerateDataKey", key, e))?;
+        let arn = out.key_id.clone().unwrap_or_default();
+        let blob = out
+            .ciphertext_blob
+            .clone()
+            .map(Blob::into_inner)
+            .unwrap_or_default();
+        let dk = take_data_key(out.plaintext, "GenerateDataKey", key)?;
+        Ok(Some((dk, self.record(key, arn, blob)?)))
+    }
+
+    async fn wrap_impl(
+        &self,
+        dk: &DataKey,
+        ctx: &EncryptionContext,
+    ) -> Result<WrappedKey, KeyringError> {
+        let key = self.seal_key()?;
+        // The SDK keeps its own copy of the request body; it is freed (not
+        // zeroized) after the call. See the README's security notes.
+        let out = self
+            .client_for(key)
+            .encrypt()
+            .key_id(key)
+            .plaintext(Blob::new(dk.expose_secret().to_vec()))
+            .set_encryption_context(context_map(ctx))
+            .send()
+            .await
+            .map_err(|e| kms_error("Encrypt", key, e))?;
+        let arn = out.key_id.unwrap_or_default();
+        let blob = out
+            .ciphertext_blob
+            .map(Blob::into_inner)
+            .unwrap_or_default();
+        self.record(key, arn, blob)
+    }
+
+    fn record(&self, key: &str, arn: String, blob: Vec<u8>) -> Result<WrappedKey, KeyringError> {
+        if !parse_arn(&arn).is_some_and(|a| a.resource.starts_with("key/")) {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Other,
+                format!("KMS returned {arn:?} for key {key}, which is not a key ARN"),
+            ));
+        }
+        if blob.is_empty() {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Other,
+                format!("KMS returned no ciphertext for key {key}"),
+            ));
+        }
+        Ok(WrappedKey::new(KMS_PROVIDER, arn, blob))
+    }
+
+    /// Whether the policy allows sending this wrapped key to KMS.
+    fn allows(&self, arn: &str) -> bool {
+        match &self.policy {
+            Policy::Strict(list) => list.iter().any(|a| a == arn),
+            Policy::Discovery(accounts) => match parse_arn(arn) {
+                Some(a) => {
+                    a.resource.starts_with("key/")
+                        && (accounts.is_empty() || accounts.iter().any(|x| x == a.account))
+                }
+                None => false,
+            },
+        }
+    }
+
+    async fn unwrap_impl(
+        &self,
+        wk: &WrappedKey,
+        ctx: &EncryptionContext,
+    ) -> Result<Option<DataKey>, KeyringError> {
+        if wk.provider() != KMS_PROVIDER || !self.allows(wk.key_id()) {
+            return Ok(None);
+        }
+        let arn = wk.key_id();
+        let out = self
+            .client_for(arn)
+            .decrypt()
+            .key_id(arn)
+            .ciphertext_blob(Blob::new(wk.ciphertext().to_vec()))
+            .set_encryption_context(context_map(ctx))
+            .send()
+            .await
+            .map_err(|e| kms_error("Decrypt", arn, e))?;
+        if out.key_id.as_deref() != Some(arn) {
+            let mut plain = out.plaintext.map(Blob::into_inner).unwrap_or_default();
+            plain.zeroize();
+            return Err(KeyringError::new(
+                KeyringErrorKind::Denied,
+                format!(
+                    "KMS Decrypt answered for key {:?}, not the expected {arn}; refusing it",
+                    out.key_id.unwrap_or_default()
+                ),
+            ));
+        }
+        take_data_key(out.plaintext, "Decrypt", arn).map(Some)
+    }
+}
+
+impl Keyring for KmsKeyring {
+    fn description(&self) -> String {
+        match (&self.seal_key, &self.policy) {
+            (Some(k), _) => format!("KMS key {k}"),
+            (None, Policy::Strict(list)) => format!("KMS keys [{}]", list.join(", ")),
+            (None, Policy::Discovery(a)) if a.is_empty() => {
+                "KMS discovery (any account)".to_owned()
+            }
+            (None, Policy::Discovery(a)) => format!("KMS discovery (accounts {})", a.join(", ")),
+        }
+    }
+
+    fn generate<'a>(
+        &'a self,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<(DataKey, WrappedKey)>> {
+        Box::pin(self.generate_impl(request.context()))
+    }
+
+    fn wrap<'a>(
+        &'a self,
+        data_key: &'a DataKey,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, WrappedKey> {
+        Box::pin(self.wrap_impl(data_key, request.context()))
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a WrappedKey,
+        request: &'a UnwrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<DataKey>> {
+        Box::pin(self.unwrap_impl(wrapped, request.context()))
+    }
+}
+
+/// A small Tokio runtime for the KMS calls of one command.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns() {
+        let a = parse_arn(
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        )
+        .expect("arn");
+        assert_eq!(a.region, "eu-west-1");
+        assert_eq!(a.account, "123456789012");
+        assert!(parse_arn("arn:aws:kms:us-east-1:123456789012:alias/backup").is_some());
+        for bad in [
+            "alias/backup",
+            "1234abcd",
+            "arn:aws:s3:::bucket",
+            "arn:aws:kms:us-east-1:12345:key/x",
+            "arn:aws:kms::123456789012:key/x",
+        ] {
+            assert!(parse_arn(bad).is_none(), "{bad}");
+        }
+    }
+}
