@@ -225,8 +225,14 @@ impl Proxy {
     }
 }
 
-/// A raw, unsigned KMS JSON call to moto (test setup only).
+/// A raw, unsigned KMS JSON call to moto (test setup only), in us-east-1.
 fn kms_call(target: &str, body: serde_json::Value) -> serde_json::Value {
+    kms_call_in("us-east-1", target, body)
+}
+
+/// A raw KMS JSON call to moto in `region` (moto takes the region from the
+/// credential scope and does not check signatures).
+fn kms_call_in(region: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
     let upstream = host_port(&moto());
     let body = body.to_string();
     let req = Request {
@@ -235,7 +241,7 @@ fn kms_call(target: &str, body: serde_json::Value) -> serde_json::Value {
             format!("Host: {upstream}"),
             format!("X-Amz-Target: TrentService.{target}"),
             "Content-Type: application/x-amz-json-1.1".into(),
-            "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0".into(),
+            format!("Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{region}/kms/aws4_request, SignedHeaders=host, Signature=0"),
             format!("Content-Length: {}", body.len()),
         ],
         body: body.into_bytes(),
@@ -254,13 +260,20 @@ fn kms_call(target: &str, body: serde_json::Value) -> serde_json::Value {
     serde_json::from_slice(&raw[split..]).expect("json")
 }
 
-/// Creates a KMS key in moto and returns its ARN.
+/// Creates a KMS key in moto (us-east-1) and returns its ARN.
 fn create_key() -> String {
-    let v = kms_call(
+    create_key_in("us-east-1")
+}
+
+fn create_key_in(region: &str) -> String {
+    let v = kms_call_in(
+        region,
         "CreateKey",
         serde_json::json!({"Description": "envstream test"}),
     );
-    v["KeyMetadata"]["Arn"].as_str().expect("arn").to_owned()
+    let arn = v["KeyMetadata"]["Arn"].as_str().expect("arn").to_owned();
+    assert!(arn.starts_with(&format!("arn:aws:kms:{region}:")), "{arn}");
+    arn
 }
 
 fn create_alias(name: &str, arn: &str) {
@@ -864,4 +877,81 @@ fn unresponsive_server_times_out_with_exit_5() {
     assert!(err(&o).contains("timed out"), "{}", err(&o));
     assert!(took < Duration::from_secs(25), "took {took:?}");
     env.no_output_left("c");
+}
+
+#[test]
+fn keys_in_two_regions_each_open_alone() {
+    let env = Env::new();
+    let (east, west) = (create_key_in("us-east-1"), create_key_in("eu-west-1"));
+    env.write("p", &plain());
+    env.proxy.reset();
+    let o = env.run(&[
+        "seal",
+        "--kms-key",
+        &west,
+        "--kms-key",
+        &east,
+        "-o",
+        "c",
+        "p",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.proxy.total(), 2);
+    for (arn, out) in [(&east, "qe"), (&west, "qw")] {
+        let o = env.run(&["open", "--kms-key", arn, "-o", out, "c"]);
+        assert_eq!(code(&o), 0, "{arn}: {}", err(&o));
+        assert_eq!(env.read(out), plain());
+    }
+}
+
+#[test]
+fn profile_flag_selects_region_from_aws_config_file() {
+    let env = Env::new();
+    let west = create_key_in("eu-west-1");
+    let key_id = west.rsplit('/').next().expect("id").to_owned();
+    env.write("p", b"profile");
+    env.write("aws-config", b"[profile backup]\nregion = eu-west-1\n");
+    // A bare key id resolves in the profile's region (the environment says us-east-1).
+    let o = env
+        .cmd(&env.proxy.url)
+        .env("AWS_CONFIG_FILE", env.p("aws-config"))
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .args([
+            "seal",
+            "--profile",
+            "backup",
+            "--kms-key",
+            &key_id,
+            "-o",
+            "c",
+            "p",
+        ])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(
+        inspect_keys(&env, "c"),
+        vec![("aws-kms".to_owned(), west.clone())]
+    );
+    // --region overrides it.
+    let o = env
+        .cmd(&env.proxy.url)
+        .env("AWS_CONFIG_FILE", env.p("aws-config"))
+        .args([
+            "seal",
+            "--profile",
+            "backup",
+            "--region",
+            "us-east-1",
+            "--kms-key",
+            &key_id,
+            "-o",
+            "c2",
+            "p",
+        ])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert!(err(&o).contains("NotFoundException"), "{}", err(&o));
 }
