@@ -53,6 +53,13 @@ pub(crate) struct AwsArgs {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct PerfArgs {
+    /// Worker threads for chunk crypto; 0 means one per available core.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) threads: usize,
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct OutputArgs {
     /// Output file, written atomically (temporary file, renamed when complete).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
@@ -80,6 +87,8 @@ pub(crate) struct SealArgs {
     pub(crate) chunk_size: Option<String>,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
+    #[command(flatten)]
+    pub(crate) perf: PerfArgs,
     /// Input file; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
@@ -105,6 +114,8 @@ pub(crate) struct OpenArgs {
     pub(crate) context: Vec<String>,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
+    #[command(flatten)]
+    pub(crate) perf: PerfArgs,
     /// Input file; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,

@@ -1,7 +1,7 @@
 //! Each subcommand: turn arguments into library configuration and run it.
 
 use std::fs::File;
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -189,19 +189,9 @@ fn seal(args: SealArgs) -> Result<()> {
         Some(k) => k.rt.block_on(Sealer::prepare(&refs, options))?,
         None => Sealer::prepare_blocking(&refs, options)?,
     };
-    let chunk = sealer.header().chunk_size() as usize;
-    let mut writer = sealer.seal_to(sink.writer())?;
-    let mut buf = vec![0u8; chunk.max(256 * 1024)];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context("cannot read input"),
-        };
-        writer.write_all(&buf[..n]).context("cannot write output")?;
-    }
-    writer.finish().context("cannot write output")?;
+    sealer
+        .seal_stream(&mut input, sink.writer(), args.perf.threads)
+        .context("sealing failed")?;
     sink.commit()
 }
 
@@ -245,24 +235,12 @@ fn open(args: OpenArgs) -> Result<()> {
         None => Vec::new(),
     };
     let refs = open_refs(&keys, &kms_keys);
-    let mut reader = match &kms {
+    let reader = match &kms {
         Some(k) => k.rt.block_on(opener.unlock(&refs, options))?,
         None => opener.unlock_blocking(&refs, options)?,
     };
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
-    {
-        let out = sink.writer();
-        loop {
-            let data = reader.fill_buf()?;
-            if data.is_empty() {
-                break;
-            }
-            let n = data.len();
-            out.write_all(data).context("cannot write output")?;
-            reader.consume(n);
-        }
-    }
-    debug_assert!(reader.is_complete());
+    reader.copy_to(sink.writer(), args.perf.threads)?;
     sink.commit()
 }
 

@@ -31,13 +31,31 @@ impl Drop for Atomic {
     }
 }
 
+/// Pipe capacity requested for stdin and stdout pipes: many chunks fit, so
+/// the processes on either side do not wake each other for every 64 KiB.
+const PIPE_SIZE: usize = 1 << 20;
+
+/// Enlarges a pipe's buffer; harmless if it is not a pipe or the system
+/// limit (/proc/sys/fs/pipe-max-size) is lower.
+fn grow_pipe(f: &File) {
+    let is_pipe = f
+        .metadata()
+        .map(|m| m.file_type().is_fifo())
+        .unwrap_or(false);
+    if is_pipe && rustix::pipe::fcntl_getpipe_size(f).is_ok_and(|n| n < PIPE_SIZE) {
+        let _ = rustix::pipe::fcntl_setpipe_size(f, PIPE_SIZE);
+    }
+}
+
 pub(crate) fn stdout_file() -> Result<File> {
     use std::os::fd::AsFd;
     let fd = io::stdout()
         .as_fd()
         .try_clone_to_owned()
         .context("cannot use stdout")?;
-    Ok(File::from(fd))
+    let f = File::from(fd);
+    grow_pipe(&f);
+    Ok(f)
 }
 
 pub(crate) fn stdin_file() -> Result<File> {
@@ -46,7 +64,9 @@ pub(crate) fn stdin_file() -> Result<File> {
         .as_fd()
         .try_clone_to_owned()
         .context("cannot use stdin")?;
-    Ok(File::from(fd))
+    let f = File::from(fd);
+    grow_pipe(&f);
+    Ok(f)
 }
 
 pub(crate) fn is_stdio(p: &Option<PathBuf>) -> bool {

@@ -58,14 +58,13 @@ impl Backend {
         }
     }
 
-    /// Fills `out` from the operating system's CSPRNG.
+    /// Fills `out` from the operating system's CSPRNG (`getrandom(2)`),
+    /// whichever backend is selected. aws-lc's own generator seeds itself
+    /// with CPU jitter entropy on first use, which costs about 30 ms of CPU
+    /// per process: too much for a tool that seals small files in scripts.
     pub(crate) fn fill_random(self, out: &mut [u8]) -> Result<(), Error> {
-        match self {
-            #[cfg(feature = "aws-lc")]
-            Backend::AwsLc => aws_lc_rs::rand::fill(out).map_err(|_| Error::Random),
-            #[cfg(feature = "rustcrypto")]
-            Backend::RustCrypto => getrandom::getrandom(out).map_err(|_| Error::Random),
-        }
+        let _ = self;
+        getrandom::getrandom(out).map_err(|_| Error::Random)
     }
 
     /// HKDF-SHA-512: extract with `salt` from `ikm`, expand with the

@@ -47,6 +47,7 @@ pub mod format;
 mod keyring;
 mod keys;
 mod local;
+mod pipeline;
 mod stream;
 
 pub use backend::Backend;
@@ -56,6 +57,7 @@ pub use format::{Header, Suite, WrappedKey};
 pub use keyring::{block_on, Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
 pub use keys::{DataKey, RandomSource};
 pub use local::{LocalKey, LOCAL_PROVIDER};
+pub use pipeline::{default_threads, StreamStats};
 pub use stream::{OpenOptions, OpenReader, Opener, SealOptions, SealWriter, Sealer};
 
 /// Fuzzing entry points. Not part of the stable API.

@@ -10,6 +10,7 @@ use crate::error::{Error, KeyringError, KeyringErrorKind};
 use crate::format::{self, Header, CHUNK_TAG_LEN, DEFAULT_CHUNK_SIZE, PREFIX_LEN, SALT_LEN};
 use crate::keyring::{block_on, Keyring, UnwrapRequest, WrapRequest};
 use crate::keys::{chunk_nonce, DataKey, RandomSource, StreamKeys};
+use crate::pipeline::{Direction, Engine, StreamStats};
 
 /// Parameters for sealing.
 pub struct SealOptions {
@@ -128,6 +129,28 @@ impl Sealer {
     /// The header that will be written.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Seals all of `input` to `output` (header, then every chunk) with the
+    /// parallel engine: the calling thread reads, `threads` workers seal
+    /// (0 = one per available core) and a writer thread writes in order.
+    /// Inputs shorter than one chunk start no thread. Memory stays bounded
+    /// by `2 × threads + 2` chunk buffers.
+    pub fn seal_stream<R: Read + Send, W: Write>(
+        self,
+        input: R,
+        mut output: W,
+        threads: usize,
+    ) -> Result<(W, StreamStats), Error> {
+        output.write_all(&self.header.to_bytes())?;
+        let aead = self.backend.aead(&self.keys.payload);
+        let engine = Engine {
+            aead: &aead,
+            start: 0,
+            chunk_size: self.header.chunk_size() as usize,
+            direction: Direction::Seal,
+        };
+        engine.run(input, output, threads)
     }
 
     /// Writes the header to `out` and returns the chunk writer.
@@ -433,6 +456,51 @@ impl<R: Read> OpenReader<R> {
     /// Whether the final chunk has been verified (the stream is complete).
     pub fn is_complete(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Decrypts the rest of the stream into `output` with the parallel
+    /// engine (see [`Sealer::seal_stream`]); chunks are released in order,
+    /// each only after its tag verifies. Returns the totals for the whole
+    /// stream.
+    pub fn copy_to<W: Write>(
+        mut self,
+        mut output: W,
+        threads: usize,
+    ) -> Result<(W, StreamStats), Error>
+    where
+        R: Send,
+    {
+        match self.state {
+            State::Failed => return Err(Error::Io(io::Error::other("the stream already failed"))),
+            State::Done => {
+                output.write_all(&self.buf[self.pos..self.len])?;
+                output.flush()?;
+                return Ok((
+                    output,
+                    StreamStats {
+                        plaintext_bytes: self.plaintext_len,
+                        chunks: self.next_index,
+                    },
+                ));
+            }
+            State::Reading => {}
+        }
+        output.write_all(&self.buf[self.pos..self.len])?;
+        self.pos = self.len;
+        let engine = Engine {
+            aead: &self.aead,
+            start: self.next_index,
+            chunk_size: self.chunk_size,
+            direction: Direction::Open,
+        };
+        let (output, stats) = engine.run(&mut self.inner, output, threads)?;
+        Ok((
+            output,
+            StreamStats {
+                plaintext_bytes: self.plaintext_len + stats.plaintext_bytes,
+                chunks: self.next_index + stats.chunks,
+            },
+        ))
     }
 
     fn next_chunk(&mut self) -> Result<(), Error> {

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Whole-process comparison: envstream against cat, age and openssl, run in
+# turn, side by side, in one sitting. Prints median throughput ratios with
+# their spread, peak RSS, and startup time.
+#
+#   benches/compare.sh            # 2 GiB file, 5 rounds
+#   SIZE=512M ROUNDS=3 benches/compare.sh
+#   THREADS="1 2" benches/compare.sh   # also the --threads scaling table
+#
+# Installs what it needs from Debian (age, time, openssl) and builds release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE="${SIZE:-2G}"
+ROUNDS="${ROUNDS:-5}"
+RSS_SIZES="${RSS_SIZES:-256M 8G}"
+THREADS="${THREADS:-}"
+
+need=()
+command -v age >/dev/null || need+=(age)
+[ -x /usr/bin/time ] || need+=(time)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --locked -q -p envstream-cli
+ES="$PWD/target/release/envstream"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+"$ES" keygen -o k.key 2>/dev/null
+age-keygen -o age.key 2>/dev/null
+R=$(age-keygen -y age.key)
+echo "# generating $SIZE of input (AES-CTR keystream: incompressible)" >&2
+{ openssl enc -aes-256-ctr -pass pass:envstream-bench -nosalt -pbkdf2 < /dev/zero 2>/dev/null || true; } | head -c "$SIZE" > f
+BYTES=$(stat -c %s f)
+"$ES" seal --key-file k.key -o f.envs f
+age -r "$R" -o f.age f
+cat f f.envs f.age > /dev/null   # warm the page cache
+
+now() { date +%s.%N; }
+declare -A T
+run() { # name, command...
+    local name=$1; shift
+    local t0 t1
+    t0=$(now); "$@"; t1=$(now)
+    T[$name]+="$(echo "$t1 - $t0" | bc -l) "
+}
+cat_stage()   { cat f | cat | cat > /dev/null; }
+seal_stage()  { cat f | "$ES" seal --key-file k.key | cat > /dev/null; }
+open_stage()  { cat f.envs | "$ES" open --key-file k.key | cat > /dev/null; }
+age_stage()   { cat f | age -r "$R" | cat > /dev/null; }
+es_seal_file(){ "$ES" seal --key-file k.key -o /dev/null f; }
+es_open_file(){ "$ES" open --key-file k.key -o /dev/null f.envs; }
+age_enc_file(){ age -r "$R" -o /dev/null f; }
+age_dec_file(){ age -d -i age.key -o /dev/null f.age; }
+openssl_file(){ openssl enc -aes-256-ctr -pass pass:x -nosalt -pbkdf2 -in f -out /dev/null; }
+
+for r in $(seq 1 "$ROUNDS"); do
+    echo "# round $r/$ROUNDS" >&2
+    run cat cat_stage; run seal seal_stage; run open open_stage; run age_pipe age_stage
+    run es_seal es_seal_file; run age_enc age_enc_file
+    run es_open es_open_file; run age_dec age_dec_file; run openssl openssl_file
+done
+
+# median and min..max of a list of numbers
+stats() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%s %s %s", m, a[1], a[NR]}'; }
+gbps() { echo "scale=2; $BYTES / $1 / 1000000000" | bc -l; }
+# ratio of throughputs A/B for each round (B time / A time), then median + spread
+ratio() { # slower-is-denominator: throughput(a)/throughput(b) = time(b)/time(a)
+    paste -d' ' <(echo "${T[$2]}" | tr ' ' '\n' | grep -v '^$') <(echo "${T[$1]}" | tr ' ' '\n' | grep -v '^$') \
+        | awk '{printf "%.3f ", $1/$2}' | stats
+}
+
+echo
+echo "## Throughput ($SIZE file in page cache, $ROUNDS rounds, $(nproc) CPUs)"
+echo
+echo "| operation | median GB/s | min..max time (s) |"
+echo "| --- | --- | --- |"
+for k in cat seal open age_pipe es_seal es_open age_enc age_dec openssl; do
+    read -r med lo hi <<< "$(echo "${T[$k]}" | stats)"
+    printf '| %s | %s | %.2f..%.2f |\n' "$k" "$(gbps "$med")" "$lo" "$hi"
+done
+echo
+echo "## Ratios (median, min..max over rounds; each round's runs taken in turn)"
+echo
+echo "| target | ratio | spread | goal |"
+echo "| --- | --- | --- | --- |"
+read -r m lo hi <<< "$(ratio seal cat)";    printf '| seal pipe stage / cat stage | %s | %s..%s | >= 0.95 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio open cat)";    printf '| open pipe stage / cat stage | %s | %s..%s | >= 0.95 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio age_pipe cat)"; printf '| age pipe stage / cat stage | %s | %s..%s | (reference) |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio es_seal age_enc)"; printf '| seal file->/dev/null vs age -r | %s | %s..%s | >= 4 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio es_open age_dec)"; printf '| open file->/dev/null vs age -d | %s | %s..%s | >= 4 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio es_seal openssl)"; printf '| seal file->/dev/null vs openssl aes-256-ctr | %s | %s..%s | (reference) |\n' "$m" "$lo" "$hi"
+
+echo
+echo "## Startup: sealing a 1 KiB file (200 runs each, in turn)"
+head -c 1024 f > small
+t_es=0; t_age=0
+for i in $(seq 1 200); do
+    t0=$(now); "$ES" seal --key-file k.key -o /dev/null small; t1=$(now)
+    age -r "$R" -o /dev/null small; t2=$(now)
+    t_es=$(echo "$t_es + $t1 - $t0" | bc -l); t_age=$(echo "$t_age + $t2 - $t1" | bc -l)
+done
+printf '| envstream seal 1 KiB | %.2f ms |\n| age -r 1 KiB | %.2f ms |\n| envstream / age | %.2f (goal <= 2) |\n' \
+    "$(echo "$t_es * 5" | bc -l)" "$(echo "$t_age * 5" | bc -l)" "$(echo "$t_es / $t_age" | bc -l)"
+
+echo
+echo "## Peak RSS through pipes (default chunk size)"
+echo
+echo "| stream | seal KiB | open KiB |"
+echo "| --- | --- | --- |"
+for s in $RSS_SIZES; do
+    head -c "$s" /dev/zero | /usr/bin/time -v -o seal.t "$ES" seal --key-file k.key \
+        | /usr/bin/time -v -o open.t "$ES" open --key-file k.key > /dev/null
+    printf '| %s | %s | %s |\n' "$s" "$(awk -F': ' '/Maximum resident/ {print $2}' seal.t)" "$(awk -F': ' '/Maximum resident/ {print $2}' open.t)"
+done
+
+if [ -n "$THREADS" ]; then
+    echo
+    echo "## Scaling: seal and open file -> /dev/null by --threads (median of $ROUNDS)"
+    echo
+    echo "| threads | seal GB/s | open GB/s | seal rustcrypto GB/s |"
+    echo "| --- | --- | --- | --- |"
+    for n in $THREADS; do
+        unset 'T[s]' 'T[o]' 'T[rc]'
+        for r in $(seq 1 "$ROUNDS"); do
+            run s "$ES" seal --threads "$n" --key-file k.key -o /dev/null f
+            run o "$ES" open --threads "$n" --key-file k.key -o /dev/null f.envs
+            if [ -x "${ES_RUSTCRYPTO:-}" ]; then run rc "$ES_RUSTCRYPTO" seal --threads "$n" --key-file k.key -o /dev/null f; fi
+        done
+        read -r ms _ _ <<< "$(echo "${T[s]}" | stats)"
+        read -r mo _ _ <<< "$(echo "${T[o]}" | stats)"
+        rc="-"; if [ -n "${T[rc]:-}" ]; then read -r mr _ _ <<< "$(echo "${T[rc]}" | stats)"; rc=$(gbps "$mr"); fi
+        printf '| %s | %s | %s | %s |\n' "$n" "$(gbps "$ms")" "$(gbps "$mo")" "$rc"
+    done
+fi

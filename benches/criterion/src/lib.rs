@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/throughput.rs`; run `cargo bench -p envstream-benches`.
