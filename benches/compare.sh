@@ -127,7 +127,7 @@ if [ -n "$THREADS" ]; then
         for r in $(seq 1 "$ROUNDS"); do
             run s "$ES" seal --threads "$n" --key-file k.key -o /dev/null f
             run o "$ES" open --threads "$n" --key-file k.key -o /dev/null f.envs
-            if [ -x "${ES_RUSTCRYPTO:-}" ]; then run rc "$ES_RUSTCRYPTO" seal --threads "$n" --key-file k.key -o /dev/null f; fi
+            run rc "$ES" seal --backend rustcrypto --threads "$n" --key-file k.key -o /dev/null f
         done
         read -r ms _ _ <<< "$(echo "${T[s]}" | stats)"
         read -r mo _ _ <<< "$(echo "${T[o]}" | stats)"

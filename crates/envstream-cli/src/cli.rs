@@ -57,6 +57,9 @@ pub(crate) struct PerfArgs {
     /// Worker threads for chunk crypto; 0 means one per available core.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) threads: usize,
+    /// Crypto backend: aws-lc (default) or rustcrypto. Output is identical.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) backend: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -60,7 +60,7 @@ fn keygen(path: &Path) -> Result<()> {
 
 /// Loads the key files named by flags, or by $ENVSTREAM_KEY_FILE when no
 /// key flag of any kind (`other_keys` counts KMS keys and modes) is given.
-fn load_keys(args: &KeyArgs, other_keys: usize) -> Result<Vec<LocalKey>> {
+fn load_keys(args: &KeyArgs, other_keys: usize, be: Backend) -> Result<Vec<LocalKey>> {
     let mut paths: Vec<PathBuf> = args.key_files.clone();
     if paths.is_empty() && other_keys == 0 {
         if let Some(p) = std::env::var_os("ENVSTREAM_KEY_FILE").filter(|p| !p.is_empty()) {
@@ -72,7 +72,7 @@ fn load_keys(args: &KeyArgs, other_keys: usize) -> Result<Vec<LocalKey>> {
     }
     paths
         .iter()
-        .map(|p| LocalKey::load(p, Backend::default()).map_err(anyhow::Error::from))
+        .map(|p| LocalKey::load(p, be).map_err(anyhow::Error::from))
         .collect()
 }
 
@@ -83,6 +83,25 @@ fn parse_pair(s: &str) -> Result<(String, String)> {
             "--context {s:?} must have the form KEY=VALUE with a non-empty KEY"
         ))
         .into()),
+    }
+}
+
+/// The backend named by `--backend`, or the default.
+fn backend(name: &Option<String>) -> Result<Backend> {
+    match name {
+        None => Ok(Backend::default()),
+        Some(n) => Backend::available()
+            .iter()
+            .copied()
+            .find(|b| b.name() == n)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
+                UsageError(format!(
+                    "--backend {n:?} is not compiled in; choose one of {}",
+                    known.join(", ")
+                ))
+                .into()
+            }),
     }
 }
 
@@ -158,7 +177,8 @@ fn seal(args: SealArgs) -> Result<()> {
         let (k, v) = parse_pair(c)?;
         context.insert(k, v)?;
     }
-    let mut options = SealOptions::new().context(context);
+    let be = backend(&args.perf.backend)?;
+    let mut options = SealOptions::new().context(context).backend(be);
     if let Some(s) = &args.chunk_size {
         options = options.chunk_size(parse_size(s)?)?;
     }
@@ -168,7 +188,7 @@ fn seal(args: SealArgs) -> Result<()> {
         )
         .into());
     }
-    let keys = load_keys(&args.keys, args.kms_keys.len())?;
+    let keys = load_keys(&args.keys, args.kms_keys.len(), be)?;
     let kms = if args.kms_keys.is_empty() {
         None
     } else {
@@ -196,7 +216,8 @@ fn seal(args: SealArgs) -> Result<()> {
 }
 
 fn open(args: OpenArgs) -> Result<()> {
-    let mut options = OpenOptions::new();
+    let be = backend(&args.perf.backend)?;
+    let mut options = OpenOptions::new().backend(be);
     for c in &args.context {
         let (k, v) = parse_pair(c)?;
         options = options.require_context(k, v);
@@ -218,7 +239,7 @@ fn open(args: OpenArgs) -> Result<()> {
         }
     }
     let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
-    let keys = load_keys(&args.keys, kms_flags)?;
+    let keys = load_keys(&args.keys, kms_flags, be)?;
     let input = open_input(&args.input)?;
     let opener = Opener::new(input)?;
     let kms = if kms_flags == 0 {
