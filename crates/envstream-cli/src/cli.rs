@@ -24,6 +24,10 @@ pub(crate) enum Command {
     Seal(SealArgs),
     /// Decrypt and verify INPUT (default stdin) to OUT (default stdout).
     Open(OpenArgs),
+    /// Authenticate a whole file without writing any plaintext, and summarize it.
+    Verify(VerifyArgs),
+    /// Rewrap the data key (add or remove wrapping keys) without decrypting the body.
+    Rekey(RekeyArgs),
     /// Print a file's header: version, suite, chunk size, context and wrapped keys. Needs no key.
     Inspect {
         /// Print one JSON object instead of text.
@@ -33,6 +37,14 @@ pub(crate) enum Command {
         #[arg(value_name = "INPUT")]
         input: Option<PathBuf>,
     },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +64,24 @@ pub(crate) struct AwsArgs {
     pub(crate) profile: Option<String>,
 }
 
+/// The keys that may unwrap a file's data key (open, verify, rekey).
+#[derive(Args, Debug)]
+pub(crate) struct UnwrapArgs {
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
+    /// AWS KMS key ARN that may be used to unwrap (repeatable; strict mode).
+    #[arg(long = "kms-key", value_name = "ARN")]
+    pub(crate) kms_keys: Vec<String>,
+    /// Allow any KMS key the caller can use (discovery mode).
+    #[arg(long, conflicts_with = "kms_keys")]
+    pub(crate) discovery: bool,
+    /// In discovery mode, only keys of this AWS account (repeatable).
+    #[arg(long = "discovery-account", value_name = "ID", requires = "discovery")]
+    pub(crate) discovery_accounts: Vec<String>,
+    #[command(flatten)]
+    pub(crate) aws: AwsArgs,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct PerfArgs {
     /// Worker threads for chunk crypto; 0 means one per available core.
@@ -60,6 +90,19 @@ pub(crate) struct PerfArgs {
     /// Crypto backend: aws-lc (default) or rustcrypto. Output is identical.
     #[arg(long, value_name = "NAME")]
     pub(crate) backend: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct UiArgs {
+    /// Draw a progress bar on stderr even when it is not a terminal.
+    #[arg(long, conflicts_with = "quiet")]
+    pub(crate) progress: bool,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Write a final JSON report to FILE (`-` for stderr), on failure too.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +135,8 @@ pub(crate) struct SealArgs {
     pub(crate) out: OutputArgs,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
+    #[command(flatten)]
+    pub(crate) ui: UiArgs,
     /// Input file; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
@@ -100,26 +145,86 @@ pub(crate) struct SealArgs {
 #[derive(Args, Debug)]
 pub(crate) struct OpenArgs {
     #[command(flatten)]
-    pub(crate) keys: KeyArgs,
-    /// AWS KMS key ARN that may be used to unwrap (repeatable; strict mode).
-    #[arg(long = "kms-key", value_name = "ARN")]
-    pub(crate) kms_keys: Vec<String>,
-    /// Allow any KMS key the caller can use (discovery mode).
-    #[arg(long, conflicts_with = "kms_keys")]
-    pub(crate) discovery: bool,
-    /// In discovery mode, only keys of this AWS account (repeatable).
-    #[arg(long = "discovery-account", value_name = "ID", requires = "discovery")]
-    pub(crate) discovery_accounts: Vec<String>,
-    #[command(flatten)]
-    pub(crate) aws: AwsArgs,
+    pub(crate) unwrap: UnwrapArgs,
     /// Require the header's context to hold K with exactly value V (repeatable).
     #[arg(long = "context", value_name = "K=V")]
     pub(crate) context: Vec<String>,
+    /// Output only plaintext bytes START..END (END exclusive; `START..` and
+    /// `..END` allowed). On a seekable input only the chunks in the range are read.
+    #[arg(long, value_name = "START..END")]
+    pub(crate) range: Option<String>,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
+    #[command(flatten)]
+    pub(crate) ui: UiArgs,
     /// Input file; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) unwrap: UnwrapArgs,
+    /// Require the header's context to hold K with exactly value V (repeatable).
+    #[arg(long = "context", value_name = "K=V")]
+    pub(crate) context: Vec<String>,
+    #[command(flatten)]
+    pub(crate) perf: PerfArgs,
+    #[command(flatten)]
+    pub(crate) ui: UiArgs,
+    /// Input file; `-` or absent means stdin.
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RekeyArgs {
+    #[command(flatten)]
+    pub(crate) unwrap: UnwrapArgs,
+    /// Also wrap the data key with this KMS key (repeatable).
+    #[arg(long = "add-kms-key", value_name = "KEY")]
+    pub(crate) add_kms_keys: Vec<String>,
+    /// Also wrap the data key with this local key file (repeatable).
+    #[arg(long = "add-key-file", value_name = "F")]
+    pub(crate) add_key_files: Vec<PathBuf>,
+    /// Remove the wrapped key with this key id or PROVIDER/KEYID (repeatable).
+    #[arg(long = "remove-key", value_name = "KEYID")]
+    pub(crate) remove_keys: Vec<String>,
+    #[command(flatten)]
+    pub(crate) out: OutputArgs,
+    #[command(flatten)]
+    pub(crate) ui: UiArgs,
+    /// The sealed file; `-` means stdin.
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+}
+
+impl Command {
+    /// The progress/report options of commands that have them.
+    pub(crate) fn ui(&self) -> Option<&UiArgs> {
+        match self {
+            Command::Seal(a) => Some(&a.ui),
+            Command::Open(a) => Some(&a.ui),
+            Command::Verify(a) => Some(&a.ui),
+            Command::Rekey(a) => Some(&a.ui),
+            _ => None,
+        }
+    }
+
+    /// The operation name used in reports.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Command::Keygen { .. } => "keygen",
+            Command::Seal(_) => "seal",
+            Command::Open(_) => "open",
+            Command::Verify(_) => "verify",
+            Command::Rekey(_) => "rekey",
+            Command::Inspect { .. } => "inspect",
+            Command::Completions { .. } => "completions",
+            Command::Man => "man",
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Each subcommand: turn arguments into library configuration and run it.
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -12,16 +12,36 @@ use envstream::{
 
 use envstream_kms::{KmsClients, KmsKeyring, KmsSettings};
 
-use crate::cli::{AwsArgs, Command, KeyArgs, OpenArgs, SealArgs};
+use crate::cli::{
+    AwsArgs, Command, KeyArgs, OpenArgs, RekeyArgs, SealArgs, UnwrapArgs, VerifyArgs,
+};
 use crate::error::UsageError;
 use crate::output::{open_input, Sink};
+use crate::report::Report;
 
-pub(crate) fn run(cmd: Command) -> Result<()> {
+pub(crate) fn run(cmd: Command, report: &mut Report) -> Result<()> {
     match cmd {
         Command::Keygen { output } => keygen(&output),
-        Command::Seal(args) => seal(args),
-        Command::Open(args) => open(args),
+        Command::Seal(args) => seal(args, report),
+        Command::Open(args) => open(args, report),
+        Command::Verify(args) => verify(args, report),
+        Command::Rekey(args) => rekey(args, report),
         Command::Inspect { json, input } => inspect(json, &input),
+        Command::Completions { shell } => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            // Generate into memory: clap_complete panics on write errors.
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "envstream", &mut text);
+            std::io::stdout().write_all(&text)?;
+            Ok(())
+        }
+        Command::Man => {
+            let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            let mut text = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut text)?;
+            std::io::stdout().write_all(&text)?;
+            Ok(())
+        }
     }
 }
 
@@ -171,7 +191,7 @@ fn open_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Ke
         .collect()
 }
 
-fn seal(args: SealArgs) -> Result<()> {
+fn seal(args: SealArgs, report: &mut Report) -> Result<()> {
     let mut context = EncryptionContext::new();
     for c in &args.context {
         let (k, v) = parse_pair(c)?;
@@ -202,30 +222,44 @@ fn seal(args: SealArgs) -> Result<()> {
             .collect(),
         None => Vec::new(),
     };
-    let mut input = open_input(&args.input)?;
+    let input = open_input(&args.input)?;
+    let size = input_size(&input);
+    let input = report.count_input(input, size);
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
     let refs = seal_refs(&keys, &kms_keys);
     let sealer = match &kms {
         Some(k) => k.rt.block_on(Sealer::prepare(&refs, options))?,
         None => Sealer::prepare_blocking(&refs, options)?,
     };
-    sealer
-        .seal_stream(&mut input, sink.writer(), args.perf.threads)
+    report.header(
+        sealer.header(),
+        sealer
+            .header()
+            .wrapped_keys()
+            .iter()
+            .map(|w| w.key_id().to_owned())
+            .collect(),
+    );
+    let out = report.count_output(sink.writer());
+    let (_, stats) = sealer
+        .seal_stream(input, out, args.perf.threads)
         .context("sealing failed")?;
+    report.stats(stats.chunks);
     sink.commit()
 }
 
-fn open(args: OpenArgs) -> Result<()> {
-    let be = backend(&args.perf.backend)?;
-    let mut options = OpenOptions::new().backend(be);
-    for c in &args.context {
-        let (k, v) = parse_pair(c)?;
-        options = options.require_context(k, v);
-    }
+/// Builds the unwrapping keyrings (local key files first) for open, verify
+/// and rekey, and runs `f` with them inside the KMS runtime when needed.
+fn with_unwrap_keys<T>(
+    args: &UnwrapArgs,
+    be: Backend,
+    need_kms: bool,
+    f: impl FnOnce(&[&dyn Keyring], Option<&Kms>) -> Result<T>,
+) -> Result<T> {
     for arn in &args.kms_keys {
         if !envstream_kms::parse_arn(arn).is_some_and(|a| a.resource.starts_with("key/")) {
             return Err(UsageError(format!(
-                "open --kms-key needs a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not {arn:?}; `envstream inspect FILE` shows the ARNs"
+                "--kms-key needs a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) to unwrap, not {arn:?}; `envstream inspect FILE` shows the ARNs"
             ))
             .into());
         }
@@ -240,9 +274,7 @@ fn open(args: OpenArgs) -> Result<()> {
     }
     let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
     let keys = load_keys(&args.keys, kms_flags, be)?;
-    let input = open_input(&args.input)?;
-    let opener = Opener::new(input)?;
-    let kms = if kms_flags == 0 {
+    let kms = if kms_flags == 0 && !need_kms {
         None
     } else {
         Some(Kms::new(&args.aws)?)
@@ -252,17 +284,208 @@ fn open(args: OpenArgs) -> Result<()> {
             k.clients.clone(),
             args.discovery_accounts.clone(),
         )],
-        Some(k) => vec![KmsKeyring::strict(k.clients.clone(), args.kms_keys.clone())],
-        None => Vec::new(),
+        Some(k) if !args.kms_keys.is_empty() => {
+            vec![KmsKeyring::strict(k.clients.clone(), args.kms_keys.clone())]
+        }
+        _ => Vec::new(),
     };
-    let refs = open_refs(&keys, &kms_keys);
-    let reader = match &kms {
-        Some(k) => k.rt.block_on(opener.unlock(&refs, options))?,
-        None => opener.unlock_blocking(&refs, options)?,
+    f(&open_refs(&keys, &kms_keys), kms.as_ref())
+}
+
+fn open_options(context: &[String], be: Backend) -> Result<OpenOptions> {
+    let mut options = OpenOptions::new().backend(be);
+    for c in context {
+        let (k, v) = parse_pair(c)?;
+        options = options.require_context(k, v);
+    }
+    Ok(options)
+}
+
+/// Parses `START..END`, `START..` or `..END` (END exclusive).
+pub(crate) fn parse_range(s: &str) -> Result<(u64, Option<u64>)> {
+    let bad = || {
+        UsageError(format!(
+            "--range {s:?} must look like START..END, START.. or ..END (byte offsets)"
+        ))
     };
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let start = if a.trim().is_empty() {
+        0
+    } else {
+        a.trim().parse::<u64>().map_err(|_| bad())?
+    };
+    let end = if b.trim().is_empty() {
+        None
+    } else {
+        Some(b.trim().parse::<u64>().map_err(|_| bad())?)
+    };
+    if end.is_some_and(|e| e < start) {
+        return Err(UsageError(format!("--range {s:?}: END is before START")).into());
+    }
+    Ok((start, end))
+}
+
+fn open(args: OpenArgs, report: &mut Report) -> Result<()> {
+    let be = backend(&args.perf.backend)?;
+    let options = open_options(&args.context, be)?;
+    let range = args.range.as_deref().map(parse_range).transpose()?;
+    let mut seekable = false;
+    let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, kms| {
+        let input = open_input(&args.input)?;
+        let size = input_size(&input);
+        seekable = size.is_some();
+        let input = report.count_input(input, if range.is_some() { None } else { size });
+        let opener = Opener::new(input)?;
+        Ok(match kms {
+            Some(k) => k.rt.block_on(opener.unlock(refs, options))?,
+            None => opener.unlock_blocking(refs, options)?,
+        })
+    })?;
+    report.header(reader.header(), vec![reader.opened_with().to_owned()]);
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
-    reader.copy_to(sink.writer(), args.perf.threads)?;
+    match range {
+        None => {
+            let out = report.count_output(sink.writer());
+            let (_, stats) = reader.copy_to(out, args.perf.threads)?;
+            report.stats(stats.chunks);
+        }
+        Some((start, end)) => {
+            let mut reader = reader;
+            if seekable {
+                // Reads and authenticates only the chunks that overlap the range.
+                reader
+                    .seek(SeekFrom::Start(start))
+                    .map_err(envstream::Error::from)?;
+            } else {
+                // A pipe cannot seek: authenticate and discard up to START.
+                std::io::copy(&mut (&mut reader).take(start), &mut std::io::sink())
+                    .map_err(envstream::Error::from)?;
+            }
+            let mut out = report.count_output(sink.writer());
+            let limit = end.map_or(u64::MAX, |e| e - start);
+            std::io::copy(&mut (&mut reader).take(limit), &mut out).map_err(|e| {
+                match envstream::Error::from_io_ref(&e) {
+                    Some(_) => anyhow::Error::from(envstream::Error::from(e)),
+                    None => anyhow::Error::from(e).context("cannot write output"),
+                }
+            })?;
+            out.flush()?;
+            report.stats(reader.chunks());
+        }
+    }
     sink.commit()
+}
+
+fn verify(args: VerifyArgs, report: &mut Report) -> Result<()> {
+    let be = backend(&args.perf.backend)?;
+    let options = open_options(&args.context, be)?;
+    let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, kms| {
+        let input = open_input(&args.input)?;
+        let size = input_size(&input);
+        let input = report.count_input(input, size);
+        let opener = Opener::new(input)?;
+        Ok(match kms {
+            Some(k) => k.rt.block_on(opener.unlock(refs, options))?,
+            None => opener.unlock_blocking(refs, options)?,
+        })
+    })?;
+    let header = reader.header().clone();
+    let opened_with = reader.opened_with().to_owned();
+    report.header(&header, vec![opened_with.clone()]);
+    let (_, stats) = reader.copy_to(std::io::sink(), args.perf.threads)?;
+    report.stats(stats.chunks);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "verified: the whole file authenticates")?;
+    writeln!(out, "plaintext bytes: {}", stats.plaintext_bytes)?;
+    writeln!(
+        out,
+        "chunks:          {} of {} bytes",
+        stats.chunks,
+        header.chunk_size()
+    )?;
+    writeln!(out, "opened with:     {opened_with}")?;
+    if header.context().is_empty() {
+        writeln!(out, "context:         (empty)")?;
+    } else {
+        let pairs: Vec<String> = header
+            .context()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        writeln!(out, "context:         {}", pairs.join(" "))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn rekey(args: RekeyArgs, report: &mut Report) -> Result<()> {
+    let be = Backend::default();
+    if args.add_kms_keys.is_empty() && args.add_key_files.is_empty() && args.remove_keys.is_empty()
+    {
+        return Err(
+            UsageError("rekey needs --add-kms-key, --add-key-file or --remove-key".into()).into(),
+        );
+    }
+    if crate::output::is_stdio(&args.out.output) && std::io::stdout().is_terminal() {
+        return Err(UsageError(
+            "refusing to write ciphertext to a terminal; redirect stdout or pass -o FILE".into(),
+        )
+        .into());
+    }
+    let add_local: Vec<LocalKey> = args
+        .add_key_files
+        .iter()
+        .map(|p| LocalKey::load(p, be).map_err(anyhow::Error::from))
+        .collect::<Result<_>>()?;
+    let rekeyed = with_unwrap_keys(
+        &args.unwrap,
+        be,
+        !args.add_kms_keys.is_empty(),
+        |refs, kms| {
+            let input = open_input(&Some(args.input.clone()))?;
+            let size = input_size(&input);
+            let input = report.count_input(input, size);
+            let opener = Opener::new(input)?;
+            let add_kms: Vec<KmsKeyring> = match kms {
+                Some(k) => args
+                    .add_kms_keys
+                    .iter()
+                    .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let add: Vec<&dyn Keyring> = add_kms
+                .iter()
+                .map(|k| k as &dyn Keyring)
+                .chain(add_local.iter().map(|k| k as &dyn Keyring))
+                .collect();
+            let options = OpenOptions::new().backend(be);
+            Ok(match kms {
+                Some(k) => {
+                    k.rt.block_on(opener.rekey(refs, options, &add, &args.remove_keys))?
+                }
+                None => opener.rekey_blocking(refs, options, &add, &args.remove_keys)?,
+            })
+        },
+    )?;
+    report.header(
+        rekeyed.header(),
+        rekeyed
+            .header()
+            .wrapped_keys()
+            .iter()
+            .map(|w| w.key_id().to_owned())
+            .collect(),
+    );
+    let mut sink = Sink::open(&args.out.output, args.out.force)?;
+    let out = report.count_output(sink.writer());
+    rekeyed.write_to(out)?;
+    sink.commit()
+}
+
+/// The input's size when it is a regular file (for progress and seeking).
+fn input_size(f: &File) -> Option<u64> {
+    f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len())
 }
 
 fn inspect(json: bool, input: &Option<PathBuf>) -> Result<()> {

@@ -65,3 +65,12 @@ pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
     eprintln!("envstream: error: {err:#}");
     ExitCode::from(exit_code(err))
 }
+
+/// The exit code and one-line message of an error (None for a quiet broken pipe).
+pub(crate) fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
+    if is_broken_pipe(err) {
+        (0, None)
+    } else {
+        (exit_code(err), Some(format!("{err:#}")))
+    }
+}

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod error;
 mod output;
+mod report;
 
 use std::process::ExitCode;
 
@@ -20,8 +21,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match commands::run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => error::report(&e),
+    let mut report = report::Report::new(cli.command.name(), cli.command.ui());
+    match commands::run(cli.command, &mut report) {
+        Ok(()) => {
+            report.finish(0, None);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let (code, message) = error::classify(&e);
+            report.finish(code, message);
+            error::report(&e)
+        }
     }
 }

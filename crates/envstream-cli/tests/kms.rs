@@ -955,3 +955,106 @@ fn profile_flag_selects_region_from_aws_config_file() {
     assert_eq!(code(&o), 4, "{}", err(&o));
     assert!(err(&o).contains("NotFoundException"), "{}", err(&o));
 }
+
+#[test]
+fn rekey_adds_and_removes_kms_keys_without_touching_the_body() {
+    let env = Env::new();
+    let (a, b) = (create_key(), create_key());
+    assert_eq!(code(&env.run(&["keygen", "-o", "local.key"])), 0);
+    env.write("p", &plain());
+    assert_eq!(
+        code(&env.run(&[
+            "seal",
+            "--key-file",
+            "local.key",
+            "--context",
+            "env=prod",
+            "-o",
+            "c",
+            "p"
+        ])),
+        0
+    );
+    // Add a KMS key using the local key to unwrap: exactly one Encrypt, no Decrypt.
+    env.proxy.reset();
+    let o = env.run(&[
+        "rekey",
+        "--key-file",
+        "local.key",
+        "--add-kms-key",
+        &a,
+        "-o",
+        "r1",
+        "c",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!((env.proxy.count("Encrypt"), env.proxy.total()), (1, 1));
+    let o = env.run(&[
+        "open",
+        "--kms-key",
+        &a,
+        "--context",
+        "env=prod",
+        "-o",
+        "q1",
+        "r1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.read("q1"), plain());
+    // Unwrap with KMS, add a second KMS key, drop the local key.
+    let local_id = inspect_keys(&env, "r1")
+        .into_iter()
+        .find(|(p, _)| p == "local")
+        .expect("local")
+        .1;
+    let o = env.run(&[
+        "rekey",
+        "--kms-key",
+        &a,
+        "--add-kms-key",
+        &b,
+        "--remove-key",
+        &local_id,
+        "-o",
+        "r2",
+        "r1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    let keys = inspect_keys(&env, "r2");
+    assert_eq!(
+        keys,
+        vec![
+            ("aws-kms".to_owned(), a.clone()),
+            ("aws-kms".to_owned(), b.clone())
+        ]
+    );
+    assert_eq!(
+        code(&env.run(&["open", "--key-file", "local.key", "-o", "x", "r2"])),
+        4
+    );
+    let o = env.run(&["open", "--kms-key", &b, "-o", "q2", "r2"]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(env.read("q2"), plain());
+    // Bodies are byte-identical throughout.
+    let body = |name: &str| {
+        let bytes = env.read(name);
+        let h = envstream::Header::parse(&bytes).expect("header").1;
+        bytes[h..].to_vec()
+    };
+    assert_eq!(body("c"), body("r1"));
+    assert_eq!(body("c"), body("r2"));
+    // A KMS failure while adding leaves no output.
+    env.proxy.inject(kms_error("Encrypt", "DisabledException"));
+    let o = env.run(&[
+        "rekey",
+        "--kms-key",
+        &a,
+        "--add-kms-key",
+        &b,
+        "-o",
+        "r3",
+        "r2",
+    ]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    env.no_output_left("r3");
+}

@@ -58,7 +58,7 @@ pub use keyring::{block_on, Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
 pub use keys::{DataKey, RandomSource};
 pub use local::{LocalKey, LOCAL_PROVIDER};
 pub use pipeline::{default_threads, StreamStats};
-pub use stream::{OpenOptions, OpenReader, Opener, SealOptions, SealWriter, Sealer};
+pub use stream::{OpenOptions, OpenReader, Opener, Rekeyed, SealOptions, SealWriter, Sealer};
 
 /// Fuzzing entry points. Not part of the stable API.
 #[doc(hidden)]

@@ -69,16 +69,7 @@ struct Done {
 }
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, Error> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::Io(e)),
-        }
-    }
-    Ok(n)
+    crate::stream::read_full(r, buf).map_err(Error::Io)
 }
 
 /// Writes every slice, retrying short writes.

@@ -1,6 +1,6 @@
 //! Streaming seal and open.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
 use zeroize::Zeroizing;
 
@@ -272,7 +272,7 @@ impl OpenOptions {
 }
 
 /// Reads exactly `buf.len()` bytes unless EOF comes first; returns the count.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
@@ -326,6 +326,34 @@ impl<R: Read> Opener<R> {
         keyrings: &[&dyn Keyring],
         options: OpenOptions,
     ) -> Result<OpenReader<R>, Error> {
+        let (_data_key, keys, opened_with) = self.authenticate(keyrings, &options).await?;
+        let chunk_size = self.header.chunk_size() as usize;
+        Ok(OpenReader {
+            inner: self.inner,
+            aead: options.backend.aead(&keys.payload),
+            buf: Zeroizing::new(vec![0u8; chunk_size + CHUNK_TAG_LEN]),
+            pos: 0,
+            len: 0,
+            chunk_size,
+            next_index: 0,
+            state: State::Reading,
+            header: self.header,
+            opened_with,
+            plaintext_len: 0,
+            skip: 0,
+            total: None,
+            buf_start: 0,
+        })
+    }
+
+    /// Checks the context requirements, unwraps the data key with the first
+    /// keyring that can, and verifies the key commitment (in constant time)
+    /// and the header tag.
+    async fn authenticate(
+        &self,
+        keyrings: &[&dyn Keyring],
+        options: &OpenOptions,
+    ) -> Result<(DataKey, StreamKeys, String), Error> {
         for (k, v) in &options.required {
             let found = self.header.context().get(k);
             if found != Some(v.as_str()) {
@@ -379,20 +407,86 @@ impl<R: Read> Opener<R> {
         let keys = StreamKeys::derive(options.backend, &data_key, &self.header);
         keys.check_commitment(&self.header)?;
         keys.check_header_tag(options.backend, &self.header)?;
-        let chunk_size = self.header.chunk_size() as usize;
-        Ok(OpenReader {
+        Ok((data_key, keys, opened_with))
+    }
+
+    /// Header-only rewrap (`rekey`): unwraps the data key with `keyrings`,
+    /// verifies the commitment and header tag, removes the wrapped keys
+    /// whose key id (or `provider/key id`) is in `remove`, wraps the same
+    /// data key with each of `add`, and returns the new header together
+    /// with the untouched input positioned at the first chunk. The body is
+    /// not decrypted: copy it verbatim after the new header.
+    pub async fn rekey(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+        add: &[&dyn Keyring],
+        remove: &[String],
+    ) -> Result<Rekeyed<R>, Error> {
+        let (data_key, keys, opened_with) = self.authenticate(keyrings, &options).await?;
+        for r in remove {
+            let known = self
+                .header
+                .wrapped_keys()
+                .iter()
+                .any(|w| w.key_id() == r || format!("{}/{}", w.provider(), w.key_id()) == *r);
+            if !known {
+                return Err(Error::InvalidOptions(format!(
+                    "--remove-key {r:?} matches no wrapped key; `envstream inspect` lists them"
+                )));
+            }
+        }
+        let mut wrapped: Vec<crate::WrappedKey> = self
+            .header
+            .wrapped_keys()
+            .iter()
+            .filter(|w| {
+                !remove
+                    .iter()
+                    .any(|r| w.key_id() == r || format!("{}/{}", w.provider(), w.key_id()) == *r)
+            })
+            .cloned()
+            .collect();
+        let random = RandomSource::system(options.backend);
+        let request = WrapRequest {
+            context: self.header.context(),
+            random: &random,
+        };
+        for k in add {
+            wrapped.push(k.wrap(&data_key, &request).await.map_err(Error::Keyring)?);
+        }
+        if wrapped.is_empty() {
+            return Err(Error::InvalidOptions(
+                "refusing to remove the last wrapped key: the file could never be opened again"
+                    .into(),
+            ));
+        }
+        let mut header = Header::new(
+            self.header.chunk_size(),
+            *self.header.salt(),
+            self.header.context().clone(),
+            wrapped,
+        )?;
+        // Same data key, salt, suite, chunk size and context: same commitment.
+        header.set_commitment(keys.commitment);
+        let tag = keys.header_tag(options.backend, &header.authenticated_bytes());
+        header.set_tag(tag);
+        Ok(Rekeyed {
+            header,
             inner: self.inner,
-            aead: options.backend.aead(&keys.payload),
-            buf: Zeroizing::new(vec![0u8; chunk_size + CHUNK_TAG_LEN]),
-            pos: 0,
-            len: 0,
-            chunk_size,
-            next_index: 0,
-            state: State::Reading,
-            header: self.header,
             opened_with,
-            plaintext_len: 0,
         })
+    }
+
+    /// Blocking form of [`Opener::rekey`].
+    pub fn rekey_blocking(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+        add: &[&dyn Keyring],
+        remove: &[String],
+    ) -> Result<Rekeyed<R>, Error> {
+        block_on(self.rekey(keyrings, options, add, remove))
     }
 
     /// Blocking form of [`Opener::unlock`].
@@ -402,6 +496,34 @@ impl<R: Read> Opener<R> {
         options: OpenOptions,
     ) -> Result<OpenReader<R>, Error> {
         block_on(self.unlock(keyrings, options))
+    }
+}
+
+/// The result of [`Opener::rekey`]: a new header for the same body.
+pub struct Rekeyed<R: Read> {
+    header: Header,
+    inner: R,
+    opened_with: String,
+}
+
+impl<R: Read> Rekeyed<R> {
+    /// The new, authenticated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// `provider/key id` of the wrapped key that unwrapped the data key.
+    pub fn opened_with(&self) -> &str {
+        &self.opened_with
+    }
+
+    /// Writes the new header, then copies the body bytes verbatim (no
+    /// decryption). Returns the output and the number of body bytes copied.
+    pub fn write_to<W: Write>(mut self, mut output: W) -> Result<(W, u64), Error> {
+        output.write_all(&self.header.to_bytes())?;
+        let copied = io::copy(&mut self.inner, &mut output)?;
+        output.flush()?;
+        Ok((output, copied))
     }
 }
 
@@ -430,6 +552,12 @@ pub struct OpenReader<R: Read> {
     header: Header,
     opened_with: String,
     plaintext_len: u64,
+    /// Plaintext bytes to drop from the next chunk (after a seek).
+    skip: usize,
+    /// Total plaintext length, once a seek has measured the input.
+    total: Option<u64>,
+    /// Plaintext offset of `buf[0]`.
+    buf_start: u64,
 }
 
 impl<R: Read> OpenReader<R> {
@@ -523,8 +651,11 @@ impl<R: Read> OpenReader<R> {
             .map_err(|_| Error::ChunkAuthentication {
                 chunk: self.next_index,
             })?;
-        self.pos = 0;
+        // After a seek, drop the part of the chunk before the target.
+        self.pos = self.skip.min(plain);
+        self.skip = 0;
         self.len = plain;
+        self.buf_start = self.next_index * self.chunk_size as u64;
         self.next_index += 1;
         self.plaintext_len += plain as u64;
         if last {
@@ -549,6 +680,85 @@ impl<R: Read> OpenReader<R> {
             }
         }
         Ok(&self.buf[self.pos..self.len])
+    }
+}
+
+impl<R: Read + Seek> OpenReader<R> {
+    /// The total plaintext length, computed from the input's length alone
+    /// (nothing is decrypted). A body that cannot end with a valid final
+    /// chunk is reported as truncated.
+    pub fn plaintext_size(&mut self) -> Result<u64, Error> {
+        if let Some(t) = self.total {
+            return Ok(t);
+        }
+        let end = self.inner.seek(SeekFrom::End(0))?;
+        let body = end
+            .checked_sub(self.header.len() as u64)
+            .ok_or(Error::Truncated("the input ends inside the header"))?;
+        let stride = (self.chunk_size + CHUNK_TAG_LEN) as u64;
+        let (full, rest) = (body / stride, body % stride);
+        if rest == 0 {
+            return Err(Error::Truncated("the final chunk is missing"));
+        }
+        if rest < CHUNK_TAG_LEN as u64 {
+            return Err(Error::Truncated("the final chunk is shorter than its tag"));
+        }
+        let total = full * self.chunk_size as u64 + rest - CHUNK_TAG_LEN as u64;
+        self.total = Some(total);
+        // Leave the input where the next chunk to read starts.
+        let at = self.header.len() as u64 + self.next_index * stride;
+        self.inner.seek(SeekFrom::Start(at))?;
+        Ok(total)
+    }
+
+    /// The plaintext position of the next byte `read` returns.
+    fn position(&self) -> u64 {
+        if self.len > 0 || self.state == State::Done {
+            self.buf_start + self.pos as u64
+        } else {
+            self.next_index * self.chunk_size as u64 + self.skip as u64
+        }
+    }
+
+    fn seek_to(&mut self, pos: SeekFrom) -> Result<u64, Error> {
+        if self.state == State::Failed {
+            return Err(Error::Io(io::Error::other("the stream already failed")));
+        }
+        let total = self.plaintext_size()?;
+        let target = match pos {
+            SeekFrom::Start(p) => i128::from(p),
+            SeekFrom::End(d) => i128::from(total) + i128::from(d),
+            SeekFrom::Current(d) => i128::from(self.position()) + i128::from(d),
+        };
+        if target < 0 {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the plaintext",
+            )));
+        }
+        // Positions past the end read as the end (after the final chunk verifies).
+        let target = u64::try_from(target).unwrap_or(u64::MAX).min(total);
+        let chunk = self.chunk_size as u64;
+        let final_index = total / chunk;
+        let index = (target / chunk).min(final_index);
+        let stride = chunk + CHUNK_TAG_LEN as u64;
+        self.inner
+            .seek(SeekFrom::Start(self.header.len() as u64 + index * stride))?;
+        self.next_index = index;
+        self.state = State::Reading;
+        self.pos = 0;
+        self.len = 0;
+        // Invariant: target - index * chunk < chunk <= 16 MiB, so it fits in usize.
+        self.skip = (target - index * chunk) as usize;
+        Ok(target)
+    }
+}
+
+/// Random access for seekable sources: a seek reads nothing; the next read
+/// authenticates only the chunk that holds the new position.
+impl<R: Read + Seek> Seek for OpenReader<R> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.seek_to(pos).map_err(Error::into_io)
     }
 }
 

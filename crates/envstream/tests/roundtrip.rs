@@ -197,3 +197,180 @@ fn context_limits_on_seal() {
     }
     assert!(failed, "encoded context is capped");
 }
+
+mod seek {
+    use super::common::*;
+    use envstream::{ErrorClass, Keyring, OpenOptions, Opener};
+    use std::io::{Read, Seek, SeekFrom};
+
+    /// Counts the bytes read from the underlying source.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    fn range(
+        sealed: &[u8],
+        k: &envstream::LocalKey,
+        start: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, envstream::Error> {
+        let keys: [&dyn Keyring; 1] = [k];
+        let mut r = Opener::new(std::io::Cursor::new(sealed))?
+            .unlock_blocking(&keys, OpenOptions::new())?;
+        r.seek(SeekFrom::Start(start))
+            .map_err(envstream::Error::from)?;
+        let mut out = vec![0u8; 0];
+        r.take(len as u64)
+            .read_to_end(&mut out)
+            .map_err(envstream::Error::from)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn ranges_at_and_around_chunk_boundaries() {
+        let k = key(21);
+        let c = 4096usize;
+        for total in [0usize, 1, c - 1, c, c + 1, 3 * c, 3 * c + 17] {
+            let plain = pseudo_random(total, total as u64);
+            let sealed = seal(&k, c as u32, &plain);
+            let mut points = vec![
+                0,
+                1,
+                c - 1,
+                c,
+                c + 1,
+                2 * c - 1,
+                2 * c,
+                3 * c - 1,
+                3 * c,
+                total.saturating_sub(1),
+                total,
+                total + 5,
+            ];
+            points.retain(|&p| p <= total + 5);
+            for &a in &points {
+                for &b in &points {
+                    if b < a {
+                        continue;
+                    }
+                    let got = range(&sealed, &k, a as u64, b - a).expect("range");
+                    let want = &plain[a.min(total)..b.min(total)];
+                    assert_eq!(got, want, "total {total} range {a}..{b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seek_from_end_and_current() {
+        let k = key(22);
+        let plain = pseudo_random(10_000, 3);
+        let sealed = seal(&k, 4096, &plain);
+        let keys: [&dyn Keyring; 1] = [&k];
+        let mut r = Opener::new(std::io::Cursor::new(&sealed[..]))
+            .expect("h")
+            .unlock_blocking(&keys, OpenOptions::new())
+            .expect("u");
+        assert_eq!(r.plaintext_size().expect("size"), 10_000);
+        assert_eq!(r.seek(SeekFrom::End(-10)).expect("seek"), 9_990);
+        let mut tail = Vec::new();
+        r.read_to_end(&mut tail).expect("read");
+        assert_eq!(tail, &plain[9_990..]);
+        r.seek(SeekFrom::Start(5000)).expect("seek");
+        let mut two = [0u8; 2];
+        r.read_exact(&mut two).expect("read");
+        assert_eq!(r.seek(SeekFrom::Current(100)).expect("seek"), 5102);
+        r.read_exact(&mut two).expect("read");
+        assert_eq!(two, plain[5102..5104]);
+        assert!(r.seek(SeekFrom::Current(-100_000)).is_err());
+    }
+
+    #[test]
+    fn a_range_reads_only_the_chunks_it_needs() {
+        // 1 GiB of plaintext at the default chunk size, sealed to a temp file.
+        let k = key(23);
+        let keys: [&dyn Keyring; 1] = [&k];
+        let dir = std::env::temp_dir().join(format!("envstream-range-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("big.envs");
+        {
+            let sealer = envstream::Sealer::prepare_blocking(&keys, envstream::SealOptions::new())
+                .expect("prepare");
+            let out = std::fs::File::create(&path).expect("create");
+            let zeros = std::io::repeat(0).take(1 << 30);
+            sealer
+                .seal_stream(zeros, std::io::BufWriter::new(out), 2)
+                .expect("seal");
+        }
+        let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let src = Counting {
+            inner: std::fs::File::open(&path).expect("open"),
+            read: read.clone(),
+        };
+        let mut r = Opener::new(src)
+            .expect("h")
+            .unlock_blocking(&keys, OpenOptions::new())
+            .expect("u");
+        let header = read.get();
+        r.seek(SeekFrom::Start(700_000_000)).expect("seek");
+        let mut out = Vec::new();
+        (&mut r).take(100_000).read_to_end(&mut out).expect("read");
+        assert_eq!(out, vec![0u8; 100_000]);
+        let body_read = read.get() - header;
+        // 100 kB spans at most 3 chunks of 64 KiB + 16.
+        assert!(
+            body_read <= 3 * (65536 + 16),
+            "read {body_read} bytes for a 100 kB range of 1 GiB"
+        );
+        // The end of the file: the final chunk verifies.
+        r.seek(SeekFrom::End(-3)).expect("seek");
+        let mut end = Vec::new();
+        r.read_to_end(&mut end).expect("final chunk");
+        assert_eq!(end, [0, 0, 0]);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn truncation_and_final_chunk_rules_hold_for_ranges_at_the_end() {
+        let k = key(24);
+        let plain = pseudo_random(3 * 4096 + 100, 8);
+        let sealed = seal(&k, 4096, &plain);
+        let hl = envstream::Header::parse(&sealed).expect("h").1;
+        // Final chunk dropped (EOF at a chunk boundary), cut inside it, or a byte appended.
+        let mut appended = sealed.clone();
+        appended.push(0);
+        for bad in [
+            &sealed[..hl + 3 * 4112],
+            &sealed[..sealed.len() - 1],
+            &appended[..],
+        ] {
+            let err = range(bad, &k, 3 * 4096 + 50, 10).expect_err("must fail");
+            assert_eq!(err.class(), ErrorClass::Integrity, "{err}");
+        }
+        // A tampered final chunk fails even for a 1-byte range inside it.
+        let mut t = sealed.clone();
+        let n = t.len();
+        t[n - 1] ^= 1;
+        assert_eq!(
+            range(&t, &k, 3 * 4096 + 1, 1)
+                .expect_err("tampered")
+                .class(),
+            ErrorClass::Integrity
+        );
+        // Ranges before the damage still read.
+        assert_eq!(range(&t, &k, 10, 20).expect("early range"), &plain[10..30]);
+    }
+}
