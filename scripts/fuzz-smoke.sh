@@ -11,10 +11,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz-smoke: installing cargo-fuzz" >&2
     cargo install cargo-fuzz --locked --version 0.13.2
 fi
-for target in header open; do
+for target in header open keyfile inspect mutate; do
     corpus="fuzz/corpus/$target"
     mkdir -p "$corpus"
-    cp docs/vectors/good/*.envs docs/vectors/bad/*.envs "$corpus"/ 2>/dev/null || true
+    case "$target" in
+        keyfile) cp docs/vectors/keys/*.key "$corpus"/ ;;
+        mutate) printf "\x00\x00\x10\x03" > "$corpus/flip" ;;
+        *) cp docs/vectors/good/*.envs docs/vectors/bad/*.envs "$corpus"/ ;;
+    esac
     echo "fuzz-smoke: $target for ${secs}s" >&2
     (cd fuzz && cargo fuzz run "$target" "corpus/$target" -- \
         -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 2>&1 | tail -n 12)

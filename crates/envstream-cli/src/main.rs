@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    output::install_signal_cleanup();
     let mut report = report::Report::new(cli.command.name(), cli.command.ui());
     match commands::run(cli.command, &mut report) {
         Ok(()) => {

@@ -28,7 +28,46 @@ impl Drop for Atomic {
         if !self.done {
             let _ = std::fs::remove_file(&self.tmp);
         }
+        unregister(&self.tmp);
     }
+}
+
+/// Temporary output files in progress, removed by the signal handler.
+static PARTIALS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn register(p: &Path) {
+    if let Ok(mut v) = PARTIALS.lock() {
+        v.push(p.to_path_buf());
+    }
+}
+
+fn unregister(p: &Path) {
+    if let Ok(mut v) = PARTIALS.lock() {
+        v.retain(|x| x != p);
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove every partial output file and exit
+/// with 128 + the signal number, so an interrupted run leaves nothing that
+/// looks like a finished file.
+pub(crate) fn install_signal_cleanup() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            // Holding the lock keeps a commit from racing the removal.
+            let held = PARTIALS.lock();
+            if let Ok(v) = &held {
+                for p in v.iter() {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            eprintln!("envstream: interrupted by signal {sig}; partial output removed");
+            std::process::exit(128 + sig);
+        }
+    });
 }
 
 /// Pipe capacity requested for stdin and stdout pipes: many chunks fit, so
@@ -152,6 +191,7 @@ impl Sink {
                 .open(&tmp)
             {
                 Ok(file) => {
+                    register(&tmp);
                     return Ok(Sink {
                         file,
                         atomic: Some(Atomic {
@@ -160,7 +200,7 @@ impl Sink {
                             force,
                             done: false,
                         }),
-                    })
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
                 Err(e) => {

@@ -178,6 +178,11 @@ impl Proxy {
                         })
                     };
                     let resp = match injected {
+                        // Status 0: the server "dies": close without answering.
+                        Some(fault) if fault.status == 0 => {
+                            let _ = conn.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
                         Some(fault) => format!(
                             "HTTP/1.1 {} Injected\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                             fault.status,
@@ -1057,4 +1062,33 @@ fn rekey_adds_and_removes_kms_keys_without_touching_the_body() {
     ]);
     assert_eq!(code(&o), 4, "{}", err(&o));
     env.no_output_left("r3");
+}
+
+#[test]
+fn server_dying_before_decrypt_exits_5() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", &plain());
+    assert_eq!(
+        code(&env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"])),
+        0
+    );
+    // The connection is accepted, then closed with no answer, on every attempt.
+    env.proxy.inject(Fault {
+        target: "Decrypt",
+        status: 0,
+        body: String::new(),
+        times: None,
+    });
+    let start = Instant::now();
+    let o = env.run(&["open", "--kms-key", &arn, "-o", "q", "c"]);
+    assert_eq!(code(&o), 5, "{}", err(&o));
+    assert!(start.elapsed() < Duration::from_secs(25));
+    assert!(
+        err(&o).contains("Decrypt") && err(&o).contains(&arn),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+    env.no_output_left("q");
 }

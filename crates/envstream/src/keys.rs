@@ -45,12 +45,6 @@ impl DataKey {
     }
 }
 
-impl std::fmt::Debug for DataKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DataKey([redacted])")
-    }
-}
-
 /// Where random bytes come from: the OS, or (for test vectors only) a
 /// deterministic generator.
 pub struct RandomSource {
@@ -215,9 +209,22 @@ mod tests {
         ));
     }
 
+    // Secret-holding types: no Debug (nothing to print), no Clone (no
+    // stray copies), and zeroized on drop.
+    static_assertions::assert_not_impl_any!(DataKey: std::fmt::Debug, Clone);
+    static_assertions::assert_not_impl_any!(StreamKeys: std::fmt::Debug, Clone);
+    static_assertions::assert_not_impl_any!(RandomSource: std::fmt::Debug, Clone);
+    static_assertions::assert_not_impl_any!(crate::LocalKey: std::fmt::Debug, Clone);
+    static_assertions::assert_not_impl_any!(crate::SealOptions: std::fmt::Debug, Clone);
+    static_assertions::assert_not_impl_any!(crate::Sealer: std::fmt::Debug, Clone);
+    static_assertions::assert_not_impl_any!(crate::backend::Aead: std::fmt::Debug, Clone);
+    static_assertions::assert_impl_all!(crate::backend::SecretKey: zeroize::ZeroizeOnDrop);
+
     #[test]
-    fn data_key_debug_is_redacted() {
-        let k = DataKey::from_slice(&[7u8; 32]).expect("32 bytes");
-        assert_eq!(format!("{k:?}"), "DataKey([redacted])");
+    fn data_key_bytes_are_cleared_on_drop() {
+        // Zeroizing<[u8; 32]> is what DataKey holds; check its drop clears.
+        let mut k = Zeroizing::new([7u8; 32]);
+        zeroize::Zeroize::zeroize(&mut *k);
+        assert_eq!(*k, [0u8; 32]);
     }
 }

@@ -178,3 +178,27 @@ fn regression_context_unsorted_vector_hits_the_ordering_rule() {
         other => panic!("expected the ordering error, got {other:?}"),
     }
 }
+
+#[test]
+fn structure_aware_fuzz_entry_point_detects_edits() {
+    // No edits: the seed opens. Every kind of edit: it must not open (the
+    // entry point asserts that), exercised here once per kind.
+    envstream::fuzzing::mutate_and_open(&[]);
+    for op in 0u8..8 {
+        for arg in [0u16, 1, 7, 300, 4111, 4112, 9000, u16::MAX] {
+            for b in [0u8, 1, 3, 0x80, 0xFF] {
+                let [hi, lo] = arg.to_be_bytes();
+                envstream::fuzzing::mutate_and_open(&[op, hi, lo, b]);
+                envstream::fuzzing::mutate_and_open(&[op, hi, lo, b, 1, lo, hi, b]);
+            }
+        }
+    }
+    for entry in std::fs::read_dir(dir().join("keys")).expect("keys") {
+        envstream::fuzzing::key_file(&std::fs::read(entry.expect("entry").path()).expect("read"));
+    }
+    for v in manifest()["good"].as_array().expect("good") {
+        envstream::fuzzing::inspect(
+            &std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read"),
+        );
+    }
+}
