@@ -46,8 +46,8 @@ done
     "$ENVSTREAM_TEST_KMS_ENDPOINT/moto-api/" || { echo "moto did not answer on $ENVSTREAM_TEST_KMS_ENDPOINT" >&2; exit 1; }
 echo "moto listening on $ENVSTREAM_TEST_KMS_ENDPOINT (pid $MOTO_PID)" >&2
 
-step "workspace tests, both backends compiled in (aws-lc default + rustcrypto)"
-cargo test --workspace --locked --features envstream/rustcrypto
+step "workspace tests, both backends compiled in (aws-lc default + rustcrypto), tokio adapters, examples, doc-tests"
+cargo test --workspace --locked --features envstream/rustcrypto,envstream/tokio
 
 step "library tests, pure-Rust backend only (no C toolchain)"
 cargo test -p envstream --locked --no-default-features --features rustcrypto

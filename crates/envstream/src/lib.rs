@@ -40,6 +40,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "tokio")]
+mod async_io;
 mod backend;
 mod context;
 mod error;
@@ -50,6 +52,8 @@ mod local;
 mod pipeline;
 mod stream;
 
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncOpenReader, AsyncOpener, AsyncSealWriter};
 pub use backend::Backend;
 pub use context::EncryptionContext;
 pub use error::{Error, ErrorClass, KeyringError, KeyringErrorKind};

@@ -126,6 +126,12 @@ impl Sealer {
         block_on(Self::prepare(keyrings, options))
     }
 
+    /// The payload cipher (for the async adapters).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn backend_aead(&self) -> crate::backend::Aead {
+        self.backend.aead(&self.keys.payload)
+    }
+
     /// The header that will be written.
     pub fn header(&self) -> &Header {
         &self.header
@@ -134,8 +140,21 @@ impl Sealer {
     /// Seals all of `input` to `output` (header, then every chunk) with the
     /// parallel engine: the calling thread reads, `threads` workers seal
     /// (0 = one per available core) and a writer thread writes in order.
-    /// Inputs shorter than one chunk start no thread. Memory stays bounded
-    /// by `2 × threads + 2` chunk buffers.
+    /// Inputs shorter than one batch start no thread. Memory stays bounded
+    /// by `2 × threads + 2` batch buffers of about 1 MiB.
+    ///
+    /// ```
+    /// use envstream::{Backend, Keyring, LocalKey, SealOptions, Sealer};
+    /// # fn main() -> Result<(), envstream::Error> {
+    /// let key = LocalKey::from_secret(&[7; 32], Backend::default());
+    /// let keyrings: [&dyn Keyring; 1] = [&key];
+    /// let sealer = Sealer::prepare_blocking(&keyrings, SealOptions::new())?;
+    /// let input = vec![42u8; 1_000_000];
+    /// let (sealed, stats) = sealer.seal_stream(&input[..], Vec::new(), 2)?;
+    /// assert_eq!(stats.plaintext_bytes, 1_000_000);
+    /// assert_eq!(stats.chunks, 16); // 15 full 64 KiB chunks and a short final one
+    /// # let _ = sealed; Ok(()) }
+    /// ```
     pub fn seal_stream<R: Read + Send, W: Write>(
         self,
         input: R,
@@ -269,6 +288,11 @@ impl OpenOptions {
         self.backend = backend;
         self
     }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn backend_aead(&self, key: &crate::backend::SecretKey) -> crate::backend::Aead {
+        self.backend.aead(key)
+    }
 }
 
 /// Reads exactly `buf.len()` bytes unless EOF comes first; returns the count.
@@ -326,7 +350,7 @@ impl<R: Read> Opener<R> {
         keyrings: &[&dyn Keyring],
         options: OpenOptions,
     ) -> Result<OpenReader<R>, Error> {
-        let (_data_key, keys, opened_with) = self.authenticate(keyrings, &options).await?;
+        let (_data_key, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
         let chunk_size = self.header.chunk_size() as usize;
         Ok(OpenReader {
             inner: self.inner,
@@ -346,76 +370,30 @@ impl<R: Read> Opener<R> {
         })
     }
 
-    /// Checks the context requirements, unwraps the data key with the first
-    /// keyring that can, and verifies the key commitment (in constant time)
-    /// and the header tag.
-    async fn authenticate(
-        &self,
-        keyrings: &[&dyn Keyring],
-        options: &OpenOptions,
-    ) -> Result<(DataKey, StreamKeys, String), Error> {
-        for (k, v) in &options.required {
-            let found = self.header.context().get(k);
-            if found != Some(v.as_str()) {
-                return Err(Error::ContextMismatch {
-                    key: k.clone(),
-                    expected: v.clone(),
-                    found: found.map(str::to_owned),
-                });
-            }
-        }
-        if keyrings.is_empty() {
-            return Err(Error::NoKeyring);
-        }
-        let request = UnwrapRequest {
-            context: self.header.context(),
-        };
-        let mut errors: Vec<KeyringError> = Vec::new();
-        let mut found: Option<(DataKey, String)> = None;
-        'outer: for kr in keyrings {
-            for wk in self.header.wrapped_keys() {
-                match kr.unwrap(wk, &request).await {
-                    Ok(Some(dk)) => {
-                        found = Some((dk, format!("{}/{}", wk.provider(), wk.key_id())));
-                        break 'outer;
-                    }
-                    Ok(None) => {}
-                    Err(e) => errors.push(e),
-                }
-            }
-        }
-        let Some((data_key, opened_with)) = found else {
-            let has = |kind| errors.iter().any(|e| e.kind() == kind);
-            return Err(if has(KeyringErrorKind::Corrupt) {
-                Error::WrappedKeyCorrupt(errors)
-            } else if has(KeyringErrorKind::Unavailable) {
-                Error::KeyServiceUnavailable(errors)
-            } else if !errors.is_empty() {
-                Error::KeyDenied(errors)
-            } else {
-                Error::NoMatchingKey {
-                    tried: keyrings.iter().map(|k| k.description()).collect(),
-                    wrapped: self
-                        .header
-                        .wrapped_keys()
-                        .iter()
-                        .map(|w| format!("{}/{}", w.provider(), w.key_id()))
-                        .collect(),
-                }
-            });
-        };
-        let keys = StreamKeys::derive(options.backend, &data_key, &self.header);
-        keys.check_commitment(&self.header)?;
-        keys.check_header_tag(options.backend, &self.header)?;
-        Ok((data_key, keys, opened_with))
-    }
-
     /// Header-only rewrap (`rekey`): unwraps the data key with `keyrings`,
     /// verifies the commitment and header tag, removes the wrapped keys
     /// whose key id (or `provider/key id`) is in `remove`, wraps the same
     /// data key with each of `add`, and returns the new header together
     /// with the untouched input positioned at the first chunk. The body is
     /// not decrypted: copy it verbatim after the new header.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use envstream::{Backend, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+    /// # fn main() -> Result<(), envstream::Error> {
+    /// let (old, new) = (LocalKey::from_secret(&[1; 32], Backend::default()), LocalKey::from_secret(&[2; 32], Backend::default()));
+    /// let mut w = Sealer::prepare_blocking(&[&old as &dyn Keyring], SealOptions::new())?.seal_to(Vec::new())?;
+    /// w.write_all(b"backup")?;
+    /// let sealed = w.finish()?;
+    /// // Add `new`, drop `old`: only the header changes.
+    /// let rekeyed = Opener::new(&sealed[..])?
+    ///     .rekey_blocking(&[&old as &dyn Keyring], OpenOptions::new(), &[&new as &dyn Keyring], &[old.key_id().to_owned()])?;
+    /// let (out, _) = rekeyed.write_to(Vec::new())?;
+    /// let mut plain = Vec::new();
+    /// Opener::new(&out[..])?.unlock_blocking(&[&new as &dyn Keyring], OpenOptions::new())?.read_to_end(&mut plain)?;
+    /// assert_eq!(plain, b"backup");
+    /// # Ok(()) }
+    /// ```
     pub async fn rekey(
         self,
         keyrings: &[&dyn Keyring],
@@ -423,7 +401,7 @@ impl<R: Read> Opener<R> {
         add: &[&dyn Keyring],
         remove: &[String],
     ) -> Result<Rekeyed<R>, Error> {
-        let (data_key, keys, opened_with) = self.authenticate(keyrings, &options).await?;
+        let (data_key, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
         for r in remove {
             let known = self
                 .header
@@ -497,6 +475,69 @@ impl<R: Read> Opener<R> {
     ) -> Result<OpenReader<R>, Error> {
         block_on(self.unlock(keyrings, options))
     }
+}
+
+/// Checks the context requirements, unwraps the data key with the first
+/// keyring that can, and verifies the key commitment (in constant time)
+/// and the header tag.
+pub(crate) async fn authenticate(
+    header: &Header,
+    keyrings: &[&dyn Keyring],
+    options: &OpenOptions,
+) -> Result<(DataKey, StreamKeys, String), Error> {
+    for (k, v) in &options.required {
+        let found = header.context().get(k);
+        if found != Some(v.as_str()) {
+            return Err(Error::ContextMismatch {
+                key: k.clone(),
+                expected: v.clone(),
+                found: found.map(str::to_owned),
+            });
+        }
+    }
+    if keyrings.is_empty() {
+        return Err(Error::NoKeyring);
+    }
+    let request = UnwrapRequest {
+        context: header.context(),
+    };
+    let mut errors: Vec<KeyringError> = Vec::new();
+    let mut found: Option<(DataKey, String)> = None;
+    'outer: for kr in keyrings {
+        for wk in header.wrapped_keys() {
+            match kr.unwrap(wk, &request).await {
+                Ok(Some(dk)) => {
+                    found = Some((dk, format!("{}/{}", wk.provider(), wk.key_id())));
+                    break 'outer;
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    let Some((data_key, opened_with)) = found else {
+        let has = |kind| errors.iter().any(|e| e.kind() == kind);
+        return Err(if has(KeyringErrorKind::Corrupt) {
+            Error::WrappedKeyCorrupt(errors)
+        } else if has(KeyringErrorKind::Unavailable) {
+            Error::KeyServiceUnavailable(errors)
+        } else if !errors.is_empty() {
+            Error::KeyDenied(errors)
+        } else {
+            Error::NoMatchingKey {
+                tried: keyrings.iter().map(|k| k.description()).collect(),
+                wrapped: header
+                    .wrapped_keys()
+                    .iter()
+                    .map(|w| format!("{}/{}", w.provider(), w.key_id()))
+                    .collect(),
+            }
+        });
+    };
+    let keys = StreamKeys::derive(options.backend, &data_key, header);
+    keys.check_commitment(header)?;
+    keys.check_header_tag(options.backend, header)?;
+    Ok((data_key, keys, opened_with))
 }
 
 /// The result of [`Opener::rekey`]: a new header for the same body.
@@ -756,6 +797,24 @@ impl<R: Read + Seek> OpenReader<R> {
 
 /// Random access for seekable sources: a seek reads nothing; the next read
 /// authenticates only the chunk that holds the new position.
+///
+/// ```
+/// use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+/// use envstream::{Backend, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = LocalKey::from_secret(&[3; 32], Backend::default());
+/// let keyrings: [&dyn Keyring; 1] = [&key];
+/// let plain: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+/// let mut w = Sealer::prepare_blocking(&keyrings, SealOptions::new())?.seal_to(Vec::new())?;
+/// w.write_all(&plain)?;
+/// let sealed = w.finish()?;
+/// let mut r = Opener::new(Cursor::new(sealed))?.unlock_blocking(&keyrings, OpenOptions::new())?;
+/// r.seek(SeekFrom::Start(200_000))?;
+/// let mut part = [0u8; 10];
+/// r.read_exact(&mut part)?;
+/// assert_eq!(part, plain[200_000..200_010]);
+/// # Ok(()) }
+/// ```
 impl<R: Read + Seek> Seek for OpenReader<R> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.seek_to(pos).map_err(Error::into_io)

@@ -1,0 +1,407 @@
+//! Tokio adapters (feature `tokio`): [`AsyncSealWriter`] implements
+//! `tokio::io::AsyncWrite`, [`AsyncOpenReader`] implements
+//! `tokio::io::AsyncRead`.
+//!
+//! Same format, limits, release rule and memory bound as the blocking
+//! types: one chunk buffer each way, plaintext released only after its
+//! chunk's tag verifies, and nothing buffered beyond one chunk, so
+//! back-pressure from the inner reader or writer reaches the caller.
+//!
+//! **Crypto on the runtime.** Each poll seals or opens at most one chunk,
+//! in place, on the polling thread. At the default 64 KiB chunk size that
+//! is about 10 µs of AES-GCM (measured: ~6 GB/s per core on cold data
+//! here; 16 GB/s in cache), and 3 ms at the 16 MiB maximum — short enough
+//! not to stall a runtime, so no `spawn_blocking` round trip is paid per
+//! chunk. Callers that use 16 MiB chunks on a latency-sensitive runtime can
+//! drive the adapter from `spawn_blocking` themselves.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, ReadBuf};
+use zeroize::Zeroizing;
+
+use crate::backend::Aead;
+use crate::error::Error;
+use crate::format::{self, Header, CHUNK_TAG_LEN, MAX_CHUNK_INDEX, PREFIX_LEN};
+use crate::keyring::Keyring;
+use crate::keys::chunk_nonce;
+use crate::stream::{authenticate, OpenOptions, Sealer};
+
+impl Sealer {
+    /// Returns an async writer that writes the header, then seals
+    /// everything written to it. Call [`AsyncSealWriter::finish`] (or
+    /// `shutdown`) to write the final chunk.
+    pub fn seal_to_async<W: AsyncWrite + Unpin>(self, inner: W) -> AsyncSealWriter<W> {
+        let chunk_size = self.header().chunk_size() as usize;
+        let aead = self.backend_aead();
+        AsyncSealWriter {
+            inner,
+            aead,
+            plain: Zeroizing::new(Vec::with_capacity(chunk_size + CHUNK_TAG_LEN)),
+            out: self.header().to_bytes(),
+            out_pos: 0,
+            chunk_size,
+            next_index: 0,
+            finished: false,
+            failed: false,
+        }
+    }
+}
+
+/// Seals a stream chunk by chunk. Implements `tokio::io::AsyncWrite`.
+///
+/// ```
+/// use envstream::{AsyncOpener, Backend, Keyring, LocalKey, OpenOptions, SealOptions, Sealer};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = LocalKey::from_secret(&[9; 32], Backend::default());
+/// let keyrings: [&dyn Keyring; 1] = [&key];
+/// let mut w = Sealer::prepare(&keyrings, SealOptions::new()).await?.seal_to_async(Vec::new());
+/// w.write_all(b"streamed").await?;
+/// let sealed = w.finish().await?;
+/// let mut r = AsyncOpener::new(&sealed[..]).await?.unlock(&keyrings, OpenOptions::new()).await?;
+/// let mut plain = Vec::new();
+/// r.read_to_end(&mut plain).await?;
+/// assert_eq!(plain, b"streamed");
+/// # Ok(()) }
+/// ```
+///
+/// You **must** call [`finish`](AsyncSealWriter::finish) or `shutdown`: it
+/// writes the final chunk. A writer dropped without it leaves a stream that
+/// is rejected as truncated.
+pub struct AsyncSealWriter<W> {
+    inner: W,
+    aead: Aead,
+    /// Plaintext of the chunk being filled.
+    plain: Zeroizing<Vec<u8>>,
+    /// Sealed bytes not yet accepted by `inner` (header, then chunks).
+    out: Vec<u8>,
+    out_pos: usize,
+    chunk_size: usize,
+    next_index: u64,
+    finished: bool,
+    failed: bool,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncSealWriter<W> {
+    /// Writes the final chunk, flushes, shuts the inner writer down and
+    /// returns it.
+    pub async fn finish(mut self) -> Result<W, Error> {
+        tokio::io::AsyncWriteExt::shutdown(&mut self).await?;
+        Ok(self.inner)
+    }
+
+    /// Writes pending sealed bytes to `inner`.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.out_pos < self.out.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out[self.out_pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out_pos += n;
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Seals the buffered plaintext as chunk `next_index` into `out`.
+    fn seal_chunk(&mut self, last: bool) -> Result<(), Error> {
+        if !last && self.next_index >= MAX_CHUNK_INDEX {
+            return Err(Error::CounterOverflow);
+        }
+        let nonce = chunk_nonce(self.next_index, last)?;
+        let tag = self.aead.seal_in_place(&nonce, &[], &mut self.plain);
+        self.out.extend_from_slice(&self.plain);
+        self.out.extend_from_slice(&tag);
+        self.plain.clear();
+        self.next_index += 1;
+        Ok(())
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncSealWriter<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.failed || this.finished {
+            return Poll::Ready(Err(io::Error::other(
+                "the sealing writer is finished or failed",
+            )));
+        }
+        // Back-pressure: accept nothing new until the last chunk is written.
+        if let Err(e) = ready!(this.poll_drain(cx)) {
+            this.failed = true;
+            return Poll::Ready(Err(e));
+        }
+        let n = (this.chunk_size - this.plain.len()).min(data.len());
+        this.plain.extend_from_slice(&data[..n]);
+        // A full chunk is never final: seal it now (at most one per poll).
+        if this.plain.len() == this.chunk_size {
+            if let Err(e) = this.seal_chunk(false) {
+                this.failed = true;
+                return Poll::Ready(Err(e.into_io()));
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(Err(io::Error::other(
+                "an earlier write failed; the output is incomplete",
+            )));
+        }
+        if !this.finished {
+            ready!(this.poll_drain(cx))?;
+            if let Err(e) = this.seal_chunk(true) {
+                this.failed = true;
+                return Poll::Ready(Err(e.into_io()));
+            }
+            this.finished = true;
+        }
+        ready!(this.poll_drain(cx))?;
+        ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+/// A stream whose header has been read (asynchronously) but not unlocked.
+pub struct AsyncOpener<R> {
+    inner: R,
+    header: Header,
+}
+
+impl<R: AsyncRead + Unpin> AsyncOpener<R> {
+    /// Reads and parses the header. Needs no key and decrypts nothing.
+    pub async fn new(mut inner: R) -> Result<Self, Error> {
+        let mut prefix = [0u8; PREFIX_LEN];
+        let n = read_full(&mut inner, &mut prefix).await?;
+        if n == 0 {
+            return Err(Error::Truncated("the input is empty"));
+        }
+        let p = format::parse_prefix(&prefix[..n])?;
+        let mut bytes = vec![0u8; p.header_len];
+        bytes[..PREFIX_LEN].copy_from_slice(&prefix);
+        let m = read_full(&mut inner, &mut bytes[PREFIX_LEN..]).await?;
+        if m < p.header_len - PREFIX_LEN {
+            return Err(Error::Truncated("the input ends inside the header"));
+        }
+        let (header, _) = Header::parse(&bytes)?;
+        Ok(AsyncOpener { inner, header })
+    }
+
+    /// The parsed (not yet authenticated) header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Unwraps the data key (keyring calls run on the caller's runtime),
+    /// verifies the commitment and header tag, and returns the reader.
+    pub async fn unlock(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+    ) -> Result<AsyncOpenReader<R>, Error> {
+        let (_dk, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
+        let chunk_size = self.header.chunk_size() as usize;
+        Ok(AsyncOpenReader {
+            inner: self.inner,
+            aead: options.backend_aead(&keys.payload),
+            buf: Zeroizing::new(vec![0u8; chunk_size + CHUNK_TAG_LEN]),
+            filled: 0,
+            pos: 0,
+            len: 0,
+            chunk_size,
+            next_index: 0,
+            skip: 0,
+            state: ReadState::Filling,
+            header: self.header,
+            opened_with,
+        })
+    }
+}
+
+async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<usize, Error> {
+    let mut n = 0;
+    while n < buf.len() {
+        let k = r.read(&mut buf[n..]).await?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    /// Reading the next chunk's ciphertext.
+    Filling,
+    /// The final chunk verified.
+    Done,
+    Failed,
+}
+
+/// Decrypts a stream. Implements `tokio::io::AsyncRead`; each chunk's
+/// plaintext is released only after its tag verifies.
+pub struct AsyncOpenReader<R> {
+    inner: R,
+    aead: Aead,
+    buf: Zeroizing<Vec<u8>>,
+    /// Ciphertext bytes of the current chunk read so far.
+    filled: usize,
+    pos: usize,
+    len: usize,
+    chunk_size: usize,
+    next_index: u64,
+    skip: usize,
+    state: ReadState,
+    header: Header,
+    opened_with: String,
+}
+
+impl<R> AsyncOpenReader<R> {
+    /// The authenticated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// `provider/key id` of the wrapped key that opened the stream.
+    pub fn opened_with(&self) -> &str {
+        &self.opened_with
+    }
+
+    /// Decrypts the chunk in `buf[..filled]`; `eof` says the input ended.
+    fn decrypt(&mut self, eof: bool) -> Result<(), Error> {
+        let n = self.filled;
+        let last = eof;
+        if n == 0 {
+            return Err(Error::Truncated("the final chunk is missing"));
+        }
+        if n < CHUNK_TAG_LEN {
+            return Err(Error::Truncated("the final chunk is shorter than its tag"));
+        }
+        let nonce = chunk_nonce(self.next_index, last).map_err(|_| Error::TooManyChunks)?;
+        let plain = self
+            .aead
+            .open_in_place(&nonce, &[], &mut self.buf[..n])
+            .map_err(|_| Error::ChunkAuthentication {
+                chunk: self.next_index,
+            })?;
+        self.pos = self.skip.min(plain);
+        self.skip = 0;
+        self.len = plain;
+        self.filled = 0;
+        self.next_index += 1;
+        if last {
+            self.state = ReadState::Done;
+        }
+        Ok(())
+    }
+}
+
+impl<R: AsyncRead + AsyncSeek + Unpin> AsyncOpenReader<R> {
+    /// Moves to plaintext offset `pos` (clipped to the end) on a seekable
+    /// source. Reads nothing: the next read authenticates only the chunk
+    /// that holds `pos`. Returns the new offset.
+    pub async fn seek_to(&mut self, pos: u64) -> Result<u64, Error> {
+        if self.state == ReadState::Failed {
+            return Err(Error::Io(io::Error::other("the stream already failed")));
+        }
+        let end = self.inner.seek(io::SeekFrom::End(0)).await?;
+        let hl = self.header.len() as u64;
+        let body = end
+            .checked_sub(hl)
+            .ok_or(Error::Truncated("the input ends inside the header"))?;
+        let (chunk, stride) = (
+            self.chunk_size as u64,
+            (self.chunk_size + CHUNK_TAG_LEN) as u64,
+        );
+        let (full, rest) = (body / stride, body % stride);
+        if rest < CHUNK_TAG_LEN as u64 {
+            return Err(Error::Truncated(if rest == 0 {
+                "the final chunk is missing"
+            } else {
+                "the final chunk is shorter than its tag"
+            }));
+        }
+        let total = full * chunk + rest - CHUNK_TAG_LEN as u64;
+        let target = pos.min(total);
+        let index = (target / chunk).min(total / chunk);
+        self.inner
+            .seek(io::SeekFrom::Start(hl + index * stride))
+            .await?;
+        self.next_index = index;
+        self.state = ReadState::Filling;
+        (self.filled, self.pos, self.len) = (0, 0, 0);
+        // Invariant: less than one chunk (<= 16 MiB), so it fits in usize.
+        self.skip = (target - index * chunk) as usize;
+        Ok(target)
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for AsyncOpenReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if this.pos < this.len {
+                let n = (this.len - this.pos).min(out.remaining());
+                out.put_slice(&this.buf[this.pos..this.pos + n]);
+                this.pos += n;
+                return Poll::Ready(Ok(()));
+            }
+            match this.state {
+                ReadState::Done => return Poll::Ready(Ok(())),
+                ReadState::Failed => {
+                    return Poll::Ready(Err(io::Error::other("the stream already failed")))
+                }
+                ReadState::Filling => {}
+            }
+            // Fill one chunk's ciphertext (exactly chunk_size + 16 bytes, or
+            // up to EOF for the final chunk), then open it: one chunk per poll.
+            let full = this.chunk_size + CHUNK_TAG_LEN;
+            let mut eof = false;
+            while this.filled < full {
+                let mut rb = ReadBuf::new(&mut this.buf[this.filled..full]);
+                match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => {
+                        this.state = ReadState::Failed;
+                        return Poll::Ready(Err(e));
+                    }
+                    Poll::Ready(Ok(())) => {
+                        let k = rb.filled().len();
+                        if k == 0 {
+                            eof = true;
+                            break;
+                        }
+                        this.filled += k;
+                    }
+                }
+            }
+            if let Err(e) = this.decrypt(eof) {
+                this.state = ReadState::Failed;
+                (this.pos, this.len) = (0, 0);
+                return Poll::Ready(Err(e.into_io()));
+            }
+        }
+    }
+}
