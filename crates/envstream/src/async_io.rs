@@ -190,17 +190,11 @@ impl<R: AsyncRead + Unpin> AsyncOpener<R> {
     pub async fn new(mut inner: R) -> Result<Self, Error> {
         let mut prefix = [0u8; PREFIX_LEN];
         let n = read_full(&mut inner, &mut prefix).await?;
-        if n == 0 {
-            return Err(Error::Truncated("the input is empty"));
-        }
-        let p = format::parse_prefix(&prefix[..n])?;
-        let mut bytes = vec![0u8; p.header_len];
-        bytes[..PREFIX_LEN].copy_from_slice(&prefix);
+        // Validates magic, version, suite, chunk size and the header length
+        // before allocating anything sized by the input.
+        let mut bytes = format::header_buffer(&prefix, n)?;
         let m = read_full(&mut inner, &mut bytes[PREFIX_LEN..]).await?;
-        if m < p.header_len - PREFIX_LEN {
-            return Err(Error::Truncated("the input ends inside the header"));
-        }
-        let (header, _) = Header::parse(&bytes)?;
+        let header = format::header_from_buffer(&bytes, m)?;
         Ok(AsyncOpener { inner, header })
     }
 

@@ -192,6 +192,30 @@ pub(crate) fn parse_prefix(bytes: &[u8]) -> Result<Prefix, Error> {
     Ok(Prefix { header_len })
 }
 
+/// Streaming header reads, shared by the blocking and async openers: given
+/// the first `n` bytes read into `prefix` (fewer than [`PREFIX_LEN`] only at
+/// EOF), validates them and returns a buffer of exactly the declared header
+/// length with the prefix copied in. Nothing is allocated by an input-chosen
+/// length before the prefix checks pass.
+pub(crate) fn header_buffer(prefix: &[u8; PREFIX_LEN], n: usize) -> Result<Vec<u8>, Error> {
+    if n == 0 {
+        return Err(Error::Truncated("the input is empty"));
+    }
+    let p = parse_prefix(&prefix[..n])?;
+    let mut bytes = vec![0u8; p.header_len];
+    bytes[..PREFIX_LEN].copy_from_slice(prefix);
+    Ok(bytes)
+}
+
+/// Parses a header buffer from [`header_buffer`] once `read` more bytes
+/// (after the prefix) have been read into it.
+pub(crate) fn header_from_buffer(bytes: &[u8], read: usize) -> Result<Header, Error> {
+    if read < bytes.len() - PREFIX_LEN {
+        return Err(Error::Truncated("the input ends inside the header"));
+    }
+    Header::parse(bytes).map(|(h, _)| h)
+}
+
 pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
     if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
         Ok(())
