@@ -1,34 +1,14 @@
 //! Fault injection through the real binary: full devices and filesystems,
 //! signals, early-closing readers, slow writers, hostile files, concurrency.
 
+mod support;
+
+use support::*;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_envstream");
-
-fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir).env_remove("ENVSTREAM_KEY_FILE");
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 11 + i / 5) as u8).collect()
@@ -65,9 +45,13 @@ fn writing_to_dev_full_is_a_clear_exit_1() {
         ["open", "--key-file", "k.key", "-o", "/dev/full", "c"],
     ] {
         let o = run(d.path(), &args);
-        assert_eq!(code(&o), 1, "{args:?}: {}", err(&o));
-        assert!(err(&o).contains("No space left on device"), "{}", err(&o));
-        assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+        assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("No space left on device"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     }
     // Through stdout as well.
     let full = std::fs::OpenOptions::new()
@@ -79,7 +63,7 @@ fn writing_to_dev_full_is_a_clear_exit_1() {
         .stdout(full)
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 1, "{}", err(&o));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
 }
 
 /// A small tmpfs mounted for the test, unmounted on drop.
@@ -123,8 +107,12 @@ fn full_filesystem_leaves_no_output_or_temporary_file() {
             .arg(&out)
             .output()
             .expect("spawn");
-        assert_eq!(code(&o), 1, "{args:?}: {}", err(&o));
-        assert!(err(&o).contains("No space left on device"), "{}", err(&o));
+        assert_eq!(code(&o), 1, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("No space left on device"),
+            "{}",
+            stderr(&o)
+        );
         assert!(!out.exists(), "{name} left behind");
         assert!(
             leftovers(&fs.0).is_empty(),
@@ -169,7 +157,7 @@ fn signals_remove_the_partial_output() {
             assert!(st.success());
             let o = child.wait_with_output().expect("wait");
             drop(stdin);
-            assert_eq!(o.status.code(), Some(name), "{op} SIG{sig}: {}", err(&o));
+            assert_eq!(o.status.code(), Some(name), "{op} SIG{sig}: {}", stderr(&o));
             assert!(!d.path().join("out").exists(), "{op} SIG{sig}: OUT exists");
             assert!(
                 leftovers(d.path()).is_empty(),
@@ -241,8 +229,8 @@ fn reader_closing_early_is_quiet() {
         .output()
         .expect("bash");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("rc=0"), "{out} {}", err(&o));
-    assert!(o.stderr.is_empty(), "{}", err(&o));
+    assert!(out.contains("rc=0"), "{out} {}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
 }
 
 #[test]
@@ -296,7 +284,7 @@ fn hostile_files_fail_fast_with_exit_3() {
         std::fs::write(d.path().join("h"), &bytes).expect("write");
         let start = Instant::now();
         let o = run(d.path(), &["open", "--key-file", key, "-o", "out", "h"]);
-        assert_eq!(code(&o), 3, "{what}: {}", err(&o));
+        assert_eq!(code(&o), 3, "{what}: {}", stderr(&o));
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "{what} took {:?}",
@@ -304,7 +292,7 @@ fn hostile_files_fail_fast_with_exit_3() {
         );
         assert!(!d.path().join("out").exists());
         let o = run(d.path(), &["inspect", "h"]);
-        assert!(matches!(code(&o), 0 | 3), "{what}: inspect {}", err(&o));
+        assert!(matches!(code(&o), 0 | 3), "{what}: inspect {}", stderr(&o));
     }
 }
 
@@ -352,10 +340,10 @@ fn concurrent_seals_into_one_directory_do_not_clobber() {
             if o.status.success() {
                 shared_winners += 1;
             } else {
-                assert!(err(&o).contains("--force"), "{}", err(&o));
+                assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
             }
         } else {
-            assert!(o.status.success(), "{name}: {}", err(&o));
+            assert!(o.status.success(), "{name}: {}", stderr(&o));
         }
     }
     assert_eq!(
@@ -370,6 +358,6 @@ fn concurrent_seals_into_one_directory_do_not_clobber() {
         assert_eq!(o.stdout, data(100_000 + i * 997), "out{i}");
     }
     let o = run(d.path(), &["open", "--key-file", "k.key", "shared.envs"]);
-    assert_eq!(code(&o), 0, "the shared output opens: {}", err(&o));
+    assert_eq!(code(&o), 0, "the shared output opens: {}", stderr(&o));
     assert!(leftovers(d.path()).is_empty());
 }

@@ -1,52 +1,12 @@
 //! Operator features through the real binary: verify, rekey, range restore,
 //! progress, reports, completions and the man page.
 
+mod support;
+
+use support::*;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_envstream");
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .current_dir(dir)
-        .env_remove("ENVSTREAM_KEY_FILE")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn")
-}
-
-fn run_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let data = input.to_vec();
-    let t = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let o = child.wait_with_output().expect("wait");
-    t.join().expect("writer");
-    o
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use std::process::{Command, Stdio};
 
 fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 13 + i / 7) as u8).collect()
@@ -88,7 +48,7 @@ impl Fx {
                 "p",
             ],
         );
-        assert_eq!(code(&o), 0, "{}", err(&o));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
         fx
     }
     fn p(&self) -> &Path {
@@ -104,8 +64,8 @@ fn verify_authenticates_everything_and_writes_no_plaintext() {
     let plain = data(50_000);
     let fx = Fx::new(&plain, "4K");
     let o = run(fx.p(), &["verify", "--key-file", "a.key", "c"]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
-    let text = out(&o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
     assert!(text.contains("plaintext bytes: 50000"), "{text}");
     assert!(text.contains("chunks:          13 of 4096 bytes"), "{text}");
     assert!(
@@ -172,7 +132,7 @@ fn rekey_rewrites_only_the_header() {
             "c",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r1 = fx.read("r1");
     let h0 = envstream::Header::parse(&orig).expect("h0");
     let h1 = envstream::Header::parse(&r1).expect("h1");
@@ -181,7 +141,7 @@ fn rekey_rewrites_only_the_header() {
     assert_eq!(h1.0.context(), h0.0.context());
     for k in ["a.key", "b.key"] {
         let o = run(fx.p(), &["open", "--key-file", k, "r1"]);
-        assert_eq!(code(&o), 0, "{k}: {}", err(&o));
+        assert_eq!(code(&o), 0, "{k}: {}", stderr(&o));
         assert_eq!(o.stdout, plain);
     }
     // Remove the original key: only b opens it now.
@@ -199,7 +159,7 @@ fn rekey_rewrites_only_the_header() {
             "r1",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         code(&run(
             fx.p(),
@@ -226,8 +186,8 @@ fn rekey_rewrites_only_the_header() {
             "r2",
         ],
     );
-    assert_eq!(code(&o), 2, "{}", err(&o));
-    assert!(err(&o).contains("last"), "{}", err(&o));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("last"), "{}", stderr(&o));
     assert!(!fx.p().join("r3").exists());
     // Unknown key to remove, wrong unwrap key, tampered header: refused before writing.
     assert_eq!(
@@ -324,7 +284,7 @@ fn rekey_never_decrypts_the_body() {
             "t",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = fx.read("r");
     let (h0, h1) = (
         envstream::Header::parse(&t).expect("h").1,
@@ -360,14 +320,14 @@ fn range_restore_matches_the_slice() {
             fx.p(),
             &["open", "--key-file", "a.key", "--range", spec, "c"],
         );
-        assert_eq!(code(&o), 0, "{spec}: {}", err(&o));
+        assert_eq!(code(&o), 0, "{spec}: {}", stderr(&o));
         assert_eq!(o.stdout, &plain[*a..*b], "file {spec}");
         let o = run_stdin(
             fx.p(),
             &["open", "--key-file", "a.key", "--range", spec],
             &sealed,
         );
-        assert_eq!(code(&o), 0, "{spec}: {}", err(&o));
+        assert_eq!(code(&o), 0, "{spec}: {}", stderr(&o));
         assert_eq!(o.stdout, &plain[*a..*b], "pipe {spec}");
     }
     // To a file, atomically.
@@ -384,7 +344,7 @@ fn range_restore_matches_the_slice() {
             "c",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(fx.read("part"), &plain[5000..6000]);
     // Bad ranges are usage errors.
     for bad in ["5..2", "abc", "1-2", "..x"] {
@@ -412,7 +372,7 @@ fn range_restore_matches_the_slice() {
             "trunc",
         ],
     );
-    assert_eq!(code(&o), 3, "{}", err(&o));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(!fx.p().join("x").exists());
     let mut appended = sealed.clone();
     appended.extend_from_slice(b"junk");
@@ -443,7 +403,7 @@ fn report_json_on_success_and_failure() {
             "c",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&fx.read("rep.json")).expect("json");
     assert_eq!(v["operation"], "open");
     assert_eq!(v["bytes_out"], 70_000);
@@ -473,7 +433,7 @@ fn report_json_on_success_and_failure() {
         ],
     );
     assert_eq!(code(&o), 4);
-    let line = err(&o)
+    let line = stderr(&o)
         .lines()
         .find(|l| l.starts_with('{'))
         .expect("report on stderr")
@@ -499,7 +459,7 @@ fn report_json_on_success_and_failure() {
             "p",
         ],
     );
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let s = String::from_utf8(fx.read("s.json")).expect("utf8");
     let v: serde_json::Value = serde_json::from_str(&s).expect("json");
     assert_eq!(v["operation"], "seal");
@@ -530,14 +490,14 @@ fn progress_only_on_a_terminal_unless_forced() {
     // Not a terminal: nothing on stderr.
     let o = run(fx.p(), &["seal", "--key-file", "a.key", "-o", "c2", "p"]);
     assert_eq!(code(&o), 0);
-    assert!(o.stderr.is_empty(), "{}", err(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
     // --progress forces it.
     let o = run(
         fx.p(),
         &["open", "--key-file", "a.key", "--progress", "-o", "q", "c"],
     );
     assert_eq!(code(&o), 0);
-    assert!(err(&o).contains("open"), "{:?}", err(&o));
+    assert!(stderr(&o).contains("open"), "{:?}", stderr(&o));
     // On a terminal (a pty from util-linux `script`), drawn by default; --quiet hides it.
     for (extra, drawn) in [("", true), (" --quiet", false)] {
         let inner = format!("{BIN} seal --key-file a.key --force -o c3 p{extra}; echo rc=$?");
@@ -547,7 +507,7 @@ fn progress_only_on_a_terminal_unless_forced() {
             .stdin(Stdio::null())
             .output()
             .expect("util-linux `script` is needed for this test");
-        let shown = out(&o);
+        let shown = stdout(&o);
         assert!(shown.contains("rc=0"), "{shown}");
         assert_eq!(shown.contains("seal"), drawn, "{extra:?}: {shown:?}");
     }
@@ -562,8 +522,8 @@ fn completions_and_man_page() {
         ("fish", "complete -c envstream"),
     ] {
         let o = run(dir.path(), &["completions", shell]);
-        assert_eq!(code(&o), 0, "{}", err(&o));
-        let text = out(&o);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let text = stdout(&o);
         assert!(
             text.contains(marker),
             "{shell}: {}",
@@ -576,7 +536,7 @@ fn completions_and_man_page() {
     }
     let o = run(dir.path(), &["man"]);
     assert_eq!(code(&o), 0);
-    let text = out(&o);
+    let text = stdout(&o);
     assert!(
         text.contains(".TH envstream 1") && text.contains("seal"),
         "{}",

@@ -1,0 +1,57 @@
+//! Helpers shared by the CLI integration tests: run the real binary.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_envstream");
+
+/// A command for the binary in `dir`, without $ENVSTREAM_KEY_FILE.
+pub fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).env_remove("ENVSTREAM_KEY_FILE");
+    c
+}
+
+/// Runs with no stdin and captures the output.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    cmd(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn")
+}
+
+/// Runs with `input` on stdin (fed from a thread, so large inputs cannot deadlock).
+pub fn run_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut child = cmd(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder thread");
+    out
+}
+
+/// The exit code; -1 if the process died from a signal.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
