@@ -24,9 +24,9 @@ use zeroize::Zeroizing;
 
 use crate::backend::Aead;
 use crate::error::Error;
-use crate::format::{self, Header, CHUNK_TAG_LEN, MAX_CHUNK_INDEX, PREFIX_LEN};
+use crate::format::{self, Header, CHUNK_TAG_LEN, PREFIX_LEN};
 use crate::keyring::Keyring;
-use crate::keys::chunk_nonce;
+use crate::keys::{open_chunk, seal_chunk};
 use crate::stream::{authenticate, OpenOptions, Sealer};
 
 impl Sealer {
@@ -110,11 +110,7 @@ impl<W: AsyncWrite + Unpin> AsyncSealWriter<W> {
 
     /// Seals the buffered plaintext as chunk `next_index` into `out`.
     fn seal_chunk(&mut self, last: bool) -> Result<(), Error> {
-        if !last && self.next_index >= MAX_CHUNK_INDEX {
-            return Err(Error::CounterOverflow);
-        }
-        let nonce = chunk_nonce(self.next_index, last)?;
-        let tag = self.aead.seal_in_place(&nonce, &[], &mut self.plain);
+        let tag = seal_chunk(&self.aead, &mut self.plain, self.next_index, last)?;
         self.out.extend_from_slice(&self.plain);
         self.out.extend_from_slice(&tag);
         self.plain.clear();
@@ -281,21 +277,14 @@ impl<R> AsyncOpenReader<R> {
 
     /// Decrypts the chunk in `buf[..filled]`; `eof` says the input ended.
     fn decrypt(&mut self, eof: bool) -> Result<(), Error> {
-        let n = self.filled;
         let last = eof;
-        if n == 0 {
-            return Err(Error::Truncated("the final chunk is missing"));
-        }
-        if n < CHUNK_TAG_LEN {
-            return Err(Error::Truncated("the final chunk is shorter than its tag"));
-        }
-        let nonce = chunk_nonce(self.next_index, last).map_err(|_| Error::TooManyChunks)?;
-        let plain = self
-            .aead
-            .open_in_place(&nonce, &[], &mut self.buf[..n])
-            .map_err(|_| Error::ChunkAuthentication {
-                chunk: self.next_index,
-            })?;
+        let plain = open_chunk(
+            &self.aead,
+            &mut self.buf,
+            self.filled,
+            self.next_index,
+            last,
+        )?;
         self.pos = self.skip.min(plain);
         self.skip = 0;
         self.len = plain;
@@ -325,15 +314,7 @@ impl<R: AsyncRead + AsyncSeek + Unpin> AsyncOpenReader<R> {
             self.chunk_size as u64,
             (self.chunk_size + CHUNK_TAG_LEN) as u64,
         );
-        let (full, rest) = (body / stride, body % stride);
-        if rest < CHUNK_TAG_LEN as u64 {
-            return Err(Error::Truncated(if rest == 0 {
-                "the final chunk is missing"
-            } else {
-                "the final chunk is shorter than its tag"
-            }));
-        }
-        let total = full * chunk + rest - CHUNK_TAG_LEN as u64;
+        let total = format::plaintext_size(body, self.header.chunk_size())?;
         let target = pos.min(total);
         let index = (target / chunk).min(total / chunk);
         self.inner

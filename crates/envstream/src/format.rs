@@ -216,6 +216,20 @@ pub(crate) fn header_from_buffer(bytes: &[u8], read: usize) -> Result<Header, Er
     Header::parse(bytes).map(|(h, _)| h)
 }
 
+/// The plaintext length of a body of `body_len` bytes (random access): the
+/// body must end with a valid final chunk, or it is truncated.
+pub(crate) fn plaintext_size(body_len: u64, chunk_size: u32) -> Result<u64, Error> {
+    let stride = u64::from(chunk_size) + CHUNK_TAG_LEN as u64;
+    let (full, rest) = (body_len / stride, body_len % stride);
+    if rest == 0 {
+        return Err(Error::Truncated("the final chunk is missing"));
+    }
+    if rest < CHUNK_TAG_LEN as u64 {
+        return Err(Error::Truncated("the final chunk is shorter than its tag"));
+    }
+    Ok(full * u64::from(chunk_size) + rest - CHUNK_TAG_LEN as u64)
+}
+
 pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
     if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
         Ok(())

@@ -185,6 +185,44 @@ pub(crate) fn chunk_nonce(index: u64, last: bool) -> Result<[u8; NONCE_LEN], Err
     Ok(n)
 }
 
+/// Seals one chunk in place and returns its tag. A full (non-final) chunk
+/// must leave an index free for the final chunk, so it is refused at the
+/// last index: the counter never runs out.
+pub(crate) fn seal_chunk(
+    aead: &crate::backend::Aead,
+    plain: &mut [u8],
+    index: u64,
+    last: bool,
+) -> Result<[u8; crate::backend::TAG_LEN], Error> {
+    if !last && index >= MAX_CHUNK_INDEX {
+        return Err(Error::CounterOverflow);
+    }
+    let nonce = chunk_nonce(index, last)?;
+    Ok(aead.seal_in_place(&nonce, &[], plain))
+}
+
+/// Opens chunk `index` held in `buf[..n]` (ciphertext and tag) in place and
+/// returns its plaintext length. `last` says whether the input ended with
+/// this chunk. Applies the final-chunk rules: an empty or sub-tag final
+/// chunk is truncation; every tag failure is the one opaque error.
+pub(crate) fn open_chunk(
+    aead: &crate::backend::Aead,
+    buf: &mut [u8],
+    n: usize,
+    index: u64,
+    last: bool,
+) -> Result<usize, Error> {
+    if n == 0 {
+        return Err(Error::Truncated("the final chunk is missing"));
+    }
+    if n < crate::backend::TAG_LEN {
+        return Err(Error::Truncated("the final chunk is shorter than its tag"));
+    }
+    let nonce = chunk_nonce(index, last).map_err(|_| Error::TooManyChunks)?;
+    aead.open_in_place(&nonce, &[], &mut buf[..n])
+        .map_err(|_| Error::ChunkAuthentication { chunk: index })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

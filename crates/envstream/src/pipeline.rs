@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use crate::backend::Aead;
 use crate::error::Error;
 use crate::format::{CHUNK_TAG_LEN, MAX_CHUNK_INDEX};
-use crate::keys::chunk_nonce;
+use crate::keys::{open_chunk, seal_chunk};
 
 /// What a finished run processed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -255,17 +255,12 @@ impl Engine<'_> {
     ) -> Result<(usize, usize), Error> {
         match self.direction {
             Direction::Seal => {
-                let nonce = chunk_nonce(index, last)?;
-                let tag = self.aead.seal_in_place(&nonce, &[], &mut slot[..len]);
+                let tag = seal_chunk(self.aead, &mut slot[..len], index, last)?;
                 slot[len..len + CHUNK_TAG_LEN].copy_from_slice(&tag);
                 Ok((len + CHUNK_TAG_LEN, len))
             }
             Direction::Open => {
-                let nonce = chunk_nonce(index, last).map_err(|_| Error::TooManyChunks)?;
-                let plain = self
-                    .aead
-                    .open_in_place(&nonce, &[], &mut slot[..len])
-                    .map_err(|_| Error::ChunkAuthentication { chunk: index })?;
+                let plain = open_chunk(self.aead, slot, len, index, last)?;
                 Ok((plain, plain))
             }
         }

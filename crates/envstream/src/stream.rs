@@ -9,7 +9,7 @@ use crate::context::EncryptionContext;
 use crate::error::{Error, KeyringError, KeyringErrorKind};
 use crate::format::{self, Header, CHUNK_TAG_LEN, DEFAULT_CHUNK_SIZE, PREFIX_LEN, SALT_LEN};
 use crate::keyring::{block_on, Keyring, UnwrapRequest, WrapRequest};
-use crate::keys::{chunk_nonce, DataKey, RandomSource, StreamKeys};
+use crate::keys::{open_chunk, seal_chunk, DataKey, RandomSource, StreamKeys};
 use crate::pipeline::{Direction, Engine, StreamStats};
 
 /// Parameters for sealing.
@@ -205,13 +205,7 @@ pub struct SealWriter<W: Write> {
 
 impl<W: Write> SealWriter<W> {
     fn emit(&mut self, last: bool) -> Result<(), Error> {
-        // A non-final chunk must leave an index free for the final chunk,
-        // so the writer refuses before the counter can run out.
-        if !last && self.next_index >= format::MAX_CHUNK_INDEX {
-            return Err(Error::CounterOverflow);
-        }
-        let nonce = chunk_nonce(self.next_index, last)?;
-        let tag = self.aead.seal_in_place(&nonce, &[], &mut self.buf);
+        let tag = seal_chunk(&self.aead, &mut self.buf, self.next_index, last)?;
         self.buf.extend_from_slice(&tag);
         self.inner.write_all(&self.buf)?;
         self.buf.clear();
@@ -395,11 +389,7 @@ impl<R: Read> Opener<R> {
     ) -> Result<Rekeyed<R>, Error> {
         let (data_key, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
         for r in remove {
-            let known = self
-                .header
-                .wrapped_keys()
-                .iter()
-                .any(|w| w.key_id() == r || format!("{}/{}", w.provider(), w.key_id()) == *r);
+            let known = self.header.wrapped_keys().iter().any(|w| names(w, r));
             if !known {
                 return Err(Error::InvalidOptions(format!(
                     "--remove-key {r:?} matches no wrapped key; `envstream inspect` lists them"
@@ -410,11 +400,7 @@ impl<R: Read> Opener<R> {
             .header
             .wrapped_keys()
             .iter()
-            .filter(|w| {
-                !remove
-                    .iter()
-                    .any(|r| w.key_id() == r || format!("{}/{}", w.provider(), w.key_id()) == *r)
-            })
+            .filter(|w| !remove.iter().any(|r| names(w, r)))
             .cloned()
             .collect();
         let random = RandomSource::system(options.backend);
@@ -530,6 +516,14 @@ pub(crate) async fn authenticate(
     keys.check_commitment(header)?;
     keys.check_header_tag(options.backend, header)?;
     Ok((data_key, keys, opened_with))
+}
+
+/// Whether `r` (a key id or `provider/key id`, as `--remove-key` takes it)
+/// names the wrapped key `w`.
+fn names(w: &crate::WrappedKey, r: &str) -> bool {
+    w.key_id() == r
+        || r.split_once('/')
+            .is_some_and(|(p, id)| p == w.provider() && id == w.key_id())
 }
 
 /// The result of [`Opener::rekey`]: a new header for the same body.
@@ -671,19 +665,7 @@ impl<R: Read> OpenReader<R> {
         // A full-size chunk is never final; anything shorter must be the
         // final chunk, so no lookahead or trial decryption is needed.
         let last = n < full;
-        if n == 0 {
-            return Err(Error::Truncated("the final chunk is missing"));
-        }
-        if n < CHUNK_TAG_LEN {
-            return Err(Error::Truncated("the final chunk is shorter than its tag"));
-        }
-        let nonce = chunk_nonce(self.next_index, last).map_err(|_| Error::TooManyChunks)?;
-        let plain = self
-            .aead
-            .open_in_place(&nonce, &[], &mut self.buf[..n])
-            .map_err(|_| Error::ChunkAuthentication {
-                chunk: self.next_index,
-            })?;
+        let plain = open_chunk(&self.aead, &mut self.buf, n, self.next_index, last)?;
         // After a seek, drop the part of the chunk before the target.
         self.pos = self.skip.min(plain);
         self.skip = 0;
@@ -729,14 +711,7 @@ impl<R: Read + Seek> OpenReader<R> {
             .checked_sub(self.header.len() as u64)
             .ok_or(Error::Truncated("the input ends inside the header"))?;
         let stride = (self.chunk_size + CHUNK_TAG_LEN) as u64;
-        let (full, rest) = (body / stride, body % stride);
-        if rest == 0 {
-            return Err(Error::Truncated("the final chunk is missing"));
-        }
-        if rest < CHUNK_TAG_LEN as u64 {
-            return Err(Error::Truncated("the final chunk is shorter than its tag"));
-        }
-        let total = full * self.chunk_size as u64 + rest - CHUNK_TAG_LEN as u64;
+        let total = format::plaintext_size(body, self.header.chunk_size())?;
         self.total = Some(total);
         // Leave the input where the next chunk to read starts.
         let at = self.header.len() as u64 + self.next_index * stride;
