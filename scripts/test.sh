@@ -49,6 +49,25 @@ echo "moto listening on $ENVSTREAM_TEST_KMS_ENDPOINT (pid $MOTO_PID)" >&2
 step "workspace tests, both backends compiled in (aws-lc default + rustcrypto), tokio adapters, examples, doc-tests"
 cargo test --workspace --locked --features envstream/rustcrypto,envstream/tokio
 
+step "install path from the README: cargo install --locked --path crates/envstream-cli, then a round trip with the installed binary"
+# --debug reuses this build's artefacts (a path install builds in the
+# workspace's target/); the README's command differs only in the profile.
+INSTALL_ROOT=target/install-check
+rm -rf "$INSTALL_ROOT"
+cargo install --quiet --locked --debug --path crates/envstream-cli --root "$INSTALL_ROOT"
+(
+    export PATH="$PWD/$INSTALL_ROOT/bin:$PATH"
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    cd "$work"
+    [ "$(command -v envstream)" = "$OLDPWD/$INSTALL_ROOT/bin/envstream" ]
+    envstream keygen -o k.key 2>/dev/null
+    head -c 3000000 /dev/urandom > plain
+    envstream seal --key-file k.key -o sealed plain
+    envstream open --key-file k.key sealed | cmp - plain
+    echo "installed envstream ($(envstream --version)) seals and opens"
+)
+
 step "library tests, pure-Rust backend only (no C toolchain)"
 cargo test -p envstream --locked --no-default-features --features rustcrypto
 

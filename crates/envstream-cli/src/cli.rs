@@ -2,11 +2,47 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use envstream::Backend;
+
+/// The exit-code table: the README, `--help` and the man page all show it,
+/// and `tests/exit_codes.rs` runs one command for every row.
+pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
+    (0, "ok"),
+    (1, "I/O or other error: unreadable input or key file, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe"),
+    (2, "usage or setup error: bad flags or values, no key given, output exists without --force, terminal refused, report path clashes with another file, missing AWS region, credentials or profile, a KMS endpoint that answers but is not KMS"),
+    (3, "integrity failure: not an envstream file, unsupported version or suite, malformed header, tampered chunk, truncation, trailing data, commitment or header-tag mismatch"),
+    (4, "key failure: no supplied key unwraps the data key, KMS refused (access denied, disabled key, wrong context), or context mismatch"),
+    (5, "key service unavailable: connection refused or timed out, HTTP 5xx, or throttling that outlasts the retries"),
+];
+
+/// The environment variables envstream reads.
+pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
+    ("ENVSTREAM_KEY_FILE", "key file used when no --key-file is given; with --kms-key or --discovery it is used as well, and envstream says so on stderr"),
+    ("AWS_REGION, AWS_DEFAULT_REGION", "region for KMS key ids and alias names"),
+    ("AWS_PROFILE", "AWS profile (overridden by --profile); it must exist"),
+    ("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN", "AWS credentials (or a profile, SSO, or the instance role)"),
+    ("AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE", "locations of the AWS config and credentials files"),
+    ("AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KMS", "custom KMS endpoint (a local emulator or a VPC endpoint)"),
+];
+
+fn after_help() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODES {
+        s.push_str(&format!("  {code}  {meaning}\n"));
+    }
+    s.push_str("\nEnvironment:\n");
+    for (name, meaning) in ENVIRONMENT {
+        s.push_str(&format!("  {name}: {meaning}\n"));
+    }
+    s.push_str("\nRun `envstream man` for the full manual.");
+    s
+}
 
 /// Streaming envelope encryption for large files and backups.
 #[derive(Parser, Debug)]
-#[command(name = "envstream", version, about, long_about = None)]
+#[command(name = "envstream", version, about, long_about = None, after_help = after_help())]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -16,7 +52,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Create a new local key file (mode 0600; never overwrites).
     Keygen {
-        /// Where to write the key file.
+        /// Where to write the key file; `-` writes it to stdout.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
     },
@@ -70,7 +106,7 @@ pub(crate) struct UnwrapArgs {
     #[command(flatten)]
     pub(crate) keys: KeyArgs,
     /// AWS KMS key ARN that may be used to unwrap (repeatable; strict mode).
-    #[arg(long = "kms-key", value_name = "ARN")]
+    #[arg(long = "kms-key", value_name = "ARN", value_parser = non_empty("--kms-key"))]
     pub(crate) kms_keys: Vec<String>,
     /// Allow any KMS key the caller can use (discovery mode).
     #[arg(long, conflicts_with = "kms_keys")]
@@ -84,12 +120,36 @@ pub(crate) struct UnwrapArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct PerfArgs {
-    /// Worker threads for chunk crypto; 0 means one per available core.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub(crate) threads: usize,
-    /// Crypto backend: aws-lc (default) or rustcrypto. Output is identical.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) backend: Option<String>,
+    /// Worker threads for chunk crypto: 1 to 64, or 0 for one per core (at
+    /// most 64). Memory is about (2 × N + 2) × max(1 MiB, chunk size).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=envstream::MAX_THREADS as i64))]
+    pub(crate) threads: u16,
+    /// Crypto backend (output is identical with every backend).
+    #[arg(long, value_name = "NAME", value_parser = backend_parser())]
+    pub(crate) backend: Option<Backend>,
+}
+
+/// The backends compiled in, as clap values (so completion offers them).
+fn backend_parser() -> impl TypedValueParser<Value = Backend> {
+    PossibleValuesParser::new(Backend::available().iter().map(|b| b.name())).map(|name| {
+        Backend::available()
+            .iter()
+            .copied()
+            .find(|b| b.name() == name)
+            .unwrap_or_default()
+    })
+}
+
+/// A string value that must not be empty or blank.
+fn non_empty(flag: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s: &str| {
+        if s.trim().is_empty() {
+            Err(format!("{flag} needs a key; it was given an empty value"))
+        } else {
+            Ok(s.to_owned())
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -121,7 +181,7 @@ pub(crate) struct SealArgs {
     pub(crate) keys: KeyArgs,
     /// AWS KMS key to wrap with (repeatable): key id, key ARN, alias/NAME or alias ARN.
     /// The first calls GenerateDataKey, each further one Encrypt.
-    #[arg(long = "kms-key", value_name = "KEY")]
+    #[arg(long = "kms-key", value_name = "KEY", value_parser = non_empty("--kms-key"))]
     pub(crate) kms_keys: Vec<String>,
     #[command(flatten)]
     pub(crate) aws: AwsArgs,
@@ -185,7 +245,7 @@ pub(crate) struct RekeyArgs {
     #[command(flatten)]
     pub(crate) unwrap: UnwrapArgs,
     /// Also wrap the data key with this KMS key (repeatable).
-    #[arg(long = "add-kms-key", value_name = "KEY")]
+    #[arg(long = "add-kms-key", value_name = "KEY", value_parser = non_empty("--add-kms-key"))]
     pub(crate) add_kms_keys: Vec<String>,
     /// Also wrap the data key with this local key file (repeatable).
     #[arg(long = "add-key-file", value_name = "F")]
@@ -211,6 +271,15 @@ impl Command {
             Command::Verify(a) => Some(&a.ui),
             Command::Rekey(a) => Some(&a.ui),
             _ => None,
+        }
+    }
+
+    /// Whether a closed output pipe leaves a useless, partial artefact.
+    pub(crate) fn broken_pipe(&self) -> crate::error::BrokenPipe {
+        use crate::error::BrokenPipe;
+        match self {
+            Command::Seal(_) | Command::Rekey(_) | Command::Keygen { .. } => BrokenPipe::Incomplete,
+            _ => BrokenPipe::Quiet,
         }
     }
 

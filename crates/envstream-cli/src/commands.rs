@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -16,7 +16,9 @@ use crate::cli::{
     AwsArgs, Command, KeyArgs, OpenArgs, RekeyArgs, SealArgs, UnwrapArgs, VerifyArgs,
 };
 use crate::error::UsageError;
-use crate::output::{open_input, Sink};
+use crate::output::{
+    input_label, open_input, open_sealed_input, output_label, same_file, Protected, Sink,
+};
 use crate::report::Report;
 
 pub(crate) fn run(cmd: Command, report: &mut Report) -> Result<()> {
@@ -37,16 +39,77 @@ pub(crate) fn run(cmd: Command, report: &mut Report) -> Result<()> {
         }
         Command::Man => {
             let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
-            let mut text = Vec::new();
-            clap_mangen::Man::new(cmd).render(&mut text)?;
-            std::io::stdout().write_all(&text)?;
+            std::io::stdout().write_all(crate::man::render(&cmd).as_bytes())?;
             Ok(())
         }
     }
 }
 
+/// The files a command reads or writes: a report may be none of them, and
+/// `-o` may be neither the input nor a key file.
+pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
+    let mut v = Vec::new();
+    let keys = |v: &mut Vec<Protected>, k: &KeyArgs| {
+        v.extend(key_file_paths(k).into_iter().map(Protected::KeyFile));
+    };
+    match cmd {
+        Command::Seal(a) => {
+            v.push(Protected::input(&a.input));
+            v.push(Protected::output(&a.out.output));
+            keys(&mut v, &a.keys);
+        }
+        Command::Open(a) => {
+            v.push(Protected::input(&a.input));
+            v.push(Protected::output(&a.out.output));
+            keys(&mut v, &a.unwrap.keys);
+        }
+        Command::Verify(a) => {
+            v.push(Protected::input(&a.input));
+            v.push(Protected::Stdout);
+            keys(&mut v, &a.unwrap.keys);
+        }
+        Command::Rekey(a) => {
+            v.push(Protected::input(&Some(a.input.clone())));
+            v.push(Protected::output(&a.out.output));
+            keys(&mut v, &a.unwrap.keys);
+            v.extend(a.add_key_files.iter().cloned().map(Protected::KeyFile));
+        }
+        _ => {}
+    }
+    v
+}
+
+/// `-o OUT` must never be the input or a key file, even with `--force`.
+fn check_output_target(output: &Option<PathBuf>, protected: &[Protected]) -> Result<()> {
+    let Some(out) = output
+        .as_deref()
+        .filter(|_| !crate::output::is_stdio(output))
+    else {
+        return Ok(());
+    };
+    for p in protected {
+        if matches!(p, Protected::Input(_) | Protected::KeyFile(_)) && same_file(out, p) {
+            return Err(UsageError(format!(
+                "-o {} is the same file as the {}; write the output somewhere else",
+                out.display(),
+                p.role()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn keygen(path: &Path) -> Result<()> {
     let (key, text) = LocalKey::generate(Backend::default())?;
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write the key to stdout")?;
+        eprintln!("envstream: wrote key {} to stdout", key.key_id());
+        return Ok(());
+    }
     let mut f = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -78,22 +141,96 @@ fn keygen(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Loads the key files named by flags, or by $ENVSTREAM_KEY_FILE when no
-/// key flag of any kind (`other_keys` counts KMS keys and modes) is given.
-fn load_keys(args: &KeyArgs, other_keys: usize, be: Backend) -> Result<Vec<LocalKey>> {
-    let mut paths: Vec<PathBuf> = args.key_files.clone();
+/// The key files a command uses: the `--key-file` flags, or
+/// `$ENVSTREAM_KEY_FILE` when there are none.
+fn key_file_paths(args: &KeyArgs) -> Vec<PathBuf> {
+    if !args.key_files.is_empty() {
+        return args.key_files.clone();
+    }
+    std::env::var_os("ENVSTREAM_KEY_FILE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .into_iter()
+        .collect()
+}
+
+/// What a command does with its keys, for the "no key" message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyUse {
+    Seal,
+    Open,
+}
+
+/// Loads the key files (see [`key_file_paths`]). `other_keys` counts KMS
+/// keys and modes. `$ENVSTREAM_KEY_FILE` is used together with KMS keys,
+/// and then said so on stderr, so a break-glass key is never dropped
+/// silently. Two files holding the same key load it once.
+fn load_keys(
+    args: &KeyArgs,
+    other_keys: usize,
+    be: Backend,
+    purpose: KeyUse,
+) -> Result<Vec<LocalKey>> {
+    let paths = key_file_paths(args);
     if paths.is_empty() && other_keys == 0 {
-        if let Some(p) = std::env::var_os("ENVSTREAM_KEY_FILE").filter(|p| !p.is_empty()) {
-            paths.push(PathBuf::from(p));
+        let msg = match purpose {
+            KeyUse::Seal => "no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`) or --kms-key KEY, or set ENVSTREAM_KEY_FILE",
+            KeyUse::Open => "no key given: pass --key-file FILE, --kms-key ARN or --discovery (or set ENVSTREAM_KEY_FILE) to open the file",
+        };
+        return Err(UsageError(msg.into()).into());
+    }
+    if args.key_files.is_empty() && other_keys > 0 {
+        if let Some(p) = paths.first() {
+            eprintln!(
+                "envstream: note: also using key file {} from ENVSTREAM_KEY_FILE (unset it to use only the KMS keys)",
+                p.display()
+            );
         }
     }
-    if paths.is_empty() && other_keys == 0 {
-        return Err(envstream::Error::NoKeyring.into());
+    let mut keys: Vec<LocalKey> = Vec::with_capacity(paths.len());
+    for p in &paths {
+        warn_if_shared(p);
+        let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
+        if keys.iter().any(|k| k.key_id() == key.key_id()) {
+            eprintln!(
+                "envstream: note: key file {} holds a key already given (key id {}); it is used once",
+                p.display(),
+                key.key_id()
+            );
+            continue;
+        }
+        keys.push(key);
     }
-    paths
-        .iter()
-        .map(|p| LocalKey::load(p, be).map_err(anyhow::Error::from))
-        .collect()
+    Ok(keys)
+}
+
+/// Warns, as ssh does, when a key file can be read or written by group or others.
+fn warn_if_shared(p: &Path) {
+    if let Ok(m) = std::fs::metadata(p) {
+        let mode = m.permissions().mode() & 0o777;
+        if m.is_file() && mode & 0o077 != 0 {
+            eprintln!(
+                "envstream: warning: key file {} is accessible by group or others (mode {mode:03o}); run `chmod 600 {}`",
+                p.display(),
+                p.display()
+            );
+        }
+    }
+}
+
+/// Drops repeated `--kms-key` values (the same string twice), saying so.
+/// Different names for one key (an alias and its ARN) are merged by the
+/// library once KMS has named the key.
+fn unique_kms_keys(flag: &str, keys: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if out.contains(k) {
+            eprintln!("envstream: note: {flag} {k} is given more than once; it is used once");
+        } else {
+            out.push(k.clone());
+        }
+    }
+    out
 }
 
 fn parse_pair(s: &str) -> Result<(String, String)> {
@@ -107,22 +244,8 @@ fn parse_pair(s: &str) -> Result<(String, String)> {
 }
 
 /// The backend named by `--backend`, or the default.
-fn backend(name: &Option<String>) -> Result<Backend> {
-    match name {
-        None => Ok(Backend::default()),
-        Some(n) => Backend::available()
-            .iter()
-            .copied()
-            .find(|b| b.name() == n)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
-                UsageError(format!(
-                    "--backend {n:?} is not compiled in; choose one of {}",
-                    known.join(", ")
-                ))
-                .into()
-            }),
-    }
+fn backend(choice: Option<Backend>) -> Backend {
+    choice.unwrap_or_default()
 }
 
 /// Parses `65536`, `64K`, `64KiB`, `1M`, `1MiB` (binary units).
@@ -169,7 +292,9 @@ impl Kms {
             profile: aws.profile.clone(),
             ..KmsSettings::default()
         };
-        let clients = rt.block_on(KmsClients::load(&settings));
+        let clients = rt
+            .block_on(KmsClients::load(&settings))
+            .map_err(envstream::Error::Keyring)?;
         Ok(Kms { rt, clients })
     }
 }
@@ -191,13 +316,32 @@ fn open_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Ke
         .collect()
 }
 
+/// `provider/key id` of every wrapped key, the form `--remove-key` takes.
+fn key_ids(h: &Header) -> Vec<String> {
+    h.wrapped_keys()
+        .iter()
+        .map(|w| format!("{}/{}", w.provider(), w.key_id()))
+        .collect()
+}
+
+/// Says so when fewer keys were written than named: two names for one key.
+fn note_merged(named: usize, h: &Header) {
+    let written = h.wrapped_keys().len();
+    if written < named {
+        eprintln!(
+            "envstream: note: {named} keys were named but {written} are distinct; each key is wrapped once"
+        );
+    }
+}
+
 fn seal(args: SealArgs, report: &mut Report) -> Result<()> {
     let mut context = EncryptionContext::new();
     for c in &args.context {
         let (k, v) = parse_pair(c)?;
         context.insert(k, v)?;
     }
-    let be = backend(&args.perf.backend)?;
+    let be = backend(args.perf.backend);
+    report.backend(be);
     let mut options = SealOptions::new().context(context).backend(be);
     if let Some(s) = &args.chunk_size {
         options = options.chunk_size(parse_size(s)?)?;
@@ -208,15 +352,16 @@ fn seal(args: SealArgs, report: &mut Report) -> Result<()> {
         )
         .into());
     }
-    let keys = load_keys(&args.keys, args.kms_keys.len(), be)?;
-    let kms = if args.kms_keys.is_empty() {
+    check_output_target(&args.out.output, &protected_seal(&args))?;
+    let kms_names = unique_kms_keys("--kms-key", &args.kms_keys);
+    let keys = load_keys(&args.keys, kms_names.len(), be, KeyUse::Seal)?;
+    let kms = if kms_names.is_empty() {
         None
     } else {
         Some(Kms::new(&args.aws)?)
     };
     let kms_keys: Vec<KmsKeyring> = match &kms {
-        Some(k) => args
-            .kms_keys
+        Some(k) => kms_names
             .iter()
             .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
             .collect(),
@@ -224,28 +369,29 @@ fn seal(args: SealArgs, report: &mut Report) -> Result<()> {
     };
     let input = open_input(&args.input)?;
     let size = input_size(&input);
-    let input = report.count_input(input, size);
+    let input = report.count_input(input, size, &input_label(&args.input));
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
     let refs = seal_refs(&keys, &kms_keys);
     let sealer = match &kms {
         Some(k) => k.rt.block_on(Sealer::prepare(&refs, options))?,
         None => Sealer::prepare_blocking(&refs, options)?,
     };
-    report.header(
-        sealer.header(),
-        sealer
-            .header()
-            .wrapped_keys()
-            .iter()
-            .map(|w| w.key_id().to_owned())
-            .collect(),
-    );
-    let out = report.count_output(sink.writer());
-    let (_, stats) = sealer
-        .seal_stream(input, out, args.perf.threads)
-        .context("sealing failed")?;
+    note_merged(refs.len(), sealer.header());
+    report.header(sealer.header(), key_ids(sealer.header()));
+    let out = report.count_output(sink.writer(), &output_label(&args.out.output));
+    let (_, stats) = sealer.seal_stream(input, out, usize::from(args.perf.threads))?;
     report.stats(stats.chunks);
     sink.commit()
+}
+
+fn protected_seal(args: &SealArgs) -> Vec<Protected> {
+    let mut v = vec![Protected::input(&args.input)];
+    v.extend(
+        key_file_paths(&args.keys)
+            .into_iter()
+            .map(Protected::KeyFile),
+    );
+    v
 }
 
 /// Builds the unwrapping keyrings (local key files first) for open, verify
@@ -273,7 +419,7 @@ fn with_unwrap_keys<T>(
         }
     }
     let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
-    let keys = load_keys(&args.keys, kms_flags, be)?;
+    let keys = load_keys(&args.keys, kms_flags, be, KeyUse::Open)?;
     let kms = if kms_flags == 0 && !need_kms {
         None
     } else {
@@ -284,9 +430,10 @@ fn with_unwrap_keys<T>(
             k.clients.clone(),
             args.discovery_accounts.clone(),
         )],
-        Some(k) if !args.kms_keys.is_empty() => {
-            vec![KmsKeyring::strict(k.clients.clone(), args.kms_keys.clone())]
-        }
+        Some(k) if !args.kms_keys.is_empty() => vec![KmsKeyring::strict(
+            k.clients.clone(),
+            unique_kms_keys("--kms-key", &args.kms_keys),
+        )],
         _ => Vec::new(),
     };
     f(&open_refs(&keys, &kms_keys), kms.as_ref())
@@ -326,15 +473,34 @@ pub(crate) fn parse_range(s: &str) -> Result<(u64, Option<u64>)> {
 }
 
 fn open(args: OpenArgs, report: &mut Report) -> Result<()> {
-    let be = backend(&args.perf.backend)?;
+    let be = backend(args.perf.backend);
+    report.backend(be);
     let options = open_options(&args.context, be)?;
     let range = args.range.as_deref().map(parse_range).transpose()?;
+    let mut protected = vec![Protected::input(&args.input)];
+    protected.extend(
+        key_file_paths(&args.unwrap.keys)
+            .into_iter()
+            .map(Protected::KeyFile),
+    );
+    check_output_target(&args.out.output, &protected)?;
     let mut seekable = false;
+    // A range from a pipe stops reading early; the rest of the pipe is then
+    // read and discarded (not decrypted) so that the writer upstream is not
+    // killed by SIGPIPE, which would fail a `set -o pipefail` pipeline.
+    let mut drain: Option<File> = None;
     let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, kms| {
-        let input = open_input(&args.input)?;
+        let input = open_sealed_input(&args.input)?;
         let size = input_size(&input);
         seekable = size.is_some();
-        let input = report.count_input(input, if range.is_some() { None } else { size });
+        if range.is_some() && !seekable {
+            drain = Some(input.try_clone().context("cannot use the input")?);
+        }
+        let input = report.count_input(
+            input,
+            if range.is_some() { None } else { size },
+            &input_label(&args.input),
+        );
         let opener = Opener::new(input)?;
         Ok(match kms {
             Some(k) => k.rt.block_on(opener.unlock(refs, options))?,
@@ -343,10 +509,11 @@ fn open(args: OpenArgs, report: &mut Report) -> Result<()> {
     })?;
     report.header(reader.header(), vec![reader.opened_with().to_owned()]);
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
+    let label = output_label(&args.out.output);
     match range {
         None => {
-            let out = report.count_output(sink.writer());
-            let (_, stats) = reader.copy_to(out, args.perf.threads)?;
+            let out = report.count_output(sink.writer(), &label);
+            let (_, stats) = reader.copy_to(out, usize::from(args.perf.threads))?;
             report.stats(stats.chunks);
         }
         Some((start, end)) => {
@@ -361,28 +528,35 @@ fn open(args: OpenArgs, report: &mut Report) -> Result<()> {
                 std::io::copy(&mut (&mut reader).take(start), &mut std::io::sink())
                     .map_err(envstream::Error::from)?;
             }
-            let mut out = report.count_output(sink.writer());
+            let mut out = report.count_output(sink.writer(), &label);
             let limit = end.map_or(u64::MAX, |e| e - start);
             std::io::copy(&mut (&mut reader).take(limit), &mut out).map_err(|e| {
                 match envstream::Error::from_io_ref(&e) {
                     Some(_) => anyhow::Error::from(envstream::Error::from(e)),
-                    None => anyhow::Error::from(e).context("cannot write output"),
+                    None => anyhow::Error::from(e),
                 }
             })?;
             out.flush()?;
             report.stats(reader.chunks());
+            drop(reader);
+            if let Some(mut rest) = drain {
+                let n = std::io::copy(&mut rest, &mut std::io::sink())
+                    .with_context(|| format!("cannot read {}", input_label(&args.input)))?;
+                report.add_input(n);
+            }
         }
     }
     sink.commit()
 }
 
 fn verify(args: VerifyArgs, report: &mut Report) -> Result<()> {
-    let be = backend(&args.perf.backend)?;
+    let be = backend(args.perf.backend);
+    report.backend(be);
     let options = open_options(&args.context, be)?;
     let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, kms| {
-        let input = open_input(&args.input)?;
+        let input = open_sealed_input(&args.input)?;
         let size = input_size(&input);
-        let input = report.count_input(input, size);
+        let input = report.count_input(input, size, &input_label(&args.input));
         let opener = Opener::new(input)?;
         Ok(match kms {
             Some(k) => k.rt.block_on(opener.unlock(refs, options))?,
@@ -392,8 +566,11 @@ fn verify(args: VerifyArgs, report: &mut Report) -> Result<()> {
     let header = reader.header().clone();
     let opened_with = reader.opened_with().to_owned();
     report.header(&header, vec![opened_with.clone()]);
-    let (_, stats) = reader.copy_to(std::io::sink(), args.perf.threads)?;
+    let (_, stats) = reader.copy_to(std::io::sink(), usize::from(args.perf.threads))?;
     report.stats(stats.chunks);
+    // The summary replaces the progress bar; a bar left above it would
+    // look as if verification stopped early.
+    report.clear_progress();
     let mut out = std::io::stdout().lock();
     writeln!(out, "verified: the whole file authenticates")?;
     writeln!(out, "plaintext bytes: {}", stats.plaintext_bytes)?;
@@ -420,6 +597,7 @@ fn verify(args: VerifyArgs, report: &mut Report) -> Result<()> {
 
 fn rekey(args: RekeyArgs, report: &mut Report) -> Result<()> {
     let be = Backend::default();
+    report.backend(be);
     if args.add_kms_keys.is_empty() && args.add_key_files.is_empty() && args.remove_keys.is_empty()
     {
         return Err(
@@ -432,54 +610,55 @@ fn rekey(args: RekeyArgs, report: &mut Report) -> Result<()> {
         )
         .into());
     }
-    let add_local: Vec<LocalKey> = args
-        .add_key_files
-        .iter()
-        .map(|p| LocalKey::load(p, be).map_err(anyhow::Error::from))
-        .collect::<Result<_>>()?;
-    let rekeyed = with_unwrap_keys(
-        &args.unwrap,
-        be,
-        !args.add_kms_keys.is_empty(),
-        |refs, kms| {
-            let input = open_input(&Some(args.input.clone()))?;
-            let size = input_size(&input);
-            let input = report.count_input(input, size);
-            let opener = Opener::new(input)?;
-            let add_kms: Vec<KmsKeyring> = match kms {
-                Some(k) => args
-                    .add_kms_keys
-                    .iter()
-                    .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
-                    .collect(),
-                None => Vec::new(),
-            };
-            let add: Vec<&dyn Keyring> = add_kms
-                .iter()
-                .map(|k| k as &dyn Keyring)
-                .chain(add_local.iter().map(|k| k as &dyn Keyring))
-                .collect();
-            let options = OpenOptions::new().backend(be);
-            Ok(match kms {
-                Some(k) => {
-                    k.rt.block_on(opener.rekey(refs, options, &add, &args.remove_keys))?
-                }
-                None => opener.rekey_blocking(refs, options, &add, &args.remove_keys)?,
-            })
-        },
-    )?;
-    report.header(
-        rekeyed.header(),
-        rekeyed
-            .header()
-            .wrapped_keys()
-            .iter()
-            .map(|w| w.key_id().to_owned())
-            .collect(),
+    let input_path = Some(args.input.clone());
+    let mut protected = vec![Protected::input(&input_path)];
+    protected.extend(
+        key_file_paths(&args.unwrap.keys)
+            .into_iter()
+            .map(Protected::KeyFile),
     );
+    protected.extend(args.add_key_files.iter().cloned().map(Protected::KeyFile));
+    check_output_target(&args.out.output, &protected)?;
+    let mut add_local: Vec<LocalKey> = Vec::new();
+    for p in &args.add_key_files {
+        warn_if_shared(p);
+        let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
+        if !add_local.iter().any(|k| k.key_id() == key.key_id()) {
+            add_local.push(key);
+        }
+    }
+    let add_kms_names = unique_kms_keys("--add-kms-key", &args.add_kms_keys);
+    let rekeyed = with_unwrap_keys(&args.unwrap, be, !add_kms_names.is_empty(), |refs, kms| {
+        let input = open_sealed_input(&input_path)?;
+        let size = input_size(&input);
+        let input = report.count_input(input, size, &input_label(&input_path));
+        let opener = Opener::new(input)?;
+        let add_kms: Vec<KmsKeyring> = match kms {
+            Some(k) => add_kms_names
+                .iter()
+                .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let add: Vec<&dyn Keyring> = add_kms
+            .iter()
+            .map(|k| k as &dyn Keyring)
+            .chain(add_local.iter().map(|k| k as &dyn Keyring))
+            .collect();
+        let options = OpenOptions::new().backend(be);
+        Ok(match kms {
+            Some(k) => {
+                k.rt.block_on(opener.rekey(refs, options, &add, &args.remove_keys))?
+            }
+            None => opener.rekey_blocking(refs, options, &add, &args.remove_keys)?,
+        })
+    })?;
+    let header = rekeyed.header().clone();
+    report.header(&header, key_ids(&header));
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
-    let out = report.count_output(sink.writer());
-    rekeyed.write_to(out)?;
+    let out = report.count_output(sink.writer(), &output_label(&args.out.output));
+    let (_, body) = rekeyed.write_to(out)?;
+    report.stats(header.chunk_count(body));
     sink.commit()
 }
 
@@ -489,7 +668,7 @@ fn input_size(f: &File) -> Option<u64> {
 }
 
 fn inspect(json: bool, input: &Option<PathBuf>) -> Result<()> {
-    let f: File = open_input(input)?;
+    let f: File = open_sealed_input(input)?;
     let opener = Opener::new(f)?;
     let h = opener.header();
     let mut out = std::io::stdout().lock();

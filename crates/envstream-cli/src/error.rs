@@ -23,7 +23,17 @@ pub(crate) const EXIT_INTEGRITY: u8 = 3;
 pub(crate) const EXIT_KEY: u8 = 4;
 pub(crate) const EXIT_KEY_SERVICE: u8 = 5;
 
-/// Whether the error is a broken pipe downstream (a clean exit).
+/// What a broken pipe on the output means for a command.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BrokenPipe {
+    /// The reader took what it wanted (`open | head`): exit 0 quietly.
+    Quiet,
+    /// The output is a whole artefact (a sealed stream, a key): cut short,
+    /// it is useless, so the run fails.
+    Incomplete,
+}
+
+/// Whether the error is a broken pipe downstream.
 pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>().is_some_and(|io| {
@@ -57,20 +67,52 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     EXIT_IO
 }
 
-pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
-    if is_broken_pipe(err) {
-        return ExitCode::SUCCESS;
+/// The error as one line: each context or cause once, joined with ": ".
+/// A cause whose text is already part of the line (errors that both print
+/// and return their source) is not repeated, and line breaks inside
+/// messages (some SDK errors have them) are folded.
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for e in err.chain() {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
     }
-    // One line: contexts and causes joined with ": ".
-    eprintln!("envstream: error: {err:#}");
-    ExitCode::from(exit_code(err))
+    line
 }
 
-/// The exit code and one-line message of an error (None for a quiet broken pipe).
-pub(crate) fn classify(err: &anyhow::Error) -> (u8, Option<String>) {
+/// The exit code and one-line message of an error (None for a quiet exit).
+pub(crate) fn classify(err: &anyhow::Error, pipe: BrokenPipe) -> (u8, Option<String>) {
     if is_broken_pipe(err) {
-        (0, None)
+        match pipe {
+            BrokenPipe::Quiet => (0, None),
+            BrokenPipe::Incomplete => (
+                EXIT_IO,
+                Some(
+                    "the output is incomplete: its reader closed the pipe (broken pipe) before the end; \
+                     whatever it received is not a complete file"
+                        .to_owned(),
+                ),
+            ),
+        }
     } else {
-        (exit_code(err), Some(format!("{err:#}")))
+        (exit_code(err), Some(one_line(err)))
     }
+}
+
+/// Prints the one-line error (if any) and turns the code into an exit code.
+pub(crate) fn report(code: u8, message: Option<&str>) -> ExitCode {
+    if let Some(m) = message {
+        eprintln!("envstream: error: {m}");
+    }
+    ExitCode::from(code)
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod error;
+mod man;
 mod output;
 mod report;
 
@@ -14,24 +15,51 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // A usage error: clap's first line (it names the flag and the
+            // problem), as one line like every other error; exit 2.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let choices = match e.get(clap::error::ContextKind::ValidValue) {
+                Some(clap::error::ContextValue::Strings(v)) if !v.is_empty() => {
+                    format!("; choose one of {}", v.join(", "))
+                }
+                _ => String::new(),
+            };
+            eprintln!("envstream: error: {first}{choices}; see `envstream --help`");
+            return ExitCode::from(error::EXIT_USAGE);
+        }
         Err(e) => {
-            // Help and version go to stdout with exit 0; usage errors exit 2.
-            let code = if e.use_stderr() { error::EXIT_USAGE } else { 0 };
+            // Help and version go to stdout with exit 0.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
         }
     };
     output::install_signal_cleanup();
-    let mut report = report::Report::new(cli.command.name(), cli.command.ui());
-    match commands::run(cli.command, &mut report) {
-        Ok(()) => {
-            report.finish(0, None);
-            ExitCode::SUCCESS
-        }
+    let pipe = cli.command.broken_pipe();
+    let protected = commands::protected(&cli.command);
+    let mut report = match report::Report::new(cli.command.name(), cli.command.ui(), &protected) {
+        Ok(r) => r,
         Err(e) => {
-            let (code, message) = error::classify(&e);
-            report.finish(code, message);
-            error::report(&e)
+            let (code, message) = error::classify(&e, pipe);
+            return error::report(code, message.as_deref());
         }
+    };
+    let (code, message) = match commands::run(cli.command, &mut report) {
+        Ok(()) => (0, None),
+        Err(e) => error::classify(&e, pipe),
+    };
+    if let Err(e) = report.finish(code, message.clone()) {
+        // The work is done (or failed on its own); the report is not.
+        let line = error::one_line(&e);
+        return match message {
+            Some(m) => {
+                eprintln!("envstream: error: {m}");
+                error::report(code, Some(&line))
+            }
+            None => error::report(error::EXIT_IO, Some(&line)),
+        };
     }
+    error::report(code, message.as_deref())
 }

@@ -1,8 +1,9 @@
 //! Where output goes: stdout, a device, or an atomically replaced file.
 
 use std::fs::File;
+use std::io::IsTerminal;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -13,23 +14,7 @@ use crate::error::UsageError;
 /// removes any temporary file, so a failed run leaves no output file.
 pub(crate) struct Sink {
     file: File,
-    atomic: Option<Atomic>,
-}
-
-struct Atomic {
-    tmp: PathBuf,
-    dest: PathBuf,
-    force: bool,
-    done: bool,
-}
-
-impl Drop for Atomic {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-        unregister(&self.tmp);
-    }
+    atomic: Option<(TempFile, bool)>,
 }
 
 /// Temporary output files in progress, removed by the signal handler.
@@ -59,12 +44,21 @@ pub(crate) fn install_signal_cleanup() {
         if let Some(sig) = signals.forever().next() {
             // Holding the lock keeps a commit from racing the removal.
             let held = PARTIALS.lock();
+            let mut removed = 0;
             if let Ok(v) = &held {
                 for p in v.iter() {
-                    let _ = std::fs::remove_file(p);
+                    if std::fs::remove_file(p).is_ok() {
+                        removed += 1;
+                    }
                 }
             }
-            eprintln!("envstream: interrupted by signal {sig}; partial output removed");
+            if removed > 0 {
+                eprintln!(
+                    "envstream: interrupted by signal {sig}; the partial output file was removed"
+                );
+            } else {
+                eprintln!("envstream: interrupted by signal {sig}; any output written so far is incomplete");
+            }
             std::process::exit(128 + sig);
         }
     });
@@ -115,13 +109,294 @@ pub(crate) fn is_stdio(p: &Option<PathBuf>) -> bool {
     }
 }
 
-/// Opens the input: a file, or stdin for `-`/absent.
+/// Opens the input: a file, or stdin for `-`/absent. A directory is a
+/// usage error naming the path.
 pub(crate) fn open_input(p: &Option<PathBuf>) -> Result<File> {
     if is_stdio(p) {
         return stdin_file();
     }
     let p = p.as_deref().unwrap_or(Path::new("-"));
-    File::open(p).with_context(|| format!("cannot open input {}", p.display()))
+    let f = File::open(p).with_context(|| format!("cannot open input {}", p.display()))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(
+            UsageError(format!("input {} is a directory; name a file", p.display())).into(),
+        );
+    }
+    Ok(f)
+}
+
+/// Opens a sealed input for reading, refusing a terminal on stdin: a
+/// sealed file is never typed, so waiting for one would only hang.
+pub(crate) fn open_sealed_input(p: &Option<PathBuf>) -> Result<File> {
+    if is_stdio(p) && io::stdin().is_terminal() {
+        return Err(UsageError(
+            "refusing to read a sealed file from a terminal; pass INPUT or redirect stdin".into(),
+        )
+        .into());
+    }
+    open_input(p)
+}
+
+/// How the input and output are named in messages.
+pub(crate) fn input_label(p: &Option<PathBuf>) -> String {
+    match p {
+        Some(p) if !is_stdio(&Some(p.clone())) => format!("input {}", p.display()),
+        _ => "stdin".to_owned(),
+    }
+}
+
+/// How the output is named in messages.
+pub(crate) fn output_label(p: &Option<PathBuf>) -> String {
+    match p {
+        Some(p) if !is_stdio(&Some(p.clone())) => format!("output {}", p.display()),
+        _ => "stdout".to_owned(),
+    }
+}
+
+/// A file a command reads or writes, which a report must never overwrite.
+pub(crate) enum Protected {
+    /// The input file.
+    Input(PathBuf),
+    /// Standard input, when it is the input.
+    Stdin,
+    /// The output file.
+    Output(PathBuf),
+    /// Standard output, when it is the output.
+    Stdout,
+    /// A key file.
+    KeyFile(PathBuf),
+}
+
+impl Protected {
+    /// The input (`None` or `-` is stdin).
+    pub(crate) fn input(p: &Option<PathBuf>) -> Protected {
+        match p {
+            Some(p) if !is_stdio(&Some(p.clone())) => Protected::Input(p.clone()),
+            _ => Protected::Stdin,
+        }
+    }
+
+    /// The output (`None` or `-` is stdout).
+    pub(crate) fn output(p: &Option<PathBuf>) -> Protected {
+        match p {
+            Some(p) if !is_stdio(&Some(p.clone())) => Protected::Output(p.clone()),
+            _ => Protected::Stdout,
+        }
+    }
+
+    /// How the file is named in messages.
+    pub(crate) fn role(&self) -> String {
+        match self {
+            Protected::Input(p) => format!("input {}", p.display()),
+            Protected::Stdin => "input (stdin)".to_owned(),
+            Protected::Output(p) => format!("output {}", p.display()),
+            Protected::Stdout => "output (stdout)".to_owned(),
+            Protected::KeyFile(p) => format!("key file {}", p.display()),
+        }
+    }
+}
+
+/// Device and inode of a file that can be written over. Character devices
+/// (terminals, /dev/null) are never "the same file": writing to them twice
+/// loses nothing.
+fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    (!m.file_type().is_char_device()).then(|| (m.dev(), m.ino()))
+}
+
+/// Whether `path` names the protected file, under this name or another
+/// (a symlink, a hard link, `./x`, or the file a shell redirected stdin or
+/// stdout to). For names that do not exist yet, compares the resolved paths.
+pub(crate) fn same_file(path: &Path, p: &Protected) -> bool {
+    use std::os::fd::AsFd;
+    let mine = std::fs::metadata(path).ok().and_then(|m| identity(&m));
+    let theirs = match p {
+        Protected::Input(q) | Protected::Output(q) | Protected::KeyFile(q) => {
+            match (mine, std::fs::metadata(q).ok().and_then(|m| identity(&m))) {
+                (Some(a), Some(b)) => return a == b,
+                (None, None) => return normalize(path) == normalize(q),
+                _ => return false,
+            }
+        }
+        Protected::Stdin => io::stdin().as_fd().try_clone_to_owned(),
+        Protected::Stdout => io::stdout().as_fd().try_clone_to_owned(),
+    };
+    let theirs = theirs
+        .ok()
+        .and_then(|fd| File::from(fd).metadata().ok())
+        .and_then(|m| identity(&m));
+    matches!((mine, theirs), (Some(a), Some(b)) if a == b)
+}
+
+/// The path a write to `p` lands on: symlinks in the last component are
+/// followed (a few levels) and the directory is made canonical.
+pub(crate) fn normalize(p: &Path) -> PathBuf {
+    let mut cur = p.to_path_buf();
+    for _ in 0..8 {
+        match std::fs::read_link(&cur) {
+            Ok(target) => {
+                cur = match cur.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let dir = match cur.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match (std::fs::canonicalize(&dir), cur.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => cur,
+    }
+}
+
+/// A temporary file beside its destination, removed on drop (and by the
+/// signal handler) unless it was moved into place.
+pub(crate) struct TempFile {
+    file: File,
+    tmp: PathBuf,
+    dest: PathBuf,
+    done: bool,
+}
+
+impl TempFile {
+    /// Creates `.NAME.envstream-partial.PID.NANOS.N` in `dest`'s directory.
+    pub(crate) fn create(dest: &Path, mode: u32) -> Result<TempFile> {
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = dest
+            .file_name()
+            .ok_or_else(|| UsageError(format!("{} has no file name", dest.display())))?
+            .to_string_lossy()
+            .into_owned();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let mut attempt = 0u32;
+        loop {
+            let tmp = dir.join(format!(
+                ".{name}.envstream-partial.{}.{nanos}.{attempt}",
+                std::process::id()
+            ));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)
+            {
+                Ok(file) => {
+                    register(&tmp);
+                    return Ok(TempFile {
+                        file,
+                        tmp,
+                        dest: dest.to_path_buf(),
+                        done: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot create a temporary file in {}", dir.display())
+                    })
+                }
+            }
+        }
+    }
+
+    pub(crate) fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    pub(crate) fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Syncs the file and renames it over the destination.
+    pub(crate) fn replace(mut self) -> Result<()> {
+        self.file.sync_all().context("cannot sync the file")?;
+        std::fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("cannot rename into {}", self.dest.display()))?;
+        self.done = true;
+        Ok(())
+    }
+
+    /// Syncs the file and moves it into place only if the destination
+    /// still does not exist.
+    fn place_new(mut self) -> Result<()> {
+        self.file
+            .sync_all()
+            .context("cannot sync the output file")?;
+        // hard_link fails if the destination appeared meanwhile: never clobber.
+        match std::fs::hard_link(&self.tmp, &self.dest) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&self.tmp);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                bail!(UsageError(format!(
+                    "output {} appeared while writing; pass --force to replace it",
+                    self.dest.display()
+                )))
+            }
+            Err(_) => {
+                // Filesystems without hard links: check, then rename.
+                if self.dest.exists() {
+                    bail!(UsageError(format!(
+                        "output {} already exists; pass --force to replace it",
+                        self.dest.display()
+                    )));
+                }
+                std::fs::rename(&self.tmp, &self.dest)
+                    .with_context(|| format!("cannot rename into {}", self.dest.display()))?;
+            }
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        unregister(&self.tmp);
+    }
+}
+
+/// Says so when a killed run (SIGKILL, power loss) left temporary files
+/// for `dest` behind: they are incomplete and nothing else removes them.
+/// Files of a process that is still running are not mentioned.
+fn note_leftovers(dest: &Path) {
+    let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(".{name}.envstream-partial.");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = rest.split('.').next().unwrap_or("");
+        let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
+        if !alive {
+            eprintln!(
+                "envstream: note: {} is left over from an interrupted earlier run; it is incomplete, delete it",
+                dir.join(&file).display()
+            );
+        }
+    }
 }
 
 impl Sink {
@@ -165,51 +440,19 @@ impl Sink {
             }
             _ => {}
         }
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = dest
-            .file_name()
-            .ok_or_else(|| UsageError(format!("output {} has no file name", dest.display())))?
-            .to_string_lossy()
-            .into_owned();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let mut attempt = 0u32;
-        loop {
-            let tmp = dir.join(format!(
-                ".{name}.envstream-partial.{}.{nanos}.{attempt}",
-                std::process::id()
-            ));
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-            {
-                Ok(file) => {
-                    register(&tmp);
-                    return Ok(Sink {
-                        file,
-                        atomic: Some(Atomic {
-                            tmp,
-                            dest,
-                            force,
-                            done: false,
-                        }),
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot create a temporary file in {}", dir.display())
-                    })
-                }
-            }
+        if dest.file_name().is_none() {
+            return Err(UsageError(format!("output {} has no file name", dest.display())).into());
         }
+        note_leftovers(&dest);
+        let tmp = TempFile::create(&dest, 0o600)?;
+        let file = tmp
+            .file
+            .try_clone()
+            .context("cannot use the temporary file")?;
+        Ok(Sink {
+            file,
+            atomic: Some((tmp, force)),
+        })
     }
 
     pub(crate) fn writer(&mut self) -> &mut File {
@@ -219,41 +462,10 @@ impl Sink {
     /// Makes the output visible: syncs and renames the temporary file into place.
     pub(crate) fn commit(mut self) -> Result<()> {
         self.file.flush()?;
-        let Some(mut a) = self.atomic.take() else {
-            return Ok(());
-        };
-        self.file
-            .sync_all()
-            .context("cannot sync the output file")?;
-        if a.force {
-            std::fs::rename(&a.tmp, &a.dest)
-                .with_context(|| format!("cannot rename into {}", a.dest.display()))?;
-        } else {
-            // hard_link fails if the destination appeared meanwhile: never clobber.
-            match std::fs::hard_link(&a.tmp, &a.dest) {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&a.tmp);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    bail!(UsageError(format!(
-                        "output {} appeared while writing; pass --force to replace it",
-                        a.dest.display()
-                    )))
-                }
-                Err(_) => {
-                    // Filesystems without hard links: check, then rename.
-                    if a.dest.exists() {
-                        bail!(UsageError(format!(
-                            "output {} already exists; pass --force to replace it",
-                            a.dest.display()
-                        )));
-                    }
-                    std::fs::rename(&a.tmp, &a.dest)
-                        .with_context(|| format!("cannot rename into {}", a.dest.display()))?;
-                }
-            }
+        match self.atomic.take() {
+            None => Ok(()),
+            Some((tmp, true)) => tmp.replace(),
+            Some((tmp, false)) => tmp.place_new(),
         }
-        a.done = true;
-        Ok(())
     }
 }

@@ -1,23 +1,45 @@
 //! Progress bar on stderr and the final JSON report (`--report`).
+//!
+//! The report file is checked before any work starts: it must not be the
+//! input, the output or a key file (under any name), and its directory must
+//! take a new file. It is written to a temporary file and renamed into
+//! place, so a reader never sees half a report. An existing report is
+//! replaced without `--force`: a report is a log of the last run (a nightly
+//! job writes the same `--report last.json`), never data.
 
+use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::UiArgs;
+use crate::error::UsageError;
+use crate::output::{normalize, same_file, Protected, TempFile};
 
 /// A shared byte counter.
 pub(crate) type Counter = Arc<AtomicU64>;
+
+/// Where the report goes.
+enum Dest {
+    /// `--report -`: stderr.
+    Stderr,
+    /// A device or FIFO, written directly.
+    Direct(PathBuf),
+    /// A regular file: a temporary file beside it, renamed at the end.
+    Atomic(TempFile),
+}
 
 /// What one command did, for the progress bar and the report.
 pub(crate) struct Report {
     operation: &'static str,
     started: Instant,
-    path: Option<PathBuf>,
+    dest: Option<Dest>,
     show_progress: bool,
     bar: Option<ProgressBar>,
     bytes_in: Counter,
@@ -26,20 +48,31 @@ pub(crate) struct Report {
     context: Option<serde_json::Value>,
     key_ids: Vec<String>,
     chunks: Option<u64>,
+    backend: Option<&'static str>,
 }
 
 impl Report {
-    pub(crate) fn new(operation: &'static str, ui: Option<&UiArgs>) -> Report {
+    /// Sets up progress and the report. `protected` lists the files the
+    /// command reads or writes; the report may be none of them.
+    pub(crate) fn new(
+        operation: &'static str,
+        ui: Option<&UiArgs>,
+        protected: &[Protected],
+    ) -> Result<Report> {
         let show_progress = match ui {
             Some(u) if u.progress => true,
             Some(u) if u.quiet => false,
             Some(_) => std::io::stderr().is_terminal(),
             None => false,
         };
-        Report {
+        let dest = match ui.and_then(|u| u.report.as_deref()) {
+            None => None,
+            Some(p) => Some(Self::prepare(p, protected)?),
+        };
+        Ok(Report {
             operation,
             started: Instant::now(),
-            path: ui.and_then(|u| u.report.clone()),
+            dest,
             show_progress,
             bar: None,
             bytes_in: Counter::default(),
@@ -48,11 +81,66 @@ impl Report {
             context: None,
             key_ids: Vec::new(),
             chunks: None,
+            backend: None,
+        })
+    }
+
+    /// Checks the report path and proves it can be written, before any work.
+    fn prepare(path: &Path, protected: &[Protected]) -> Result<Dest> {
+        if path.as_os_str() == "-" {
+            return Ok(Dest::Stderr);
+        }
+        for p in protected {
+            if same_file(path, p) {
+                return Err(UsageError(format!(
+                    "--report {} is the same file as the {}; name a different report file",
+                    path.display(),
+                    p.role()
+                ))
+                .into());
+            }
+        }
+        let target = normalize(path);
+        match std::fs::metadata(&target) {
+            Ok(m) if m.is_dir() => Err(UsageError(format!(
+                "--report {} is a directory; name a file",
+                path.display()
+            ))
+            .into()),
+            Ok(m) if m.file_type().is_char_device() || m.file_type().is_fifo() => {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&target)
+                    .with_context(|| format!("cannot open the report {}", path.display()))?;
+                Ok(Dest::Direct(target))
+            }
+            _ => {
+                let tmp = TempFile::create(&target, 0o644)
+                    .with_context(|| format!("cannot write the report {}", path.display()))?;
+                Ok(Dest::Atomic(tmp))
+            }
+        }
+    }
+
+    /// Records the backend that ran.
+    pub(crate) fn backend(&mut self, backend: envstream::Backend) {
+        self.backend = Some(backend.name());
+    }
+
+    /// Removes the progress bar from the terminal (before printing a summary).
+    pub(crate) fn clear_progress(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 
     /// Wraps the input so that bytes read are counted (and shown).
-    pub(crate) fn count_input<R: Read>(&mut self, inner: R, size: Option<u64>) -> Counting<R> {
+    pub(crate) fn count_input<R: Read>(
+        &mut self,
+        inner: R,
+        size: Option<u64>,
+        label: &str,
+    ) -> Counting<R> {
         if self.show_progress {
             let target = if std::io::stderr().is_terminal() {
                 ProgressDrawTarget::stderr()
@@ -79,19 +167,22 @@ impl Report {
             inner,
             count: self.bytes_in.clone(),
             bar: self.bar.clone(),
+            what: format!("cannot read {label}"),
         }
     }
 
     /// Wraps the output so that bytes written are counted.
-    pub(crate) fn count_output<W: Write>(&self, inner: W) -> Counting<W> {
+    pub(crate) fn count_output<W: Write>(&self, inner: W, label: &str) -> Counting<W> {
         Counting {
             inner,
             count: self.bytes_out.clone(),
             bar: None,
+            what: format!("cannot write {label}"),
         }
     }
 
-    /// Records what the header says.
+    /// Records what the header says. `key_ids` are `provider/key id`, the
+    /// form `--remove-key` takes.
     pub(crate) fn header(&mut self, h: &envstream::Header, key_ids: Vec<String>) {
         self.chunk_size = Some(h.chunk_size());
         let ctx: serde_json::Map<String, serde_json::Value> = h
@@ -103,18 +194,21 @@ impl Report {
         self.key_ids = key_ids;
     }
 
+    /// Counts input bytes read outside the counting reader.
+    pub(crate) fn add_input(&self, n: u64) {
+        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn stats(&mut self, chunks: u64) {
         self.chunks = Some(chunks);
     }
 
     /// Ends the progress bar and writes the report, if one was asked for.
-    /// Failing to write the report is itself reported on stderr.
-    pub(crate) fn finish(&mut self, exit_code: u8, error: Option<String>) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        let Some(path) = self.path.clone() else {
-            return;
+    /// An error means the report could not be written.
+    pub(crate) fn finish(&mut self, exit_code: u8, error: Option<String>) -> Result<()> {
+        self.clear_progress();
+        let Some(dest) = self.dest.take() else {
+            return Ok(());
         };
         let value = serde_json::json!({
             "operation": self.operation,
@@ -124,6 +218,7 @@ impl Report {
             "chunk_size": self.chunk_size,
             "key_ids": self.key_ids,
             "context": self.context,
+            "backend": self.backend,
             "duration_ms": self.started.elapsed().as_millis() as u64,
             "outcome": {
                 "ok": exit_code == 0,
@@ -132,36 +227,46 @@ impl Report {
             },
         });
         let text = format!("{value}\n");
-        let written = if path.as_os_str() == "-" {
-            std::io::stderr().write_all(text.as_bytes())
-        } else {
-            std::fs::write(&path, text.as_bytes())
-        };
-        if let Err(e) = written {
-            eprintln!(
-                "envstream: error: cannot write the report to {}: {e}",
-                path.display()
-            );
+        match dest {
+            Dest::Stderr => std::io::stderr()
+                .write_all(text.as_bytes())
+                .context("cannot write the report to stderr"),
+            Dest::Direct(p) => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .and_then(|mut f: File| f.write_all(text.as_bytes()))
+                .with_context(|| format!("cannot write the report {}", p.display())),
+            Dest::Atomic(mut tmp) => {
+                let dest = tmp.dest().to_path_buf();
+                tmp.file()
+                    .write_all(text.as_bytes())
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| tmp.replace())
+                    .with_context(|| format!("cannot write the report {}", dest.display()))
+            }
         }
     }
 }
 
 /// A reader or writer that counts bytes (and advances the progress bar).
+/// Its I/O errors name the file ("cannot write output b.envs: No space
+/// left on device") and keep their kind.
 pub(crate) struct Counting<T> {
     inner: T,
     count: Counter,
     bar: Option<ProgressBar>,
+    what: String,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)
     }
 
     fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
-        let n = self.inner.read_vectored(bufs)?;
+        let n = self.inner.read_vectored(bufs).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)
     }
@@ -169,25 +274,25 @@ impl<R: Read> Read for Counting<R> {
 
 impl<W: Write> Write for Counting<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self.inner.write(buf).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)
     }
 
     fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-        let n = self.inner.write_vectored(bufs)?;
+        let n = self.inner.write_vectored(bufs).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().map_err(|e| self.name(e))
     }
 }
 
 impl<T: std::io::Seek> std::io::Seek for Counting<T> {
     fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.inner.seek(pos)
+        self.inner.seek(pos).map_err(|e| self.name(e))
     }
 }
 
@@ -197,5 +302,14 @@ impl<T> Counting<T> {
         if let Some(b) = &self.bar {
             b.inc(n as u64);
         }
+    }
+
+    /// Names the file in an I/O error; an interrupted call stays as it is
+    /// (std retries those).
+    fn name(&self, e: std::io::Error) -> std::io::Error {
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            return e;
+        }
+        std::io::Error::new(e.kind(), format!("{}: {e}", self.what))
     }
 }

@@ -118,14 +118,30 @@ fn close_response(raw: &[u8]) -> Vec<u8> {
 struct Fault {
     target: &'static str,
     status: u16,
+    /// The Content-Type of the injected answer.
+    content_type: &'static str,
     body: String,
     /// How many matching requests to fail; None = all of them.
     times: Option<usize>,
 }
 
+const KMS_JSON: &str = "application/x-amz-json-1.1";
+
+/// An HTTP error page that is not a KMS answer (a proxy or the wrong endpoint).
+fn http_page(target: &'static str, status: u16) -> Fault {
+    Fault {
+        target,
+        status,
+        content_type: "text/html",
+        body: format!("<html><body><h1>{status}</h1>not here</body></html>"),
+        times: None,
+    }
+}
+
 fn kms_error(target: &'static str, code: &str) -> Fault {
     Fault {
         target,
+        content_type: KMS_JSON,
         status: 400,
         body: format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test proxy\"}}"),
         times: None,
@@ -184,8 +200,9 @@ impl Proxy {
                             return;
                         }
                         Some(fault) => format!(
-                            "HTTP/1.1 {} Injected\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                            "HTTP/1.1 {} Injected\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                             fault.status,
+                            fault.content_type,
                             fault.body.len(),
                             fault.body
                         )
@@ -808,6 +825,7 @@ fn decrypt_answer_for_another_key_is_refused() {
     );
     env.proxy.inject(Fault {
         target: "Decrypt",
+        content_type: KMS_JSON,
         status: 200,
         body: format!("{{\"KeyId\":\"{other}\",\"Plaintext\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}}"),
         times: None,
@@ -1076,6 +1094,7 @@ fn server_dying_before_decrypt_exits_5() {
     // The connection is accepted, then closed with no answer, on every attempt.
     env.proxy.inject(Fault {
         target: "Decrypt",
+        content_type: KMS_JSON,
         status: 0,
         body: String::new(),
         times: None,
@@ -1091,4 +1110,221 @@ fn server_dying_before_decrypt_exits_5() {
     );
     assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
     env.no_output_left("q");
+}
+
+// ---- Issue 10: setup mistakes, non-KMS answers, empty keys, duplicates ----
+
+#[test]
+fn item05_setup_mistakes_exit_2_naming_the_missing_setting() {
+    let env = Env::new();
+    env.write("p", b"x");
+    // No region, for an alias (which carries none).
+    let o = env
+        .cmd(&env.proxy.url)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .args(["seal", "--kms-key", "alias/x", "-o", "c", "p"])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 2, "{}", err(&o));
+    assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+    assert!(
+        err(&o).contains("no AWS region") && err(&o).contains("AWS_REGION"),
+        "{}",
+        err(&o)
+    );
+    // No credentials anywhere.
+    let o = env
+        .cmd(&env.proxy.url)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["seal", "--kms-key", "alias/x", "-o", "c", "p"])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 2, "{}", err(&o));
+    assert_eq!(err(&o).lines().count(), 1, "one line, not six: {}", err(&o));
+    assert!(err(&o).contains("no AWS credentials"), "{}", err(&o));
+    // A missing profile, by flag and by AWS_PROFILE.
+    for how in ["flag", "env"] {
+        let mut c = env.cmd(&env.proxy.url);
+        c.args(["seal", "--kms-key", "alias/x", "-o", "c", "p"]);
+        if how == "flag" {
+            c.args(["--profile", "nosuch"]);
+        } else {
+            c.env("AWS_PROFILE", "nosuch");
+        }
+        let o = c.output().expect("spawn");
+        assert_eq!(code(&o), 2, "{how}: {}", err(&o));
+        assert!(err(&o).contains("profile \"nosuch\""), "{}", err(&o));
+    }
+    assert_eq!(env.proxy.total(), 0, "no request was sent");
+    env.no_output_left("c");
+}
+
+#[test]
+fn item06_nonexistent_profile_fails_even_with_credentials_in_the_environment() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", b"x");
+    let o = env.run(&[
+        "seal",
+        "--kms-key",
+        &arn,
+        "--profile",
+        "nosuch",
+        "-o",
+        "c",
+        "p",
+    ]);
+    assert_eq!(code(&o), 2, "{}", err(&o));
+    assert!(err(&o).contains("nosuch"), "{}", err(&o));
+    env.no_output_left("c");
+    // A profile that exists is accepted.
+    env.write("no-aws-config", b"[profile backup]\nregion = us-east-1\n");
+    let o = env.run(&[
+        "seal",
+        "--kms-key",
+        &arn,
+        "--profile",
+        "backup",
+        "-o",
+        "c",
+        "p",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+}
+
+#[test]
+fn item07_non_kms_http_answers_show_the_status_and_endpoint() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", b"x");
+    for (status, exit) in [(404, 2), (403, 2), (502, 5), (503, 5)] {
+        env.proxy.reset();
+        env.proxy.inject(http_page("GenerateDataKey", status));
+        let o = env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"]);
+        assert_eq!(code(&o), exit, "HTTP {status}: {}", err(&o));
+        let e = err(&o);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains(&format!("HTTP {status}")), "{e}");
+        assert!(e.contains(&env.proxy.url), "names the endpoint: {e}");
+        assert!(!e.contains("UnknownError"), "{e}");
+        env.no_output_left("c");
+    }
+}
+
+#[test]
+fn item08_empty_kms_key_is_a_usage_error_before_any_request() {
+    let env = Env::new();
+    env.write("p", b"x");
+    for args in [
+        vec!["seal", "--kms-key", "", "-o", "c", "p"],
+        vec!["seal", "--kms-key", "  ", "-o", "c", "p"],
+        vec!["open", "--kms-key", "", "-o", "c", "p"],
+        vec![
+            "rekey",
+            "--key-file",
+            "k",
+            "--add-kms-key",
+            "",
+            "-o",
+            "c",
+            "p",
+        ],
+    ] {
+        let o = env.run(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", err(&o));
+        assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+    }
+    assert_eq!(env.proxy.total(), 0);
+    env.no_output_left("c");
+}
+
+#[test]
+fn item10_duplicate_kms_keys_and_alias_with_its_arn_take_one_slot() {
+    let env = Env::new();
+    let arn = create_key();
+    create_alias("alias/dup-test", &arn);
+    env.write("p", &plain());
+    for args in [
+        vec!["--kms-key", arn.as_str(), "--kms-key", arn.as_str()],
+        vec!["--kms-key", "alias/dup-test", "--kms-key", arn.as_str()],
+    ] {
+        let mut all = vec!["seal"];
+        all.extend(&args);
+        all.extend(["-o", "c", "--force", "p"]);
+        let o = env.run(&all);
+        assert_eq!(code(&o), 0, "{}", err(&o));
+        assert!(err(&o).contains("once"), "the merge is noted: {}", err(&o));
+        assert_eq!(
+            inspect_keys(&env, "c"),
+            vec![("aws-kms".to_owned(), arn.clone())]
+        );
+    }
+    // rekey adding the key the file already has.
+    let o = env.run(&[
+        "rekey",
+        "--kms-key",
+        &arn,
+        "--add-kms-key",
+        &arn,
+        "-o",
+        "r",
+        "c",
+    ]);
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(inspect_keys(&env, "r").len(), 1);
+    let o = env.run(&["open", "--kms-key", &arn, "r"]);
+    assert_eq!(o.stdout, plain());
+}
+
+#[test]
+fn item11_envstream_key_file_is_added_to_kms_keys_and_announced() {
+    let env = Env::new();
+    let arn = create_key();
+    assert_eq!(code(&env.run(&["keygen", "-o", "bg.key"])), 0);
+    env.write("p", &plain());
+    let o = env
+        .cmd(&env.proxy.url)
+        .env("ENVSTREAM_KEY_FILE", "bg.key")
+        .args(["seal", "--kms-key", &arn, "-o", "c", "p"])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert!(
+        err(&o).contains("also using key file bg.key from ENVSTREAM_KEY_FILE"),
+        "{}",
+        err(&o)
+    );
+    let providers: Vec<String> = inspect_keys(&env, "c")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(providers, vec!["aws-kms", "local"]);
+    // The break-glass key opens it with the KMS endpoint unreachable.
+    let o = env
+        .cmd("http://127.0.0.1:9")
+        .args(["open", "--key-file", "bg.key", "-o", "q", "c"])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&o), 0, "{}", err(&o));
+}
+
+#[test]
+fn item13_kms_errors_are_printed_once_on_one_line() {
+    let env = Env::new();
+    let arn = create_key();
+    env.write("p", b"x");
+    env.proxy
+        .inject(kms_error("GenerateDataKey", "AccessDeniedException"));
+    let o = env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"]);
+    assert_eq!(code(&o), 4, "{}", err(&o));
+    let e = err(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert_eq!(
+        e.matches("AccessDeniedException").count(),
+        1,
+        "printed once: {e}"
+    );
+    env.no_output_left("c");
 }

@@ -538,7 +538,7 @@ fn completions_and_man_page() {
     assert_eq!(code(&o), 0);
     let text = stdout(&o);
     assert!(
-        text.contains(".TH envstream 1") && text.contains("seal"),
+        text.contains(".TH ENVSTREAM 1") && text.contains("seal"),
         "{}",
         &text[..200]
     );

@@ -18,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = std::env::args()
         .nth(1)
         .ok_or("usage: async_kms_seal KMS_KEY")?;
-    let clients = KmsClients::load(&KmsSettings::default()).await;
+    let clients = KmsClients::load(&KmsSettings::default()).await?;
     let kms = KmsKeyring::seal(clients, key);
     let keyrings: [&dyn Keyring; 1] = [&kms];
     let context = EncryptionContext::from_pairs([("purpose", "backup")])?;

@@ -25,6 +25,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
@@ -71,6 +72,8 @@ impl Default for KmsSettings {
 /// KMS clients, one per region, sharing one loaded AWS configuration.
 pub struct KmsClients {
     config: SdkConfig,
+    /// `AWS_ENDPOINT_URL_KMS`, `AWS_ENDPOINT_URL` or the profile's, if set.
+    endpoint: Option<String>,
     by_region: Mutex<HashMap<String, Client>>,
 }
 
@@ -85,7 +88,12 @@ impl std::fmt::Debug for KmsClients {
 impl KmsClients {
     /// Loads the AWS configuration (environment, profiles, endpoint
     /// overrides) with explicit timeouts and standard retries.
-    pub async fn load(settings: &KmsSettings) -> Arc<Self> {
+    ///
+    /// A profile that is selected (by `settings.profile` or `AWS_PROFILE`)
+    /// but defined in neither AWS file is a
+    /// [`KeyringErrorKind::Configuration`] error, even when credentials
+    /// come from the environment: the caller asked for that profile.
+    pub async fn load(settings: &KmsSettings) -> Result<Arc<Self>, KeyringError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
             .timeout_config(
@@ -101,10 +109,42 @@ impl KmsClients {
         if let Some(r) = &settings.region {
             loader = loader.region(Region::new(r.clone()));
         }
-        Arc::new(KmsClients {
-            config: loader.load().await,
+        let selected = settings
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+        if let Some(name) = selected.filter(|n| n != "default") {
+            check_profile(&name).await?;
+        }
+        let config = loader.load().await;
+        let endpoint = config.service_config().and_then(|c| {
+            let key = aws_types::service_config::ServiceConfigKey::builder()
+                .service_id("KMS")
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .ok()?;
+            c.load_config(key)
+        });
+        let endpoint = endpoint.or_else(|| config.endpoint_url().map(str::to_owned));
+        Ok(Arc::new(KmsClients {
+            config,
+            endpoint,
             by_region: Mutex::new(HashMap::new()),
-        })
+        }))
+    }
+
+    /// The endpoint a call in `region` goes to, for messages: the
+    /// configured override, or the public KMS endpoint of the region.
+    fn endpoint(&self, region: Option<&str>) -> String {
+        match (
+            &self.endpoint,
+            region.map(str::to_owned).or_else(|| self.default_region()),
+        ) {
+            (Some(url), _) => url.clone(),
+            (None, Some(r)) => format!("https://kms.{r}.amazonaws.com"),
+            (None, None) => "the KMS endpoint".to_owned(),
+        }
     }
 
     /// The configured default region, if any.
@@ -112,26 +152,63 @@ impl KmsClients {
         self.config.region().map(|r| r.to_string())
     }
 
-    /// A client for `region`, or for the default region.
-    fn client(&self, region: Option<&str>) -> Client {
-        let key = region
-            .map(str::to_owned)
-            .or_else(|| self.default_region())
-            .unwrap_or_default();
+    /// A client for `region`, or for the default region; a
+    /// [`KeyringErrorKind::Configuration`] error naming `key` when neither
+    /// is known.
+    fn client(&self, region: Option<&str>, key: &str) -> Result<Client, KeyringError> {
+        let Some(region) = region.map(str::to_owned).or_else(|| self.default_region()) else {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Configuration,
+                format!("no AWS region is configured for KMS key {key}: set AWS_REGION (or a region in the AWS profile), or name the key by its ARN, which carries its region"),
+            ));
+        };
         let mut map = match self.by_region.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry(key.clone())
+        Ok(map
+            .entry(region.clone())
             .or_insert_with(|| {
-                let mut b = aws_sdk_kms::config::Builder::from(&self.config);
-                if !key.is_empty() {
-                    b = b.region(Region::new(key));
-                }
+                let b =
+                    aws_sdk_kms::config::Builder::from(&self.config).region(Region::new(region));
                 Client::from_conf(b.build())
             })
-            .clone()
+            .clone())
     }
+}
+
+/// Fails unless profile `name` is defined in the AWS config or credentials file.
+async fn check_profile(name: &str) -> Result<(), KeyringError> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &files,
+        Some(std::borrow::Cow::Owned(name.to_owned())),
+    )
+    .await
+    .map_err(|e| {
+        KeyringError::new(
+            KeyringErrorKind::Configuration,
+            format!(
+                "cannot read the AWS config files: {}",
+                one_line(&e.to_string())
+            ),
+        )
+    })?;
+    if set.get_profile(name).is_none() {
+        return Err(KeyringError::new(
+            KeyringErrorKind::Configuration,
+            format!("AWS profile {name:?} is not defined in the AWS config or credentials file (~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE); define it or choose another profile"),
+        ));
+    }
+    Ok(())
+}
+
+/// Folds a possibly multi-line message onto one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The parts of a KMS key ARN: `arn:PARTITION:kms:REGION:ACCOUNT:key/ID`
@@ -184,17 +261,33 @@ fn context_map(ctx: &EncryptionContext) -> Option<HashMap<String, String>> {
     }
 }
 
-/// Maps an SDK error to a keyring error that names the operation, the KMS
-/// error code and the key.
-fn kms_error<E, R>(op: &str, key: &str, err: SdkError<E, R>) -> KeyringError
+/// Maps an SDK error to a keyring error that names the operation, the key,
+/// and what went wrong: the KMS error code, the HTTP status and endpoint of
+/// an answer that is not from KMS, or the missing credentials.
+fn kms_error<E>(op: &str, key: &str, endpoint: &str, err: SdkError<E, HttpResponse>) -> KeyringError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
+    use aws_credential_types::provider::error::CredentialsError;
+    let status = http_status(&err);
+    let unavailable_status = status.is_some_and(|s| s >= 500 || s == 429 || s == 408);
     match &err {
         SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("UnknownError").to_owned();
-            let msg = se.err().message().unwrap_or("").to_owned();
+            let Some(code) = se.err().code().map(str::to_owned) else {
+                // No KMS error shape: a proxy, a load balancer or the wrong
+                // endpoint answered.
+                let status = status.map_or_else(|| "an HTTP error".to_owned(), |s| format!("HTTP {s}"));
+                let (kind, hint) = if unavailable_status {
+                    (KeyringErrorKind::Unavailable, "retry later")
+                } else {
+                    (KeyringErrorKind::Configuration, "check the endpoint and any proxy")
+                };
+                return KeyringError::new(
+                    kind,
+                    format!("KMS {op} with key {key}: {endpoint} answered {status}, which is not a KMS answer; {hint}"),
+                );
+            };
+            let msg = one_line(se.err().message().unwrap_or(""));
             let kind = match code.as_str() {
                 "ThrottlingException"
                 | "LimitExceededException"
@@ -203,6 +296,7 @@ where
                 | "KeyUnavailableException"
                 | "ServiceUnavailableException"
                 | "InternalFailure" => KeyringErrorKind::Unavailable,
+                _ if unavailable_status => KeyringErrorKind::Unavailable,
                 _ => KeyringErrorKind::Denied,
             };
             let detail = if msg.is_empty() {
@@ -221,28 +315,53 @@ where
         }
         SdkError::TimeoutError(_) => KeyringError::new(
             KeyringErrorKind::Unavailable,
-            format!("KMS {op} with key {key} timed out; check the network, region and endpoint"),
+            format!("KMS {op} with key {key} timed out waiting for {endpoint}; check the network, region and endpoint"),
         ),
         SdkError::DispatchFailure(df) => {
+            if let Some(ce) = find_cause::<CredentialsError>(&err) {
+                let (kind, what) = match ce {
+                    CredentialsError::CredentialsNotLoaded(_) => (
+                        KeyringErrorKind::Configuration,
+                        "no AWS credentials were found (environment, profile, SSO or instance role): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or select a profile that has credentials".to_owned(),
+                    ),
+                    CredentialsError::InvalidConfiguration(_) => (
+                        KeyringErrorKind::Configuration,
+                        format!("the AWS credential configuration is invalid ({})", describe_chain(ce)),
+                    ),
+                    _ => (
+                        KeyringErrorKind::Unavailable,
+                        format!("AWS credentials could not be loaded ({})", describe_chain(ce)),
+                    ),
+                };
+                return KeyringError::new(kind, format!("KMS {op} with key {key}: {what}"));
+            }
             let what = if df.is_timeout() {
-                "timed out"
+                "timed out connecting to"
             } else if df.is_io() {
-                "could not connect"
+                "could not connect to"
             } else {
-                "could not be sent"
+                "could not be sent to"
             };
             KeyringError::new(
                 KeyringErrorKind::Unavailable,
                 format!(
-                    "KMS {op} with key {key} {what} ({}); check the network, region, credentials and endpoint",
+                    "KMS {op} with key {key} {what} {endpoint} ({}); check the network, region and endpoint",
                     describe_chain(&err)
                 ),
             )
         }
-        SdkError::ResponseError(_) => KeyringError::new(
-            KeyringErrorKind::Unavailable,
-            format!("KMS {op} with key {key}: unreadable response from the service; retry later"),
-        ),
+        SdkError::ResponseError(_) => {
+            let status = status.map_or_else(String::new, |s| format!(" (HTTP {s})"));
+            let (kind, hint) = if unavailable_status || status.is_empty() {
+                (KeyringErrorKind::Unavailable, "retry later")
+            } else {
+                (KeyringErrorKind::Configuration, "check the endpoint and any proxy")
+            };
+            KeyringError::new(
+                kind,
+                format!("KMS {op} with key {key}: unreadable answer{status} from {endpoint}; {hint}"),
+            )
+        }
         _ => KeyringError::new(
             KeyringErrorKind::Other,
             format!(
@@ -251,6 +370,25 @@ where
             ),
         ),
     }
+}
+
+/// The HTTP status of the answer behind an SDK error, if there was one.
+fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The first cause of type `T` in `err`'s source chain.
+fn find_cause<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 fn describe_chain(err: &dyn std::error::Error) -> String {
@@ -263,7 +401,7 @@ fn describe_chain(err: &dyn std::error::Error) -> String {
     if parts.is_empty() {
         err.to_string()
     } else {
-        parts.join(": ")
+        one_line(&parts.join(": "))
     }
 }
 
@@ -336,15 +474,17 @@ impl KmsKeyring {
         }
     }
 
-    fn client_for(&self, key: &str) -> Client {
-        self.clients.client(parse_arn(key).map(|a| a.region))
+    fn client_for(&self, key: &str) -> Result<(Client, String), KeyringError> {
+        let region = parse_arn(key).map(|a| a.region);
+        let client = self.clients.client(region, key)?;
+        Ok((client, self.clients.endpoint(region)))
     }
 
     fn seal_key(&self) -> Result<&str, KeyringError> {
         self.seal_key.as_deref().ok_or_else(|| {
             KeyringError::new(
                 KeyringErrorKind::Other,
-                "this KMS keyring is for opening only; pass --kms-key to seal",
+                "this KMS keyring is for opening only: it has no key to seal with",
             )
         })
     }
@@ -354,15 +494,15 @@ impl KmsKeyring {
         ctx: &EncryptionContext,
     ) -> Result<Option<(DataKey, WrappedKey)>, KeyringError> {
         let key = self.seal_key()?;
-        let out = self
-            .client_for(key)
+        let (client, endpoint) = self.client_for(key)?;
+        let out = client
             .generate_data_key()
             .key_id(key)
             .key_spec(DataKeySpec::Aes256)
             .set_encryption_context(context_map(ctx))
             .send()
             .await
-            .map_err(|e| kms_error("GenerateDataKey", key, e))?;
+            .map_err(|e| kms_error("GenerateDataKey", key, &endpoint, e))?;
         let arn = out.key_id.clone().unwrap_or_default();
         let blob = out
             .ciphertext_blob
@@ -381,15 +521,15 @@ impl KmsKeyring {
         let key = self.seal_key()?;
         // The SDK keeps its own copy of the request body; it is freed (not
         // zeroized) after the call. See the README's security notes.
-        let out = self
-            .client_for(key)
+        let (client, endpoint) = self.client_for(key)?;
+        let out = client
             .encrypt()
             .key_id(key)
             .plaintext(Blob::new(dk.expose_secret().to_vec()))
             .set_encryption_context(context_map(ctx))
             .send()
             .await
-            .map_err(|e| kms_error("Encrypt", key, e))?;
+            .map_err(|e| kms_error("Encrypt", key, &endpoint, e))?;
         let arn = out.key_id.unwrap_or_default();
         let blob = out
             .ciphertext_blob
@@ -437,15 +577,15 @@ impl KmsKeyring {
             return Ok(None);
         }
         let arn = wk.key_id();
-        let out = self
-            .client_for(arn)
+        let (client, endpoint) = self.client_for(arn)?;
+        let out = client
             .decrypt()
             .key_id(arn)
             .ciphertext_blob(Blob::new(wk.ciphertext().to_vec()))
             .set_encryption_context(context_map(ctx))
             .send()
             .await
-            .map_err(|e| kms_error("Decrypt", arn, e))?;
+            .map_err(|e| kms_error("Decrypt", arn, &endpoint, e))?;
         if out.key_id.as_deref() != Some(arn) {
             let mut plain = out.plaintext.map(Blob::into_inner).unwrap_or_default();
             plain.zeroize();

@@ -32,6 +32,9 @@ pub enum KeyringErrorKind {
     Denied,
     /// The key service could not be reached or timed out.
     Unavailable,
+    /// The key service is not configured: no region, no credentials, or a
+    /// named profile that does not exist. Retrying does not help.
+    Configuration,
     /// Anything else.
     Other,
 }
@@ -177,6 +180,7 @@ impl Error {
             Error::Keyring(e) => match e.kind() {
                 KeyringErrorKind::Unavailable => ErrorClass::KeyService,
                 KeyringErrorKind::Denied => ErrorClass::Key,
+                KeyringErrorKind::Configuration => ErrorClass::Usage,
                 _ => ErrorClass::Io,
             },
             Error::ChunkSizeOutOfRange { .. }
@@ -244,13 +248,13 @@ impl fmt::Display for Error {
             Error::InvalidKeyFile(msg) => write!(f, "invalid key file: {msg}"),
             Error::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Keyring(e) => write!(f, "keyring error: {e}"),
+            Error::Keyring(e) => write!(f, "{e}"),
             Error::KeyDenied(errs) => write!(f, "key access denied: {}", join(errs)),
             Error::KeyServiceUnavailable(errs) => {
                 write!(f, "key service unavailable: {}", join(errs))
             }
             Error::MalformedHeader(msg) => write!(f, "malformed header: {msg}"),
-            Error::NoKeyring => f.write_str("no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`) or --kms-key KEY"),
+            Error::NoKeyring => f.write_str("no key given: at least one keyring is needed"),
             Error::NoMatchingKey { tried, wrapped } => write!(
                 f,
                 "no supplied key can open this file: tried [{}], the file is sealed to [{}]; pass one of those keys",

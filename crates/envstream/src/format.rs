@@ -523,6 +523,13 @@ impl Header {
         self.tag = t;
     }
 
+    /// How many chunks a body of `body_len` bytes holds: every chunk,
+    /// the final one included, takes at most `chunk_size + 16` bytes and
+    /// at least 16. (Counting does not authenticate anything.)
+    pub fn chunk_count(&self, body_len: u64) -> u64 {
+        body_len.div_ceil(u64::from(self.chunk_size()) + CHUNK_TAG_LEN as u64)
+    }
+
     /// Byte offset of chunk `index` in the file (random access).
     pub fn chunk_offset(&self, index: u64) -> Option<u64> {
         let stride = u64::from(self.chunk_size) + CHUNK_TAG_LEN as u64;

@@ -61,7 +61,7 @@ pub use format::{Header, Suite, WrappedKey};
 pub use keyring::{block_on, Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
 pub use keys::{DataKey, RandomSource};
 pub use local::{LocalKey, LOCAL_PROVIDER};
-pub use pipeline::{default_threads, StreamStats};
+pub use pipeline::{default_threads, StreamStats, MAX_THREADS};
 pub use stream::{OpenOptions, OpenReader, Opener, Rekeyed, SealOptions, SealWriter, Sealer};
 
 /// Fuzzing entry points. Not part of the stable API.

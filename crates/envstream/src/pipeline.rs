@@ -30,9 +30,17 @@ pub struct StreamStats {
     pub chunks: u64,
 }
 
-/// Worker threads used when the caller asks for 0 ("automatic").
+/// The most worker threads an engine runs. Memory is a pool of
+/// `2 × threads + 2` batches, so this also bounds memory: with 64 KiB chunks
+/// a batch is about 1 MiB, and with larger chunks it is one chunk.
+pub const MAX_THREADS: usize = 64;
+
+/// Worker threads used when the caller asks for 0 ("automatic"): one per
+/// available core, at most [`MAX_THREADS`].
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
 }
 
 /// Target bytes per batch.
@@ -273,10 +281,14 @@ impl Engine<'_> {
         mut output: W,
         threads: usize,
     ) -> Result<(W, StreamStats), Error> {
-        let threads = if threads == 0 {
-            default_threads()
-        } else {
-            threads
+        let threads = match threads {
+            0 => default_threads(),
+            n if n > MAX_THREADS => {
+                return Err(Error::InvalidOptions(format!(
+                    "{n} worker threads asked for; at most {MAX_THREADS} are allowed"
+                )))
+            }
+            n => n,
         };
         let (job, deferred) = self.read_batch(&mut input, self.new_buf(), self.start)?;
         if job.tail.is_some() || deferred.is_some() {

@@ -77,6 +77,9 @@ impl Sealer {
     /// Generates a data key and wraps it with every keyring (asynchronously).
     ///
     /// The first keyring may generate the key itself (KMS); the others wrap it.
+    /// A keyring whose record names the same provider and key id as an
+    /// earlier one (the same key given twice, or under two names) adds no
+    /// second record.
     pub async fn prepare(keyrings: &[&dyn Keyring], options: SealOptions) -> Result<Self, Error> {
         if keyrings.is_empty() {
             return Err(Error::NoKeyring);
@@ -102,7 +105,10 @@ impl Sealer {
             None => (DataKey::generate(&random)?, keyrings),
         };
         for k in rest {
-            wrapped.push(k.wrap(&data_key, &request).await.map_err(Error::Keyring)?);
+            push_unique(
+                &mut wrapped,
+                k.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
+            );
         }
         let mut salt = [0u8; SALT_LEN];
         random.fill(&mut salt)?;
@@ -392,7 +398,7 @@ impl<R: Read> Opener<R> {
             let known = self.header.wrapped_keys().iter().any(|w| names(w, r));
             if !known {
                 return Err(Error::InvalidOptions(format!(
-                    "--remove-key {r:?} matches no wrapped key; `envstream inspect` lists them"
+                    "the key to remove, {r:?}, matches no wrapped key in the header"
                 )));
             }
         }
@@ -409,7 +415,10 @@ impl<R: Read> Opener<R> {
             random: &random,
         };
         for k in add {
-            wrapped.push(k.wrap(&data_key, &request).await.map_err(Error::Keyring)?);
+            push_unique(
+                &mut wrapped,
+                k.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
+            );
         }
         if wrapped.is_empty() {
             return Err(Error::InvalidOptions(
@@ -497,6 +506,12 @@ pub(crate) async fn authenticate(
         let has = |kind| errors.iter().any(|e| e.kind() == kind);
         return Err(if has(KeyringErrorKind::Corrupt) {
             Error::WrappedKeyCorrupt(errors)
+        } else if let Some(i) = errors
+            .iter()
+            .position(|e| e.kind() == KeyringErrorKind::Configuration)
+        {
+            // Retrying cannot help a missing region, credential or profile.
+            Error::Keyring(errors.swap_remove(i))
         } else if has(KeyringErrorKind::Unavailable) {
             Error::KeyServiceUnavailable(errors)
         } else if !errors.is_empty() {
@@ -516,6 +531,18 @@ pub(crate) async fn authenticate(
     keys.check_commitment(header)?;
     keys.check_header_tag(options.backend, header)?;
     Ok((data_key, keys, opened_with))
+}
+
+/// Appends `wk` unless the list already holds a record for the same key
+/// (same provider and key id): one key never takes two of the 16 slots,
+/// whether it was named twice or under two names (a KMS alias and its ARN).
+fn push_unique(wrapped: &mut Vec<crate::WrappedKey>, wk: crate::WrappedKey) {
+    let dup = wrapped
+        .iter()
+        .any(|w| w.provider() == wk.provider() && w.key_id() == wk.key_id());
+    if !dup {
+        wrapped.push(wk);
+    }
 }
 
 /// Whether `r` (a key id or `provider/key id`, as `--remove-key` takes it)
