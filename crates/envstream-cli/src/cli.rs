@@ -121,24 +121,22 @@ pub(crate) struct UnwrapArgs {
 #[derive(Args, Debug)]
 pub(crate) struct PerfArgs {
     /// Worker threads for chunk crypto: 1 to 64, or 0 for one per core (at
-    /// most 64). Memory is about (2 × N + 2) × max(1 MiB, chunk size).
+    /// most 64). Memory is about N × max(2 MiB, chunk size).
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u16).range(0..=envstream::MAX_THREADS as i64))]
     pub(crate) threads: u16,
-    /// Crypto backend (output is identical with every backend).
+    /// Crypto backend: `auto` (the default) picks the fastest for this CPU
+    /// by its features; a name forces one. Output is identical with every backend.
     #[arg(long, value_name = "NAME", value_parser = backend_parser())]
     pub(crate) backend: Option<Backend>,
 }
 
-/// The backends compiled in, as clap values (so completion offers them).
+/// `auto` and the backends compiled in, as clap values (so completion
+/// offers them).
 fn backend_parser() -> impl TypedValueParser<Value = Backend> {
-    PossibleValuesParser::new(Backend::available().iter().map(|b| b.name())).map(|name| {
-        Backend::available()
-            .iter()
-            .copied()
-            .find(|b| b.name() == name)
-            .unwrap_or_default()
-    })
+    let names = std::iter::once("auto").chain(Backend::available().iter().map(|b| b.name()));
+    PossibleValuesParser::new(names)
+        .map(|name| Backend::from_name(&name).unwrap_or_else(Backend::auto))
 }
 
 /// A string value that must not be empty or blank.

@@ -1244,11 +1244,13 @@ fn item08_empty_kms_key_is_a_usage_error_before_any_request() {
 fn item10_duplicate_kms_keys_and_alias_with_its_arn_take_one_slot() {
     let env = Env::new();
     let arn = create_key();
-    create_alias("alias/dup-test", &arn);
+    // Unique per run: the same moto may serve several test runs.
+    let alias = format!("alias/dup-{}", arn.rsplit('/').next().expect("key id"));
+    create_alias(&alias, &arn);
     env.write("p", &plain());
     for args in [
         vec!["--kms-key", arn.as_str(), "--kms-key", arn.as_str()],
-        vec!["--kms-key", "alias/dup-test", "--kms-key", arn.as_str()],
+        vec!["--kms-key", alias.as_str(), "--kms-key", arn.as_str()],
     ] {
         let mut all = vec!["seal"];
         all.extend(&args);

@@ -144,10 +144,11 @@ impl Sealer {
     }
 
     /// Seals all of `input` to `output` (header, then every chunk) with the
-    /// parallel engine: the calling thread reads, `threads` workers seal
-    /// (0 = one per available core) and a writer thread writes in order.
-    /// Inputs shorter than one batch start no thread. Memory stays bounded
-    /// by `2 × threads + 2` batch buffers of about 1 MiB.
+    /// parallel engine: `threads` workers (0 = one per available core, at
+    /// most [`MAX_THREADS`](crate::MAX_THREADS); the calling thread is one
+    /// of them) each read, seal and write whole batches in stream order.
+    /// Inputs shorter than one batch take no lock. Memory stays bounded by
+    /// one batch buffer of about 2 MiB per worker.
     ///
     /// ```
     /// use envstream::{Backend, Keyring, LocalKey, SealOptions, Sealer};
@@ -161,7 +162,7 @@ impl Sealer {
     /// assert_eq!(stats.chunks, 16); // 15 full 64 KiB chunks and a short final one
     /// # let _ = sealed; Ok(()) }
     /// ```
-    pub fn seal_stream<R: Read + Send, W: Write>(
+    pub fn seal_stream<R: Read + Send, W: Write + Send>(
         self,
         input: R,
         mut output: W,
@@ -644,7 +645,7 @@ impl<R: Read> OpenReader<R> {
     /// engine (see [`Sealer::seal_stream`]); chunks are released in order,
     /// each only after its tag verifies. Returns the totals for the whole
     /// stream.
-    pub fn copy_to<W: Write>(
+    pub fn copy_to<W: Write + Send>(
         mut self,
         mut output: W,
         threads: usize,

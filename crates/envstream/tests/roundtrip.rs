@@ -100,10 +100,10 @@ fn every_backend_produces_identical_bytes() {
     let _ = &k;
 }
 
-#[cfg(all(feature = "aws-lc", feature = "rustcrypto"))]
+#[cfg(all(feature = "aws-lc", feature = "ring", feature = "rustcrypto"))]
 #[test]
-fn aws_lc_and_rustcrypto_are_both_compiled_and_agree() {
-    assert_eq!(Backend::available().len(), 2);
+fn aws_lc_ring_and_rustcrypto_are_all_compiled_and_agree() {
+    assert_eq!(Backend::available().len(), 3);
     every_backend_produces_identical_bytes();
 }
 
