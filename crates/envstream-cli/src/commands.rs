@@ -658,7 +658,7 @@ fn rekey(args: RekeyArgs, report: &mut Report) -> Result<()> {
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
     let out = report.count_output(sink.writer(), &output_label(&args.out.output));
     let (_, body) = rekeyed.write_to(out)?;
-    report.stats(header.chunk_count(body));
+    report.stats(envstream::BodyLayout::new(&header).chunk_count(body));
     sink.commit()
 }
 

@@ -8,10 +8,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::context::EncryptionContext;
+use crate::crypto::{DataKey, RandomSource};
 use crate::error::KeyringError;
-use crate::format::WrappedKey;
-use crate::keys::{DataKey, RandomSource};
+use crate::format::{EncryptionContext, WrappedKey};
 
 /// The future type returned by [`Keyring`] methods.
 pub type KeyringFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KeyringError>> + Send + 'a>>;

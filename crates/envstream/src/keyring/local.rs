@@ -8,11 +8,10 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::backend::{Backend, SecretKey, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::api::{Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
+use crate::crypto::{Backend, DataKey, RandomSource, SecretKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, KeyringError, KeyringErrorKind};
-use crate::format::WrappedKey;
-use crate::keyring::{Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
-use crate::keys::{DataKey, RandomSource};
+use crate::format::{EncryptionContext, WrappedKey};
 
 /// The provider id of local keys.
 pub const LOCAL_PROVIDER: &str = "local";
@@ -150,7 +149,7 @@ impl LocalKey {
         &self.key_id
     }
 
-    fn aad(&self, ctx: &crate::EncryptionContext) -> Vec<u8> {
+    fn aad(&self, ctx: &EncryptionContext) -> Vec<u8> {
         let mut aad = Vec::with_capacity(64 + ctx.encoded_len());
         aad.extend_from_slice(b"envstream v1 local wrap\0");
         // Invariant: key ids are 32 hex characters.
@@ -163,7 +162,7 @@ impl LocalKey {
     fn wrap_sync(
         &self,
         dk: &DataKey,
-        ctx: &crate::EncryptionContext,
+        ctx: &EncryptionContext,
         rng: &RandomSource,
     ) -> Result<WrappedKey, KeyringError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -185,7 +184,7 @@ impl LocalKey {
     fn unwrap_sync(
         &self,
         wk: &WrappedKey,
-        ctx: &crate::EncryptionContext,
+        ctx: &EncryptionContext,
     ) -> Result<Option<DataKey>, KeyringError> {
         if wk.provider() != LOCAL_PROVIDER || wk.key_id() != self.key_id {
             return Ok(None);

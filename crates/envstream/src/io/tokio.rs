@@ -22,12 +22,11 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, ReadBuf};
 use zeroize::Zeroizing;
 
-use crate::backend::Aead;
+use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
+use crate::envelope::{authenticate, OpenOptions, Sealer};
 use crate::error::Error;
-use crate::format::{self, Header, CHUNK_TAG_LEN, PREFIX_LEN};
+use crate::format::{self, BodyLayout, Header, CHUNK_TAG_LEN, PREFIX_LEN};
 use crate::keyring::Keyring;
-use crate::keys::{open_chunk, seal_chunk};
-use crate::stream::{authenticate, OpenOptions, Sealer};
 
 impl Sealer {
     /// Returns an async writer that writes the header, then seals
@@ -35,15 +34,12 @@ impl Sealer {
     /// `shutdown`) to write the final chunk.
     pub fn seal_to_async<W: AsyncWrite + Unpin>(self, inner: W) -> AsyncSealWriter<W> {
         let chunk_size = self.header().chunk_size() as usize;
-        let aead = self.backend_aead();
         AsyncSealWriter {
             inner,
-            aead,
+            sealer: ChunkSealer::new(self.payload_aead(), chunk_size),
             plain: Zeroizing::new(Vec::with_capacity(chunk_size + CHUNK_TAG_LEN)),
             out: self.header().to_bytes(),
             out_pos: 0,
-            chunk_size,
-            next_index: 0,
             finished: false,
             failed: false,
         }
@@ -74,14 +70,12 @@ impl Sealer {
 /// is rejected as truncated.
 pub struct AsyncSealWriter<W> {
     inner: W,
-    aead: Aead,
+    sealer: ChunkSealer,
     /// Plaintext of the chunk being filled.
     plain: Zeroizing<Vec<u8>>,
     /// Sealed bytes not yet accepted by `inner` (header, then chunks).
     out: Vec<u8>,
     out_pos: usize,
-    chunk_size: usize,
-    next_index: u64,
     finished: bool,
     failed: bool,
 }
@@ -108,13 +102,11 @@ impl<W: AsyncWrite + Unpin> AsyncSealWriter<W> {
         Poll::Ready(Ok(()))
     }
 
-    /// Seals the buffered plaintext as chunk `next_index` into `out`.
+    /// Seals the buffered plaintext as the next chunk into `out`.
     fn seal_chunk(&mut self, last: bool) -> Result<(), Error> {
-        let tag = seal_chunk(&self.aead, &mut self.plain, self.next_index, last)?;
+        self.sealer.seal_next(&mut self.plain, last)?;
         self.out.extend_from_slice(&self.plain);
-        self.out.extend_from_slice(&tag);
         self.plain.clear();
-        self.next_index += 1;
         Ok(())
     }
 }
@@ -136,10 +128,11 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncSealWriter<W> {
             this.failed = true;
             return Poll::Ready(Err(e));
         }
-        let n = (this.chunk_size - this.plain.len()).min(data.len());
+        let chunk_size = this.sealer.chunk_size();
+        let n = (chunk_size - this.plain.len()).min(data.len());
         this.plain.extend_from_slice(&data[..n]);
         // A full chunk is never final: seal it now (at most one per poll).
-        if this.plain.len() == this.chunk_size {
+        if this.plain.len() == chunk_size {
             if let Err(e) = this.seal_chunk(false) {
                 this.failed = true;
                 return Poll::Ready(Err(e.into_io()));
@@ -207,18 +200,9 @@ impl<R: AsyncRead + Unpin> AsyncOpener<R> {
         options: OpenOptions,
     ) -> Result<AsyncOpenReader<R>, Error> {
         let (_dk, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
-        let chunk_size = self.header.chunk_size() as usize;
         Ok(AsyncOpenReader {
             inner: self.inner,
-            aead: options.backend_aead(&keys.payload),
-            buf: Zeroizing::new(vec![0u8; chunk_size + CHUNK_TAG_LEN]),
-            filled: 0,
-            pos: 0,
-            len: 0,
-            chunk_size,
-            next_index: 0,
-            skip: 0,
-            state: ReadState::Filling,
+            core: ChunkOpener::new(options.payload_aead(&keys), BodyLayout::new(&self.header)),
             header: self.header,
             opened_with,
         })
@@ -237,29 +221,11 @@ async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<us
     Ok(n)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ReadState {
-    /// Reading the next chunk's ciphertext.
-    Filling,
-    /// The final chunk verified.
-    Done,
-    Failed,
-}
-
 /// Decrypts a stream. Implements `tokio::io::AsyncRead`; each chunk's
 /// plaintext is released only after its tag verifies.
 pub struct AsyncOpenReader<R> {
     inner: R,
-    aead: Aead,
-    buf: Zeroizing<Vec<u8>>,
-    /// Ciphertext bytes of the current chunk read so far.
-    filled: usize,
-    pos: usize,
-    len: usize,
-    chunk_size: usize,
-    next_index: u64,
-    skip: usize,
-    state: ReadState,
+    core: ChunkOpener,
     header: Header,
     opened_with: String,
 }
@@ -274,27 +240,6 @@ impl<R> AsyncOpenReader<R> {
     pub fn opened_with(&self) -> &str {
         &self.opened_with
     }
-
-    /// Decrypts the chunk in `buf[..filled]`; `eof` says the input ended.
-    fn decrypt(&mut self, eof: bool) -> Result<(), Error> {
-        let last = eof;
-        let plain = open_chunk(
-            &self.aead,
-            &mut self.buf,
-            self.filled,
-            self.next_index,
-            last,
-        )?;
-        self.pos = self.skip.min(plain);
-        self.skip = 0;
-        self.len = plain;
-        self.filled = 0;
-        self.next_index += 1;
-        if last {
-            self.state = ReadState::Done;
-        }
-        Ok(())
-    }
 }
 
 impl<R: AsyncRead + AsyncSeek + Unpin> AsyncOpenReader<R> {
@@ -302,29 +247,13 @@ impl<R: AsyncRead + AsyncSeek + Unpin> AsyncOpenReader<R> {
     /// source. Reads nothing: the next read authenticates only the chunk
     /// that holds `pos`. Returns the new offset.
     pub async fn seek_to(&mut self, pos: u64) -> Result<u64, Error> {
-        if self.state == ReadState::Failed {
-            return Err(Error::Io(io::Error::other("the stream already failed")));
+        if self.core.next() == Next::Failed {
+            return Err(already_failed());
         }
         let end = self.inner.seek(io::SeekFrom::End(0)).await?;
-        let hl = self.header.len() as u64;
-        let body = end
-            .checked_sub(hl)
-            .ok_or(Error::Truncated("the input ends inside the header"))?;
-        let (chunk, stride) = (
-            self.chunk_size as u64,
-            (self.chunk_size + CHUNK_TAG_LEN) as u64,
-        );
-        let total = format::plaintext_size(body, self.header.chunk_size())?;
-        let target = pos.min(total);
-        let index = (target / chunk).min(total / chunk);
-        self.inner
-            .seek(io::SeekFrom::Start(hl + index * stride))
-            .await?;
-        self.next_index = index;
-        self.state = ReadState::Filling;
-        (self.filled, self.pos, self.len) = (0, 0, 0);
-        // Invariant: less than one chunk (<= 16 MiB), so it fits in usize.
-        self.skip = (target - index * chunk) as usize;
+        let total = self.core.layout().plaintext_size(end)?;
+        let (target, at) = self.core.seek(pos, total)?;
+        self.inner.seek(io::SeekFrom::Start(at)).await?;
         Ok(target)
     }
 }
@@ -337,44 +266,38 @@ impl<R: AsyncRead + Unpin> AsyncRead for AsyncOpenReader<R> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if this.pos < this.len {
-                let n = (this.len - this.pos).min(out.remaining());
-                out.put_slice(&this.buf[this.pos..this.pos + n]);
-                this.pos += n;
-                return Poll::Ready(Ok(()));
-            }
-            match this.state {
-                ReadState::Done => return Poll::Ready(Ok(())),
-                ReadState::Failed => {
-                    return Poll::Ready(Err(io::Error::other("the stream already failed")))
+            match this.core.next() {
+                Next::Data => {
+                    let avail = this.core.plain();
+                    let n = avail.len().min(out.remaining());
+                    out.put_slice(&avail[..n]);
+                    this.core.consume(n);
+                    return Poll::Ready(Ok(()));
                 }
-                ReadState::Filling => {}
+                Next::End => return Poll::Ready(Ok(())),
+                Next::Failed => return Poll::Ready(Err(already_failed().into_io())),
+                Next::NeedChunk => {}
             }
-            // Fill one chunk's ciphertext (exactly chunk_size + 16 bytes, or
-            // up to EOF for the final chunk), then open it: one chunk per poll.
-            let full = this.chunk_size + CHUNK_TAG_LEN;
-            let mut eof = false;
-            while this.filled < full {
-                let mut rb = ReadBuf::new(&mut this.buf[this.filled..full]);
+            // Fill one chunk's ciphertext (a whole chunk, or up to EOF for
+            // the final chunk), then open it: one chunk per poll.
+            while !this.core.space().is_empty() {
+                let mut rb = ReadBuf::new(this.core.space());
                 match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(e)) => {
-                        this.state = ReadState::Failed;
+                        this.core.fail();
                         return Poll::Ready(Err(e));
                     }
                     Poll::Ready(Ok(())) => {
                         let k = rb.filled().len();
                         if k == 0 {
-                            eof = true;
                             break;
                         }
-                        this.filled += k;
+                        this.core.filled(k);
                     }
                 }
             }
-            if let Err(e) = this.decrypt(eof) {
-                this.state = ReadState::Failed;
-                (this.pos, this.len) = (0, 0);
+            if let Err(e) = this.core.open() {
                 return Poll::Ready(Err(e.into_io()));
             }
         }

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::Error;
-use crate::format::{
+use super::limits::{
     MAX_CONTEXT_KEY_LEN, MAX_CONTEXT_LEN, MAX_CONTEXT_PAIRS, MAX_CONTEXT_VALUE_LEN,
 };
+use crate::error::Error;
 
 /// UTF-8 key/value pairs bound to a stream.
 ///

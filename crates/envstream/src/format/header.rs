@@ -5,52 +5,9 @@
 //! `Header::parse(b)?.0.to_bytes()` reproduces `b` exactly (the encoding is
 //! canonical).
 
-use crate::context::EncryptionContext;
+use super::context::EncryptionContext;
+use super::limits::*;
 use crate::error::Error;
-
-/// The 8-byte magic that starts every envstream file.
-pub const MAGIC: [u8; 8] = *b"ENVSTRM\0";
-/// The only format version this implementation reads and writes.
-pub const VERSION: u8 = 1;
-/// Suite 0x0001: AES-256-GCM chunks, HKDF-SHA-512 derivation, 32-byte key
-/// commitment, HMAC-SHA-256 header tag.
-pub const SUITE_AES256GCM_HKDF_SHA512: u16 = 0x0001;
-/// Smallest allowed chunk size (plaintext bytes per chunk).
-pub const MIN_CHUNK_SIZE: u32 = 4 * 1024;
-/// Largest allowed chunk size.
-pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
-/// Chunk size used when none is given.
-pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
-/// Length of the per-stream salt.
-pub const SALT_LEN: usize = 32;
-/// Length of the key commitment.
-pub const COMMITMENT_LEN: usize = 32;
-/// Length of the header authentication tag.
-pub const HEADER_TAG_LEN: usize = 32;
-/// Length of each chunk's AES-GCM tag.
-pub const CHUNK_TAG_LEN: usize = 16;
-/// Length of the fixed prefix: magic, version, suite, chunk size, header length.
-pub const PREFIX_LEN: usize = 19;
-/// Largest allowed header, in bytes.
-pub const MAX_HEADER_LEN: usize = 64 * 1024;
-/// Most encryption-context pairs.
-pub const MAX_CONTEXT_PAIRS: usize = 64;
-/// Longest context key, in bytes.
-pub const MAX_CONTEXT_KEY_LEN: usize = 256;
-/// Longest context value, in bytes.
-pub const MAX_CONTEXT_VALUE_LEN: usize = 1024;
-/// Longest encoded context, in bytes (including its count field).
-pub const MAX_CONTEXT_LEN: usize = 8 * 1024;
-/// Most wrapped keys in one header.
-pub const MAX_WRAPPED_KEYS: usize = 16;
-/// Longest provider id.
-pub const MAX_PROVIDER_ID_LEN: usize = 64;
-/// Longest key id.
-pub const MAX_KEY_ID_LEN: usize = 1024;
-/// Longest wrapped-key ciphertext.
-pub const MAX_WRAPPED_KEY_LEN: usize = 2048;
-/// Highest chunk index: the counter is 32 bits and never wraps.
-pub const MAX_CHUNK_INDEX: u64 = u32::MAX as u64;
 
 /// The algorithm suite recorded in the header.
 #[non_exhaustive]
@@ -218,18 +175,6 @@ pub(crate) fn header_from_buffer(bytes: &[u8], read: usize) -> Result<Header, Er
 
 /// The plaintext length of a body of `body_len` bytes (random access): the
 /// body must end with a valid final chunk, or it is truncated.
-pub(crate) fn plaintext_size(body_len: u64, chunk_size: u32) -> Result<u64, Error> {
-    let stride = u64::from(chunk_size) + CHUNK_TAG_LEN as u64;
-    let (full, rest) = (body_len / stride, body_len % stride);
-    if rest == 0 {
-        return Err(Error::Truncated("the final chunk is missing"));
-    }
-    if rest < CHUNK_TAG_LEN as u64 {
-        return Err(Error::Truncated("the final chunk is shorter than its tag"));
-    }
-    Ok(full * u64::from(chunk_size) + rest - CHUNK_TAG_LEN as u64)
-}
-
 pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
     if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
         Ok(())
@@ -521,18 +466,5 @@ impl Header {
 
     pub(crate) fn set_tag(&mut self, t: [u8; HEADER_TAG_LEN]) {
         self.tag = t;
-    }
-
-    /// How many chunks a body of `body_len` bytes holds: every chunk,
-    /// the final one included, takes at most `chunk_size + 16` bytes and
-    /// at least 16. (Counting does not authenticate anything.)
-    pub fn chunk_count(&self, body_len: u64) -> u64 {
-        body_len.div_ceil(u64::from(self.chunk_size()) + CHUNK_TAG_LEN as u64)
-    }
-
-    /// Byte offset of chunk `index` in the file (random access).
-    pub fn chunk_offset(&self, index: u64) -> Option<u64> {
-        let stride = u64::from(self.chunk_size) + CHUNK_TAG_LEN as u64;
-        index.checked_mul(stride)?.checked_add(self.len() as u64)
     }
 }

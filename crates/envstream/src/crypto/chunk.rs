@@ -1,0 +1,362 @@
+//! The chunk core, free of I/O: the nonce rule, sealing and opening one
+//! chunk, and the two stateful halves every reader and writer is built on.
+//!
+//! - [`ChunkSealer`] owns the counter, the final flag and the overflow
+//!   rule (a full chunk never takes the last index).
+//! - [`ChunkOpener`] owns the counter, the final-chunk and truncation
+//!   rules, the one opaque authentication error, and the window of
+//!   verified plaintext with the read position and the skip after a seek.
+//!
+//! The blocking types (`io::sync`), the tokio adapters (`io::tokio`) and the
+//! parallel engine (`io::parallel`, which processes chunks by index through
+//! [`seal_chunk`] and [`open_chunk`]) only move bytes in and out.
+
+use zeroize::Zeroizing;
+
+use super::backend::{Aead, NONCE_LEN, TAG_LEN};
+use crate::error::Error;
+use crate::format::{final_chunk_len, BodyLayout, MAX_CHUNK_INDEX};
+
+/// The nonce of chunk `index`: 7 zero bytes, the index as a 32-bit
+/// big-endian counter, then 0x01 for the final chunk or 0x00 otherwise.
+pub(crate) fn chunk_nonce(index: u64, last: bool) -> Result<[u8; NONCE_LEN], Error> {
+    if index > MAX_CHUNK_INDEX {
+        return Err(Error::CounterOverflow);
+    }
+    let mut n = [0u8; NONCE_LEN];
+    // Invariant: index <= u32::MAX was checked just above.
+    n[7..11].copy_from_slice(&(index as u32).to_be_bytes());
+    n[11] = u8::from(last);
+    Ok(n)
+}
+
+/// Seals one chunk in place and returns its tag. A full (non-final) chunk
+/// must leave an index free for the final chunk, so it is refused at the
+/// last index: the counter never runs out.
+pub(crate) fn seal_chunk(
+    aead: &Aead,
+    plain: &mut [u8],
+    index: u64,
+    last: bool,
+) -> Result<[u8; TAG_LEN], Error> {
+    if !last && index >= MAX_CHUNK_INDEX {
+        return Err(Error::CounterOverflow);
+    }
+    let nonce = chunk_nonce(index, last)?;
+    Ok(aead.seal_in_place(&nonce, &[], plain))
+}
+
+/// Opens chunk `index` held in `buf[..n]` (ciphertext and tag) in place and
+/// returns its plaintext length. `last` says whether the input ended with
+/// this chunk. Applies the final-chunk rules: an empty or sub-tag final
+/// chunk is truncation; every tag failure is the one opaque error.
+pub(crate) fn open_chunk(
+    aead: &Aead,
+    buf: &mut [u8],
+    n: usize,
+    index: u64,
+    last: bool,
+) -> Result<usize, Error> {
+    final_chunk_len(n as u64)?;
+    let nonce = chunk_nonce(index, last).map_err(|_| Error::TooManyChunks)?;
+    aead.open_in_place(&nonce, &[], &mut buf[..n])
+        .map_err(|_| Error::ChunkAuthentication { chunk: index })
+}
+
+/// The error every use of a failed stream gets.
+pub(crate) fn already_failed() -> Error {
+    Error::Io(std::io::Error::other("the stream already failed"))
+}
+
+/// Seals a stream's chunks in order.
+pub(crate) struct ChunkSealer {
+    aead: Aead,
+    chunk_size: usize,
+    next: u64,
+    finished: bool,
+}
+
+impl ChunkSealer {
+    pub(crate) fn new(aead: Aead, chunk_size: usize) -> Self {
+        ChunkSealer {
+            aead,
+            chunk_size,
+            next: 0,
+            finished: false,
+        }
+    }
+
+    /// Plaintext bytes in a full chunk.
+    pub(crate) fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Seals the plaintext in `chunk` in place and appends its tag. A full
+    /// chunk is never the final one and the final one is shorter, so a
+    /// writer seals a chunk as soon as it is full and the final chunk at
+    /// the end, with no lookahead.
+    pub(crate) fn seal_next(&mut self, chunk: &mut Vec<u8>, last: bool) -> Result<(), Error> {
+        if self.finished {
+            return Err(Error::Io(std::io::Error::other(
+                "the stream already has its final chunk",
+            )));
+        }
+        let tag = seal_chunk(&self.aead, chunk, self.next, last)?;
+        chunk.extend_from_slice(&tag);
+        self.next += 1;
+        self.finished = last;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_next_index(&mut self, index: u64) {
+        self.next = index;
+    }
+}
+
+/// What a reader should do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Verified plaintext is waiting: [`ChunkOpener::plain`].
+    Data,
+    /// The final chunk verified and everything was consumed.
+    End,
+    /// Read the next chunk's ciphertext into [`ChunkOpener::space`].
+    NeedChunk,
+    /// An earlier error ended the stream.
+    Failed,
+}
+
+/// Opens a stream's chunks in order and holds the current chunk's
+/// verified plaintext.
+pub(crate) struct ChunkOpener {
+    aead: Aead,
+    layout: BodyLayout,
+    buf: Zeroizing<Vec<u8>>,
+    /// Ciphertext bytes of the next chunk read so far.
+    filled: usize,
+    pos: usize,
+    len: usize,
+    /// Plaintext bytes to drop from the next chunk (after a seek).
+    skip: usize,
+    next: u64,
+    done: bool,
+    failed: bool,
+    plaintext_len: u64,
+}
+
+impl ChunkOpener {
+    pub(crate) fn new(aead: Aead, layout: BodyLayout) -> Self {
+        let stride = layout.stride() as usize;
+        ChunkOpener {
+            aead,
+            layout,
+            buf: Zeroizing::new(vec![0u8; stride]),
+            filled: 0,
+            pos: 0,
+            len: 0,
+            skip: 0,
+            next: 0,
+            done: false,
+            failed: false,
+            plaintext_len: 0,
+        }
+    }
+
+    pub(crate) fn next(&self) -> Next {
+        if self.failed {
+            Next::Failed
+        } else if self.pos < self.len {
+            Next::Data
+        } else if self.done {
+            Next::End
+        } else {
+            Next::NeedChunk
+        }
+    }
+
+    /// Verified plaintext not yet consumed.
+    pub(crate) fn plain(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
+
+    /// Where the next chunk's ciphertext goes: the rest of a full chunk.
+    pub(crate) fn space(&mut self) -> &mut [u8] {
+        let stride = self.buf.len();
+        &mut self.buf[self.filled..stride]
+    }
+
+    /// Records `n` more ciphertext bytes read into [`space`](Self::space).
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.buf.len());
+    }
+
+    /// Opens the chunk read so far. A full chunk's worth is never final;
+    /// anything shorter (the input ended) must be the final chunk, so no
+    /// lookahead or trial decryption is needed. On failure the stream is
+    /// failed and nothing of the chunk is released.
+    pub(crate) fn open(&mut self) -> Result<(), Error> {
+        let last = self.filled < self.buf.len();
+        match open_chunk(&self.aead, &mut self.buf, self.filled, self.next, last) {
+            Ok(plain) => {
+                // After a seek, drop the part of the chunk before the target.
+                self.pos = self.skip.min(plain);
+                self.skip = 0;
+                self.len = plain;
+                self.filled = 0;
+                self.next += 1;
+                self.plaintext_len += plain as u64;
+                self.done = last;
+                Ok(())
+            }
+            Err(e) => {
+                self.fail();
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the stream after an error (such as a failed read).
+    pub(crate) fn fail(&mut self) {
+        self.failed = true;
+        (self.pos, self.len, self.filled) = (0, 0, 0);
+    }
+
+    /// Moves to plaintext offset `pos` of a stream of `total` plaintext
+    /// bytes (clipped to the end). Returns the clipped offset and the file
+    /// offset to read the next chunk from; reading from there verifies only
+    /// the chunk that holds `pos`.
+    pub(crate) fn seek(&mut self, pos: u64, total: u64) -> Result<(u64, u64), Error> {
+        if self.failed {
+            return Err(already_failed());
+        }
+        let (target, index, skip) = self.layout.locate(pos, total);
+        let at = self
+            .layout
+            .chunk_offset(index)
+            .ok_or(Error::TooManyChunks)?;
+        self.next = index;
+        self.done = false;
+        (self.pos, self.len, self.filled) = (0, 0, 0);
+        self.skip = skip;
+        Ok((target, at))
+    }
+
+    /// The plaintext offset of the next byte a read returns.
+    pub(crate) fn position(&self) -> u64 {
+        let chunk = u64::from(self.layout.chunk_size());
+        if self.len > 0 || self.done {
+            // The window holds chunk next - 1.
+            (self.next - 1) * chunk + self.pos as u64
+        } else {
+            self.next * chunk + self.skip as u64
+        }
+    }
+
+    /// Index of the next chunk to open.
+    pub(crate) fn next_index(&self) -> u64 {
+        self.next
+    }
+
+    /// Plaintext bytes verified so far.
+    pub(crate) fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    pub(crate) fn aead(&self) -> &Aead {
+        &self.aead
+    }
+
+    pub(crate) fn layout(&self) -> &BodyLayout {
+        &self.layout
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_next_index(&mut self, index: u64) {
+        self.next = index;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::CHUNK_TAG_LEN;
+
+    #[test]
+    fn nonce_layout() {
+        let n = chunk_nonce(0x0102_0304, true).expect("in range");
+        assert_eq!(n, [0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 1]);
+        assert_eq!(chunk_nonce(0, false).expect("in range"), [0; 12]);
+    }
+
+    #[test]
+    fn counter_overflow_is_refused() {
+        assert!(chunk_nonce(MAX_CHUNK_INDEX, true).is_ok());
+        assert!(matches!(
+            chunk_nonce(MAX_CHUNK_INDEX + 1, false),
+            Err(Error::CounterOverflow)
+        ));
+        assert!(matches!(
+            chunk_nonce(u64::MAX, true),
+            Err(Error::CounterOverflow)
+        ));
+    }
+
+    #[test]
+    fn sealer_and_opener_agree_and_enforce_the_final_chunk_rules() {
+        let aead = || crate::Backend::default().aead(&[5; 32]);
+        let mut sealer = ChunkSealer::new(aead(), 4096);
+        let mut body = Vec::new();
+        for (len, last) in [(4096, false), (4096, false), (10, true)] {
+            let mut c = vec![7u8; len];
+            sealer.seal_next(&mut c, last).expect("seal");
+            assert_eq!(c.len(), len + CHUNK_TAG_LEN);
+            body.extend_from_slice(&c);
+        }
+        assert!(
+            sealer.seal_next(&mut vec![0u8; 1], true).is_err(),
+            "after the final chunk"
+        );
+        let layout = BodyLayout::for_test(0, 4096);
+        let mut opener = ChunkOpener::new(aead(), layout);
+        let mut out = Vec::new();
+        let mut at = 0;
+        while opener.next() != Next::End {
+            assert_eq!(opener.next(), Next::NeedChunk);
+            let space = opener.space();
+            let n = space.len().min(body.len() - at);
+            space[..n].copy_from_slice(&body[at..at + n]);
+            at += n;
+            opener.filled(n);
+            opener.open().expect("open");
+            out.extend_from_slice(opener.plain());
+            let k = opener.plain().len();
+            opener.consume(k);
+        }
+        assert_eq!(out.len(), 8192 + 10);
+        assert!(opener.is_done());
+        // Dropping the final chunk: the input ends at a chunk boundary.
+        let mut opener2 = ChunkOpener::new(aead(), layout);
+        opener2.space().copy_from_slice(&body[..4112]);
+        opener2.filled(4112);
+        opener2.open().expect("first chunk");
+        opener2.consume(4096);
+        opener2.space().copy_from_slice(&body[4112..8224]);
+        opener2.filled(4112);
+        opener2.open().expect("second chunk");
+        opener2.consume(4096);
+        assert!(
+            matches!(opener2.open(), Err(Error::Truncated(_))),
+            "no final chunk"
+        );
+        assert_eq!(opener2.next(), Next::Failed);
+    }
+}

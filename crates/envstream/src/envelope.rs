@@ -1,0 +1,315 @@
+//! The envelope: everything about keys and the header, and nothing about
+//! the body. Sealing prepares a data key, wraps it with every keyring and
+//! builds the authenticated header; opening authenticates a parsed header
+//! and derives the stream keys; rekeying rewraps the data key into a new
+//! header for the same body. The body's bytes move in `io`.
+
+use crate::crypto::{Aead, Backend, DataKey, RandomSource, StreamKeys};
+use crate::error::{Error, KeyringError, KeyringErrorKind};
+use crate::format::{
+    check_chunk_size, EncryptionContext, Header, WrappedKey, DEFAULT_CHUNK_SIZE, SALT_LEN,
+};
+use crate::keyring::{block_on, Keyring, UnwrapRequest, WrapRequest};
+
+/// Parameters for sealing.
+pub struct SealOptions {
+    chunk_size: u32,
+    context: EncryptionContext,
+    backend: Backend,
+    seed: Option<[u8; 32]>,
+}
+
+impl Default for SealOptions {
+    fn default() -> Self {
+        SealOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            context: EncryptionContext::new(),
+            backend: Backend::default(),
+            seed: None,
+        }
+    }
+}
+
+impl SealOptions {
+    /// Default options: 64 KiB chunks, empty context, default backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the chunk size (4 KiB to 16 MiB).
+    pub fn chunk_size(mut self, size: u32) -> Result<Self, Error> {
+        check_chunk_size(size)?;
+        self.chunk_size = size;
+        Ok(self)
+    }
+
+    /// Sets the encryption context.
+    pub fn context(mut self, context: EncryptionContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Selects the crypto backend.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// **Insecure; for test vectors only.** Derives every random value (data
+    /// key, salt, wrapping nonces) from `seed`, so output is reproducible.
+    #[doc(hidden)]
+    pub fn insecure_deterministic(mut self, seed: [u8; 32]) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}
+
+/// A prepared seal: the data key is generated and wrapped, the header is
+/// built. Turn it into a writer with [`Sealer::seal_to`].
+pub struct Sealer {
+    header: Header,
+    keys: StreamKeys,
+    backend: Backend,
+}
+
+impl Sealer {
+    /// Generates a data key and wraps it with every keyring (asynchronously).
+    ///
+    /// The first keyring may generate the key itself (KMS); the others wrap it.
+    /// A keyring whose record names the same provider and key id as an
+    /// earlier one (the same key given twice, or under two names) adds no
+    /// second record.
+    pub async fn prepare(keyrings: &[&dyn Keyring], options: SealOptions) -> Result<Self, Error> {
+        if keyrings.is_empty() {
+            return Err(Error::NoKeyring);
+        }
+        let random = match options.seed {
+            Some(seed) => RandomSource::deterministic(options.backend, seed),
+            None => RandomSource::system(options.backend),
+        };
+        let request = WrapRequest {
+            context: &options.context,
+            random: &random,
+        };
+        let mut wrapped = Vec::with_capacity(keyrings.len());
+        let (data_key, rest) = match keyrings[0]
+            .generate(&request)
+            .await
+            .map_err(Error::Keyring)?
+        {
+            Some((dk, wk)) => {
+                wrapped.push(wk);
+                (dk, &keyrings[1..])
+            }
+            None => (DataKey::generate(&random)?, keyrings),
+        };
+        for k in rest {
+            push_unique(
+                &mut wrapped,
+                k.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
+            );
+        }
+        let mut salt = [0u8; SALT_LEN];
+        random.fill(&mut salt)?;
+        let mut header = Header::new(options.chunk_size, salt, options.context.clone(), wrapped)?;
+        let keys = StreamKeys::derive(options.backend, &data_key, &header);
+        keys.finalize(options.backend, &mut header);
+        Ok(Sealer {
+            header,
+            keys,
+            backend: options.backend,
+        })
+    }
+
+    /// Blocking form of [`Sealer::prepare`].
+    pub fn prepare_blocking(
+        keyrings: &[&dyn Keyring],
+        options: SealOptions,
+    ) -> Result<Self, Error> {
+        block_on(Self::prepare(keyrings, options))
+    }
+
+    /// The payload cipher, for the writers in `io`.
+    pub(crate) fn payload_aead(&self) -> Aead {
+        self.backend.aead(&self.keys.payload)
+    }
+
+    /// The header that will be written.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+/// Parameters for opening.
+#[derive(Default)]
+pub struct OpenOptions {
+    required: Vec<(String, String)>,
+    backend: Backend,
+}
+
+impl OpenOptions {
+    /// Default options: no context requirements, default backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires the header's context to hold `key` with exactly `value`.
+    pub fn require_context(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.required.push((key.into(), value.into()));
+        self
+    }
+
+    /// Selects the crypto backend.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The payload cipher for `keys`, for the readers in `io`.
+    pub(crate) fn payload_aead(&self, keys: &StreamKeys) -> Aead {
+        self.backend.aead(&keys.payload)
+    }
+}
+
+/// Checks the context requirements, unwraps the data key with the first
+/// keyring that can, and verifies the key commitment (in constant time)
+/// and the header tag.
+pub(crate) async fn authenticate(
+    header: &Header,
+    keyrings: &[&dyn Keyring],
+    options: &OpenOptions,
+) -> Result<(DataKey, StreamKeys, String), Error> {
+    for (k, v) in &options.required {
+        let found = header.context().get(k);
+        if found != Some(v.as_str()) {
+            return Err(Error::ContextMismatch {
+                key: k.clone(),
+                expected: v.clone(),
+                found: found.map(str::to_owned),
+            });
+        }
+    }
+    if keyrings.is_empty() {
+        return Err(Error::NoKeyring);
+    }
+    let request = UnwrapRequest {
+        context: header.context(),
+    };
+    let mut errors: Vec<KeyringError> = Vec::new();
+    let mut found: Option<(DataKey, String)> = None;
+    'outer: for kr in keyrings {
+        for wk in header.wrapped_keys() {
+            match kr.unwrap(wk, &request).await {
+                Ok(Some(dk)) => {
+                    found = Some((dk, format!("{}/{}", wk.provider(), wk.key_id())));
+                    break 'outer;
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    let Some((data_key, opened_with)) = found else {
+        let has = |kind| errors.iter().any(|e| e.kind() == kind);
+        return Err(if has(KeyringErrorKind::Corrupt) {
+            Error::WrappedKeyCorrupt(errors)
+        } else if let Some(i) = errors
+            .iter()
+            .position(|e| e.kind() == KeyringErrorKind::Configuration)
+        {
+            // Retrying cannot help a missing region, credential or profile.
+            Error::Keyring(errors.swap_remove(i))
+        } else if has(KeyringErrorKind::Unavailable) {
+            Error::KeyServiceUnavailable(errors)
+        } else if !errors.is_empty() {
+            Error::KeyDenied(errors)
+        } else {
+            Error::NoMatchingKey {
+                tried: keyrings.iter().map(|k| k.description()).collect(),
+                wrapped: header
+                    .wrapped_keys()
+                    .iter()
+                    .map(|w| format!("{}/{}", w.provider(), w.key_id()))
+                    .collect(),
+            }
+        });
+    };
+    let keys = StreamKeys::derive(options.backend, &data_key, header);
+    keys.check_commitment(header)?;
+    keys.check_header_tag(options.backend, header)?;
+    Ok((data_key, keys, opened_with))
+}
+
+/// Appends `wk` unless the list already holds a record for the same key
+/// (same provider and key id): one key never takes two of the 16 slots,
+/// whether it was named twice or under two names (a KMS alias and its ARN).
+fn push_unique(wrapped: &mut Vec<WrappedKey>, wk: WrappedKey) {
+    let dup = wrapped
+        .iter()
+        .any(|w| w.provider() == wk.provider() && w.key_id() == wk.key_id());
+    if !dup {
+        wrapped.push(wk);
+    }
+}
+
+/// Whether `r` (a key id or `provider/key id`, as `--remove-key` takes it)
+/// names the wrapped key `w`.
+fn names(w: &WrappedKey, r: &str) -> bool {
+    w.key_id() == r
+        || r.split_once('/')
+            .is_some_and(|(p, id)| p == w.provider() && id == w.key_id())
+}
+
+/// Builds the header of a rekeyed stream: authenticates `old` with
+/// `keyrings`, removes the wrapped keys named in `remove` (a key id or
+/// `provider/key id`), wraps the same data key with each of `add`, and
+/// returns the new authenticated header (same salt, context and chunk
+/// size, so the same commitment and body) and the key that opened `old`.
+pub(crate) async fn rekey_header(
+    old: &Header,
+    keyrings: &[&dyn Keyring],
+    options: &OpenOptions,
+    add: &[&dyn Keyring],
+    remove: &[String],
+) -> Result<(Header, String), Error> {
+    let (data_key, keys, opened_with) = authenticate(old, keyrings, options).await?;
+    for r in remove {
+        let known = old.wrapped_keys().iter().any(|w| names(w, r));
+        if !known {
+            return Err(Error::InvalidOptions(format!(
+                "the key to remove, {r:?}, matches no wrapped key in the header"
+            )));
+        }
+    }
+    let mut wrapped: Vec<WrappedKey> = old
+        .wrapped_keys()
+        .iter()
+        .filter(|w| !remove.iter().any(|r| names(w, r)))
+        .cloned()
+        .collect();
+    let random = RandomSource::system(options.backend);
+    let request = WrapRequest {
+        context: old.context(),
+        random: &random,
+    };
+    for k in add {
+        push_unique(
+            &mut wrapped,
+            k.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
+        );
+    }
+    if wrapped.is_empty() {
+        return Err(Error::InvalidOptions(
+            "refusing to remove the last wrapped key: the file could never be opened again".into(),
+        ));
+    }
+    let mut header = Header::new(
+        old.chunk_size(),
+        *old.salt(),
+        old.context().clone(),
+        wrapped,
+    )?;
+    // Same data key, salt, suite, chunk size and context: same commitment.
+    keys.finalize(options.backend, &mut header);
+    Ok((header, opened_with))
+}

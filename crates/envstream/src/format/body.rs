@@ -1,0 +1,148 @@
+//! The body layout: where each chunk sits, how long the plaintext is, and
+//! which chunk holds a plaintext offset. Pure arithmetic, no I/O; every
+//! reader (blocking, async, parallel) and the CLI use this one copy.
+
+use super::header::Header;
+use super::limits::{CHUNK_TAG_LEN, MAX_CHUNK_INDEX};
+use crate::error::Error;
+
+/// The body of one stream: chunks of `chunk_size` plaintext bytes plus a
+/// 16-byte tag each, from the end of the header on; the final chunk is
+/// strictly shorter than `chunk_size` (possibly empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLayout {
+    header_len: u64,
+    chunk_size: u32,
+}
+
+/// How a body's last, partial stride ends (the truncation rules, in one place).
+pub(crate) fn final_chunk_len(rest: u64) -> Result<u64, Error> {
+    if rest == 0 {
+        Err(Error::Truncated("the final chunk is missing"))
+    } else if rest < CHUNK_TAG_LEN as u64 {
+        Err(Error::Truncated("the final chunk is shorter than its tag"))
+    } else {
+        Ok(rest)
+    }
+}
+
+impl BodyLayout {
+    /// The layout of the body that follows `header`.
+    pub fn new(header: &Header) -> Self {
+        BodyLayout {
+            header_len: header.len() as u64,
+            chunk_size: header.chunk_size(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(header_len: u64, chunk_size: u32) -> Self {
+        BodyLayout {
+            header_len,
+            chunk_size,
+        }
+    }
+
+    /// Plaintext bytes in a full chunk.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// Bytes a full chunk takes in the file: plaintext plus tag.
+    pub fn stride(&self) -> u64 {
+        u64::from(self.chunk_size) + CHUNK_TAG_LEN as u64
+    }
+
+    /// File offset of chunk `index` (checked arithmetic).
+    pub fn chunk_offset(&self, index: u64) -> Option<u64> {
+        index
+            .checked_mul(self.stride())?
+            .checked_add(self.header_len)
+    }
+
+    /// How many chunks a body of `body_len` bytes holds: every chunk, the
+    /// final one included, takes at most a stride and at least a tag.
+    /// Nothing is authenticated.
+    pub fn chunk_count(&self, body_len: u64) -> u64 {
+        body_len.div_ceil(self.stride())
+    }
+
+    /// The plaintext length of a whole file of `file_len` bytes, from the
+    /// length alone. A body that cannot end with a valid final chunk is
+    /// truncated; one with more chunks than the counter allows is refused.
+    pub fn plaintext_size(&self, file_len: u64) -> Result<u64, Error> {
+        let body = file_len
+            .checked_sub(self.header_len)
+            .ok_or(Error::Truncated("the input ends inside the header"))?;
+        let (full, rest) = (body / self.stride(), body % self.stride());
+        let last = final_chunk_len(rest)?;
+        if full > MAX_CHUNK_INDEX {
+            return Err(Error::TooManyChunks);
+        }
+        Ok(full * u64::from(self.chunk_size) + last - CHUNK_TAG_LEN as u64)
+    }
+
+    /// Where plaintext offset `pos` lives in a stream of `total` plaintext
+    /// bytes: the chunk index and the bytes to skip inside that chunk's
+    /// plaintext. Offsets past the end are clipped to the end (the final
+    /// chunk, skipped entirely), so reading there verifies the final chunk
+    /// and returns nothing. Returns `(clipped offset, index, skip)`.
+    pub fn locate(&self, pos: u64, total: u64) -> (u64, u64, usize) {
+        let chunk = u64::from(self.chunk_size);
+        let target = pos.min(total);
+        let index = (target / chunk).min(total / chunk);
+        // Invariant: target - index * chunk < chunk <= 16 MiB, so it fits.
+        let skip = usize::try_from(target - index * chunk).unwrap_or(usize::MAX);
+        (target, index, skip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> BodyLayout {
+        BodyLayout {
+            header_len: 100,
+            chunk_size: 4096,
+        }
+    }
+
+    #[test]
+    fn sizes_offsets_and_locations() {
+        let l = layout();
+        assert_eq!(l.stride(), 4112);
+        assert_eq!(l.chunk_offset(0), Some(100));
+        assert_eq!(l.chunk_offset(2), Some(100 + 2 * 4112));
+        assert_eq!(l.chunk_offset(u64::MAX), None);
+        // Empty plaintext: one empty final chunk (its tag).
+        assert_eq!(l.plaintext_size(116).expect("size"), 0);
+        // Exactly one full chunk: it is followed by an empty final chunk.
+        assert_eq!(l.plaintext_size(100 + 4112 + 16).expect("size"), 4096);
+        assert_eq!(l.plaintext_size(100 + 4112 + 26).expect("size"), 4106);
+        assert!(matches!(l.plaintext_size(99), Err(Error::Truncated(_))));
+        assert!(matches!(l.plaintext_size(100), Err(Error::Truncated(_))));
+        assert!(matches!(
+            l.plaintext_size(100 + 4112),
+            Err(Error::Truncated(_))
+        ));
+        assert!(matches!(l.plaintext_size(110), Err(Error::Truncated(_))));
+        assert_eq!(l.chunk_count(0), 0);
+        assert_eq!(l.chunk_count(16), 1);
+        assert_eq!(l.chunk_count(4112 + 16), 2);
+        assert_eq!(l.locate(0, 10_000), (0, 0, 0));
+        assert_eq!(l.locate(4096, 10_000), (4096, 1, 0));
+        assert_eq!(l.locate(4097, 10_000), (4097, 1, 1));
+        // Past the end: clipped to the end, inside the final chunk.
+        assert_eq!(l.locate(99_999, 10_000), (10_000, 2, 10_000 - 8192));
+        // A total that is a multiple of the chunk size: the empty final chunk.
+        assert_eq!(l.locate(8192, 8192), (8192, 2, 0));
+    }
+
+    #[test]
+    fn more_chunks_than_the_counter_allows_are_refused() {
+        let l = layout();
+        let huge = 100 + (MAX_CHUNK_INDEX + 1) * l.stride() + 16;
+        assert!(matches!(l.plaintext_size(huge), Err(Error::TooManyChunks)));
+    }
+}

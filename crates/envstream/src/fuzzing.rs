@@ -1,0 +1,143 @@
+//! Fuzzing entry points. Not part of the stable API.
+
+/// Parses a header and, if it parses, asserts that writing it back
+/// reproduces the input bytes exactly.
+pub fn header_round_trip(data: &[u8]) {
+    if let Ok((h, len)) = crate::Header::parse(data) {
+        assert_eq!(h.to_bytes(), &data[..len], "header parse/write round trip");
+        assert_eq!(h.len(), len);
+    }
+}
+
+/// The fixed key used by [`open_with_fixed_key`]: the test vectors'
+/// `key1` (bytes 0x20, 0x21, ..., 0x3f), so the vectors seed the corpus.
+pub fn fixed_key() -> crate::LocalKey {
+    let mut secret = [0u8; 32];
+    for (i, b) in secret.iter_mut().enumerate() {
+        *b = 0x20 + i as u8;
+    }
+    crate::LocalKey::from_secret(&secret, crate::Backend::default())
+}
+
+/// Parses `data` as a key file: must never panic; a key that parses
+/// must give the same key id when its file text is parsed again.
+pub fn key_file(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::LocalKey::parse(text, crate::Backend::default());
+    }
+}
+
+/// What `envstream inspect` does: read the header from a stream and
+/// touch every field. Must never panic; what parses must re-serialize
+/// to the same bytes.
+pub fn inspect(data: &[u8]) {
+    if let Ok(opener) = crate::Opener::new(data) {
+        let h = opener.header();
+        let bytes = h.to_bytes();
+        assert_eq!(&bytes[..], &data[..bytes.len()], "inspect round trip");
+        let _ = (h.version(), h.suite().name(), h.chunk_size(), h.len());
+        for (k, v) in h.context().iter() {
+            let _ = (k.len(), v.len());
+        }
+        for w in h.wrapped_keys() {
+            let _ = (w.provider(), w.key_id(), w.ciphertext().len());
+        }
+    }
+}
+
+/// The good vector `multi_chunk_context` (sealed to [`fixed_key`]) and its plaintext length.
+pub const SEED_FILE: &[u8] = include_bytes!("../../../docs/vectors/good/multi_chunk_context.envs");
+
+/// Structure-aware: applies the edits `ops` describes (bit flips, chunk
+/// splices, length and count edits, truncation, appends) to a valid
+/// file and opens the result. Asserts that a file that still opens is
+/// byte-identical to the original: no edit goes undetected.
+pub fn mutate_and_open(ops: &[u8]) {
+    let original = SEED_FILE;
+    let mut f = original.to_vec();
+    let (hl, stride) = match crate::Header::parse(original) {
+        Ok((h, hl)) => (hl, h.chunk_size() as usize + crate::format::CHUNK_TAG_LEN),
+        Err(_) => return,
+    };
+    for op in ops.chunks(4) {
+        if op.len() < 4 || f.is_empty() {
+            break;
+        }
+        let arg = u16::from_be_bytes([op[1], op[2]]) as usize;
+        match op[0] % 8 {
+            0 => {
+                let at = arg % f.len();
+                f[at] ^= 1 << (op[3] % 8);
+            }
+            1 => {
+                // Copy chunk a over chunk b.
+                let n = (f.len().saturating_sub(hl)) / stride + 1;
+                let (a, b) = (arg % n, op[3] as usize % n);
+                let src: Vec<u8> = f
+                    .iter()
+                    .skip(hl + a * stride)
+                    .take(stride)
+                    .copied()
+                    .collect();
+                let start = (hl + b * stride).min(f.len());
+                let end = (start + stride).min(f.len());
+                f.splice(start..end, src);
+            }
+            2 => {
+                // Remove a chunk.
+                let n = (f.len().saturating_sub(hl)) / stride + 1;
+                let start = (hl + (arg % n) * stride).min(f.len());
+                let end = (start + stride).min(f.len());
+                f.drain(start..end);
+            }
+            3 => f.truncate(arg % (f.len() + 1)),
+            4 => f.extend(std::iter::repeat_n(op[3], arg % 64 + 1)),
+            5 => {
+                // Edit a header length/count byte: chunk size, header length, counts.
+                let fields = [11usize, 12, 13, 14, 15, 16, 17, 18, 51, 52];
+                let at = fields[arg % fields.len()];
+                if at < f.len() {
+                    f[at] = op[3];
+                }
+            }
+            6 => {
+                // Insert a byte inside the header.
+                let at = arg % (hl.min(f.len()) + 1);
+                f.insert(at, op[3]);
+            }
+            _ => {
+                // Duplicate a chunk in place.
+                let n = (f.len().saturating_sub(hl)) / stride + 1;
+                let start = (hl + (arg % n) * stride).min(f.len());
+                let end = (start + stride).min(f.len());
+                let dup: Vec<u8> = f[start..end].to_vec();
+                f.splice(start..start, dup);
+            }
+        }
+    }
+    if open_with_fixed_key(&f).is_some() {
+        assert_eq!(&f[..], original, "an edited file opened");
+    }
+}
+
+/// Opens `data` with [`fixed_key`] and reads it to the end into a
+/// bounded sink. Must never panic or hang, whatever `data` holds.
+/// Returns the plaintext length on success.
+pub fn open_with_fixed_key(data: &[u8]) -> Option<u64> {
+    use std::io::Read;
+    let key = fixed_key();
+    let keys: [&dyn crate::Keyring; 1] = [&key];
+    let opener = crate::Opener::new(data).ok()?;
+    let mut reader = opener
+        .unlock_blocking(&keys, crate::OpenOptions::new())
+        .ok()?;
+    let mut buf = [0u8; 8192];
+    let mut total = 0u64;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Some(total),
+            Ok(n) => total += n as u64,
+            Err(_) => return None,
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! The blocking types: [`SealWriter`] (`Write`), [`Opener`] and
+//! [`OpenReader`] (`Read`, `BufRead`, `Seek`), and [`Rekeyed`]. They move
+//! bytes; the chunk rules live in `crypto::chunk`, the layout in
+//! `format::body`, and keys and headers in `envelope`.
+
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+
+use zeroize::Zeroizing;
+
+use super::read::read_header;
+use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
+use crate::envelope::{authenticate, rekey_header, OpenOptions, Sealer};
+use crate::error::Error;
+use crate::format::{BodyLayout, Header, CHUNK_TAG_LEN};
+use crate::keyring::{block_on, Keyring};
+
+impl Sealer {
+    /// Writes the header to `out` and returns the chunk writer.
+    pub fn seal_to<W: Write>(self, mut out: W) -> Result<SealWriter<W>, Error> {
+        out.write_all(&self.header().to_bytes())?;
+        let chunk_size = self.header().chunk_size() as usize;
+        Ok(SealWriter {
+            inner: out,
+            sealer: ChunkSealer::new(self.payload_aead(), chunk_size),
+            buf: Zeroizing::new(Vec::with_capacity(chunk_size + CHUNK_TAG_LEN)),
+            failed: false,
+            plaintext_len: 0,
+        })
+    }
+}
+
+/// Encrypts a stream chunk by chunk. Implements [`Write`].
+///
+/// You **must** call [`SealWriter::finish`]: it writes the final chunk. A
+/// stream dropped without it lacks its final chunk and is rejected as
+/// truncated when opened.
+pub struct SealWriter<W: Write> {
+    inner: W,
+    sealer: ChunkSealer,
+    buf: Zeroizing<Vec<u8>>,
+    failed: bool,
+    plaintext_len: u64,
+}
+
+impl<W: Write> SealWriter<W> {
+    fn emit(&mut self, last: bool) -> Result<(), Error> {
+        self.sealer.seal_next(&mut self.buf, last)?;
+        self.inner.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes the final chunk, flushes and returns the inner writer.
+    pub fn finish(mut self) -> Result<W, Error> {
+        if self.failed {
+            return Err(Error::Io(io::Error::other(
+                "an earlier write failed; the output is incomplete",
+            )));
+        }
+        self.emit(true)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+
+    /// Plaintext bytes accepted so far.
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+}
+
+impl<W: Write> Write for SealWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other(
+                "an earlier write failed; the output is incomplete",
+            ));
+        }
+        let chunk_size = self.sealer.chunk_size();
+        let n = (chunk_size - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.plaintext_len += n as u64;
+        // A full chunk is never the final one: seal it as soon as it is full.
+        if self.buf.len() == chunk_size {
+            if let Err(e) = self.emit(false) {
+                self.failed = true;
+                return Err(e.into_io());
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A stream whose header has been read and parsed but not yet unlocked.
+pub struct Opener<R: Read> {
+    inner: R,
+    header: Header,
+}
+
+impl<R: Read> Opener<R> {
+    /// Reads and parses the header. Needs no key and decrypts nothing.
+    pub fn new(mut inner: R) -> Result<Self, Error> {
+        let header = read_header(&mut inner)?;
+        Ok(Opener { inner, header })
+    }
+
+    /// The parsed (not yet authenticated) header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Unwraps the data key with the first keyring that can, verifies the
+    /// key commitment and header tag, and returns the plaintext reader.
+    ///
+    /// Keyrings are tried in order; each is offered every wrapped key.
+    pub async fn unlock(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+    ) -> Result<OpenReader<R>, Error> {
+        let (_data_key, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
+        Ok(OpenReader {
+            inner: self.inner,
+            core: ChunkOpener::new(options.payload_aead(&keys), BodyLayout::new(&self.header)),
+            header: self.header,
+            opened_with,
+            total: None,
+        })
+    }
+
+    /// Header-only rewrap (`rekey`): unwraps the data key with `keyrings`,
+    /// verifies the commitment and header tag, removes the wrapped keys
+    /// whose key id (or `provider/key id`) is in `remove`, wraps the same
+    /// data key with each of `add`, and returns the new header together
+    /// with the untouched input positioned at the first chunk. The body is
+    /// not decrypted: copy it verbatim after the new header.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use envstream::{Backend, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+    /// # fn main() -> Result<(), envstream::Error> {
+    /// let (old, new) = (LocalKey::from_secret(&[1; 32], Backend::default()), LocalKey::from_secret(&[2; 32], Backend::default()));
+    /// let mut w = Sealer::prepare_blocking(&[&old as &dyn Keyring], SealOptions::new())?.seal_to(Vec::new())?;
+    /// w.write_all(b"backup")?;
+    /// let sealed = w.finish()?;
+    /// // Add `new`, drop `old`: only the header changes.
+    /// let rekeyed = Opener::new(&sealed[..])?
+    ///     .rekey_blocking(&[&old as &dyn Keyring], OpenOptions::new(), &[&new as &dyn Keyring], &[old.key_id().to_owned()])?;
+    /// let (out, _) = rekeyed.write_to(Vec::new())?;
+    /// let mut plain = Vec::new();
+    /// Opener::new(&out[..])?.unlock_blocking(&[&new as &dyn Keyring], OpenOptions::new())?.read_to_end(&mut plain)?;
+    /// assert_eq!(plain, b"backup");
+    /// # Ok(()) }
+    /// ```
+    pub async fn rekey(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+        add: &[&dyn Keyring],
+        remove: &[String],
+    ) -> Result<Rekeyed<R>, Error> {
+        let (header, opened_with) =
+            rekey_header(&self.header, keyrings, &options, add, remove).await?;
+        Ok(Rekeyed {
+            header,
+            inner: self.inner,
+            opened_with,
+        })
+    }
+
+    /// Blocking form of [`Opener::rekey`].
+    pub fn rekey_blocking(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+        add: &[&dyn Keyring],
+        remove: &[String],
+    ) -> Result<Rekeyed<R>, Error> {
+        block_on(self.rekey(keyrings, options, add, remove))
+    }
+
+    /// Blocking form of [`Opener::unlock`].
+    pub fn unlock_blocking(
+        self,
+        keyrings: &[&dyn Keyring],
+        options: OpenOptions,
+    ) -> Result<OpenReader<R>, Error> {
+        block_on(self.unlock(keyrings, options))
+    }
+}
+
+/// The result of [`Opener::rekey`]: a new header for the same body.
+pub struct Rekeyed<R: Read> {
+    header: Header,
+    inner: R,
+    opened_with: String,
+}
+
+impl<R: Read> Rekeyed<R> {
+    /// The new, authenticated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// `provider/key id` of the wrapped key that unwrapped the data key.
+    pub fn opened_with(&self) -> &str {
+        &self.opened_with
+    }
+
+    /// Writes the new header, then copies the body bytes verbatim (no
+    /// decryption). Returns the output and the number of body bytes copied.
+    pub fn write_to<W: Write>(mut self, mut output: W) -> Result<(W, u64), Error> {
+        output.write_all(&self.header.to_bytes())?;
+        let copied = io::copy(&mut self.inner, &mut output)?;
+        output.flush()?;
+        Ok((output, copied))
+    }
+}
+
+/// Decrypts a stream. Implements [`Read`] and [`BufRead`].
+///
+/// Each chunk's plaintext is released only after its tag verifies. A read
+/// returns `Ok(0)` only after the final chunk has verified; truncation,
+/// reordering, tampering and trailing data are errors (recover the
+/// [`Error`] with [`Error::from_io_ref`]).
+pub struct OpenReader<R: Read> {
+    pub(super) inner: R,
+    pub(super) core: ChunkOpener,
+    header: Header,
+    opened_with: String,
+    /// Total plaintext length, once a seek has measured the input.
+    total: Option<u64>,
+}
+
+impl<R: Read> OpenReader<R> {
+    /// The authenticated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// `provider/key id` of the wrapped key that opened the stream.
+    pub fn opened_with(&self) -> &str {
+        &self.opened_with
+    }
+
+    /// Plaintext bytes verified so far.
+    pub fn plaintext_len(&self) -> u64 {
+        self.core.plaintext_len()
+    }
+
+    /// Chunks verified so far.
+    pub fn chunks(&self) -> u64 {
+        self.core.next_index()
+    }
+
+    /// Whether the final chunk has been verified (the stream is complete).
+    pub fn is_complete(&self) -> bool {
+        self.core.is_done()
+    }
+
+    /// Verified plaintext: what the window holds, or the next chunk, read
+    /// whole (or up to the end of the input) and opened.
+    fn fill(&mut self) -> io::Result<&[u8]> {
+        loop {
+            match self.core.next() {
+                Next::Data => return Ok(self.core.plain()),
+                Next::End => return Ok(&[]),
+                Next::Failed => return Err(already_failed().into_io()),
+                Next::NeedChunk => {
+                    while !self.core.space().is_empty() {
+                        match self.inner.read(self.core.space()) {
+                            Ok(0) => break,
+                            Ok(k) => self.core.filled(k),
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => {
+                                self.core.fail();
+                                return Err(e);
+                            }
+                        }
+                    }
+                    self.core.open().map_err(Error::into_io)?;
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read + Seek> OpenReader<R> {
+    /// The total plaintext length, computed from the input's length alone
+    /// (nothing is decrypted). A body that cannot end with a valid final
+    /// chunk is reported as truncated.
+    pub fn plaintext_size(&mut self) -> Result<u64, Error> {
+        if let Some(t) = self.total {
+            return Ok(t);
+        }
+        let here = self.inner.stream_position()?;
+        let end = self.inner.seek(SeekFrom::End(0))?;
+        let total = self.core.layout().plaintext_size(end)?;
+        self.total = Some(total);
+        // Leave the input where it was.
+        self.inner.seek(SeekFrom::Start(here))?;
+        Ok(total)
+    }
+
+    fn seek_to(&mut self, pos: SeekFrom) -> Result<u64, Error> {
+        if self.core.next() == Next::Failed {
+            return Err(already_failed());
+        }
+        let total = self.plaintext_size()?;
+        let target = match pos {
+            SeekFrom::Start(p) => i128::from(p),
+            SeekFrom::End(d) => i128::from(total) + i128::from(d),
+            SeekFrom::Current(d) => i128::from(self.core.position()) + i128::from(d),
+        };
+        if target < 0 {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the plaintext",
+            )));
+        }
+        // Positions past the end read as the end (after the final chunk verifies).
+        let target = u64::try_from(target).unwrap_or(u64::MAX);
+        let (target, at) = self.core.seek(target, total)?;
+        self.inner.seek(SeekFrom::Start(at))?;
+        Ok(target)
+    }
+}
+
+/// Random access for seekable sources: a seek reads nothing; the next read
+/// authenticates only the chunk that holds the new position.
+///
+/// ```
+/// use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+/// use envstream::{Backend, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = LocalKey::from_secret(&[3; 32], Backend::default());
+/// let keyrings: [&dyn Keyring; 1] = [&key];
+/// let plain: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+/// let mut w = Sealer::prepare_blocking(&keyrings, SealOptions::new())?.seal_to(Vec::new())?;
+/// w.write_all(&plain)?;
+/// let sealed = w.finish()?;
+/// let mut r = Opener::new(Cursor::new(sealed))?.unlock_blocking(&keyrings, OpenOptions::new())?;
+/// r.seek(SeekFrom::Start(200_000))?;
+/// let mut part = [0u8; 10];
+/// r.read_exact(&mut part)?;
+/// assert_eq!(part, plain[200_000..200_010]);
+/// # Ok(()) }
+/// ```
+impl<R: Read + Seek> Seek for OpenReader<R> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.seek_to(pos).map_err(Error::into_io)
+    }
+}
+
+impl<R: Read> Read for OpenReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.core.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for OpenReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.fill()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.core.consume(amt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::MAX_CHUNK_INDEX;
+    use crate::{Backend, LocalKey, SealOptions};
+
+    fn writer_at(index: u64) -> SealWriter<Vec<u8>> {
+        let key = LocalKey::from_secret(&[1; 32], Backend::default());
+        let keys: [&dyn Keyring; 1] = [&key];
+        let opts = SealOptions::new().chunk_size(4096).expect("valid size");
+        let mut w = Sealer::prepare_blocking(&keys, opts)
+            .expect("prepare")
+            .seal_to(Vec::new())
+            .expect("header");
+        w.sealer.set_next_index(index);
+        w
+    }
+
+    #[test]
+    fn writer_refuses_a_full_chunk_that_would_leave_no_index_for_the_final_chunk() {
+        // Index MAX-1 may still be a full chunk; index MAX is reserved for the final one.
+        let mut w = writer_at(MAX_CHUNK_INDEX - 1);
+        w.write_all(&[0u8; 4096]).expect("chunk MAX-1 is allowed");
+        let err = w
+            .write_all(&[0u8; 4096])
+            .expect_err("chunk MAX must be final");
+        assert!(matches!(Error::from(err), Error::CounterOverflow));
+
+        let mut w = writer_at(MAX_CHUNK_INDEX - 1);
+        w.write_all(&[0u8; 4096]).expect("chunk MAX-1");
+        w.write_all(&[0u8; 100]).expect("buffered");
+        w.finish().expect("final chunk at index MAX");
+    }
+
+    #[test]
+    fn reader_rejects_a_chunk_index_beyond_the_counter() {
+        let key = LocalKey::from_secret(&[1; 32], Backend::default());
+        let keys: [&dyn Keyring; 1] = [&key];
+        let opts = SealOptions::new().chunk_size(4096).expect("valid size");
+        let sealed = Sealer::prepare_blocking(&keys, opts)
+            .expect("prepare")
+            .seal_to(Vec::new())
+            .expect("header")
+            .finish()
+            .expect("finish");
+        let mut r = Opener::new(&sealed[..])
+            .expect("header")
+            .unlock_blocking(&keys, OpenOptions::new())
+            .expect("unlock");
+        r.core.set_next_index(MAX_CHUNK_INDEX + 1);
+        let err = r.read(&mut [0u8; 16]).expect_err("beyond the counter");
+        assert!(matches!(Error::from(err), Error::TooManyChunks));
+    }
+}
