@@ -184,11 +184,11 @@ pub(crate) struct SealArgs {
     #[command(flatten)]
     pub(crate) aws: AwsArgs,
     /// Encryption context entry K=V (repeatable). Stored in clear, authenticated.
-    #[arg(long = "context", value_name = "K=V")]
-    pub(crate) context: Vec<String>,
+    #[arg(long = "context", value_name = "K=V", value_parser = crate::values::context_pair)]
+    pub(crate) context: Vec<(String, String)>,
     /// Plaintext bytes per chunk: 4K to 16M (suffixes K, KiB, M, MiB). Default 64K.
-    #[arg(long = "chunk-size", value_name = "SIZE")]
-    pub(crate) chunk_size: Option<String>,
+    #[arg(long = "chunk-size", value_name = "SIZE", value_parser = crate::values::chunk_size)]
+    pub(crate) chunk_size: Option<u32>,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
@@ -205,12 +205,12 @@ pub(crate) struct OpenArgs {
     #[command(flatten)]
     pub(crate) unwrap: UnwrapArgs,
     /// Require the header's context to hold K with exactly value V (repeatable).
-    #[arg(long = "context", value_name = "K=V")]
-    pub(crate) context: Vec<String>,
+    #[arg(long = "context", value_name = "K=V", value_parser = crate::values::context_pair)]
+    pub(crate) context: Vec<(String, String)>,
     /// Output only plaintext bytes START..END (END exclusive; `START..` and
     /// `..END` allowed). On a seekable input only the chunks in the range are read.
-    #[arg(long, value_name = "START..END")]
-    pub(crate) range: Option<String>,
+    #[arg(long, value_name = "START..END", value_parser = crate::values::range)]
+    pub(crate) range: Option<crate::values::ByteRange>,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
@@ -227,8 +227,8 @@ pub(crate) struct VerifyArgs {
     #[command(flatten)]
     pub(crate) unwrap: UnwrapArgs,
     /// Require the header's context to hold K with exactly value V (repeatable).
-    #[arg(long = "context", value_name = "K=V")]
-    pub(crate) context: Vec<String>,
+    #[arg(long = "context", value_name = "K=V", value_parser = crate::values::context_pair)]
+    pub(crate) context: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]

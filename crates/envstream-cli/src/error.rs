@@ -90,6 +90,25 @@ pub(crate) fn one_line(err: &anyhow::Error) -> String {
     line
 }
 
+/// What to do about a library error, in CLI terms (the library names no
+/// flags or commands).
+fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    let lib = err.chain().find_map(|e| {
+        e.downcast_ref::<envstream::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(envstream::Error::from_io_ref)
+        })
+    })?;
+    match lib {
+        envstream::Error::ContextMismatch { .. } => Some("check --context"),
+        envstream::Error::CounterOverflow => Some("use a larger --chunk-size or split the input"),
+        envstream::Error::InvalidKeyFile(_) => {
+            Some("create a key file with `envstream keygen -o FILE`")
+        }
+        _ => None,
+    }
+}
+
 /// The exit code and one-line message of an error (None for a quiet exit).
 pub(crate) fn classify(err: &anyhow::Error, pipe: BrokenPipe) -> (u8, Option<String>) {
     if is_broken_pipe(err) {
@@ -105,7 +124,12 @@ pub(crate) fn classify(err: &anyhow::Error, pipe: BrokenPipe) -> (u8, Option<Str
             ),
         }
     } else {
-        (exit_code(err), Some(one_line(err)))
+        let mut line = one_line(err);
+        if let Some(h) = hint(err).filter(|h| !line.contains(h)) {
+            line.push_str("; ");
+            line.push_str(h);
+        }
+        (exit_code(err), Some(line))
     }
 }
 

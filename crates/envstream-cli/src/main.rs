@@ -7,6 +7,7 @@ mod error;
 mod man;
 mod output;
 mod report;
+mod values;
 
 use std::process::ExitCode;
 

@@ -185,12 +185,7 @@ impl Report {
     /// form `--remove-key` takes.
     pub(crate) fn header(&mut self, h: &envstream::Header, key_ids: Vec<String>) {
         self.chunk_size = Some(h.chunk_size());
-        let ctx: serde_json::Map<String, serde_json::Value> = h
-            .context()
-            .iter()
-            .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
-            .collect();
-        self.context = Some(serde_json::Value::Object(ctx));
+        self.context = Some(context_json(h));
         self.key_ids = key_ids;
     }
 
@@ -246,6 +241,16 @@ impl Report {
             }
         }
     }
+}
+
+/// A header's encryption context as a JSON object (reports and `inspect --json`).
+pub(crate) fn context_json(h: &envstream::Header) -> serde_json::Value {
+    serde_json::Value::Object(
+        h.context()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+            .collect(),
+    )
 }
 
 /// A reader or writer that counts bytes (and advances the progress bar).

@@ -653,3 +653,62 @@ fn parallel_engine_round_trips_and_rejects_tampering_mid_stream() {
         std::fs::remove_file(f.p("q")).expect("rm");
     }
 }
+
+#[test]
+fn library_errors_name_no_flags_and_the_cli_adds_its_hints() {
+    let f = Fixture::new();
+    f.write("p", b"hinted");
+    assert_eq!(
+        code(&run(
+            f.path(),
+            &[
+                "seal",
+                "--key-file",
+                "k1.key",
+                "--context",
+                "a=b",
+                "-o",
+                "c",
+                "p"
+            ]
+        )),
+        0
+    );
+    let o = run(
+        f.path(),
+        &[
+            "open",
+            "--key-file",
+            "k1.key",
+            "--context",
+            "a=x",
+            "-o",
+            "q",
+            "c",
+        ],
+    );
+    assert_eq!(code(&o), 4);
+    assert!(stderr(&o).contains("; check --context"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("--context").count(), 1, "{}", stderr(&o));
+    f.write("bad.key", b"not a key\n");
+    std::fs::set_permissions(f.p("bad.key"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    let o = run(f.path(), &["open", "--key-file", "bad.key", "-o", "q", "c"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("create a key file with `envstream keygen -o FILE`"),
+        "{}",
+        stderr(&o)
+    );
+    // The library's own text carries no CLI words.
+    let e = envstream::Error::ContextMismatch {
+        key: "a".into(),
+        expected: "x".into(),
+        found: Some("b".into()),
+    };
+    assert!(!e.to_string().contains("--"), "{e}");
+    let e = envstream::LocalKey::parse("nonsense", envstream::Backend::default())
+        .err()
+        .expect("not a key");
+    assert!(!e.to_string().contains("envstream keygen"), "{e}");
+}

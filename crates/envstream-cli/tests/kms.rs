@@ -7,245 +7,20 @@
 //! not emulate disabled keys, pending deletion or IncorrectKeyException).
 //! Everything runs on 127.0.0.1.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod support;
+
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_envstream");
+use support::proxy::{
+    forward, host_port, http_page, kms_error, moto, Fault, Proxy, Request, KMS_JSON,
+};
+use support::{code, stderr, BIN};
+
 const ACCOUNT: &str = "123456789012";
-
-fn moto() -> String {
-    std::env::var("ENVSTREAM_TEST_KMS_ENDPOINT").expect(
-        "ENVSTREAM_TEST_KMS_ENDPOINT is not set: run the KMS tests through scripts/test.sh, which starts moto",
-    )
-}
-
-fn host_port(url: &str) -> String {
-    let rest = url.strip_prefix("http://").expect("http:// endpoint");
-    let hp = rest.split('/').next().expect("host");
-    assert!(
-        hp.starts_with("127.0.0.1:"),
-        "tests only talk to 127.0.0.1, not {hp}"
-    );
-    hp.to_owned()
-}
-
-/// One HTTP/1.1 request: head lines and body.
-struct Request {
-    head: Vec<String>,
-    body: Vec<u8>,
-}
-
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end_matches(['\r', '\n']).to_owned();
-        if line.is_empty() {
-            break;
-        }
-        head.push(line);
-    }
-    let len = head
-        .iter()
-        .find_map(|h| {
-            let (k, v) = h.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).ok()?;
-    Some(Request { head, body })
-}
-
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.head.iter().find_map(|h| {
-        let (k, v) = h.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-/// Sends `req` to `upstream` with `Connection: close` and returns the raw response.
-fn forward(upstream: &str, req: &Request) -> std::io::Result<Vec<u8>> {
-    let mut s = TcpStream::connect(upstream)?;
-    let mut out = Vec::new();
-    out.extend_from_slice(req.head[0].as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for h in &req.head[1..] {
-        if !h.to_ascii_lowercase().starts_with("connection:") {
-            out.extend_from_slice(h.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
-    out.extend_from_slice(&req.body);
-    s.write_all(&out)?;
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
-    Ok(resp)
-}
-
-/// Replaces any Connection header of a raw response with `Connection: close`.
-fn close_response(raw: &[u8]) -> Vec<u8> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(raw.len(), |p| p + 4);
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut out = String::new();
-    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
-        let lower = line.to_ascii_lowercase();
-        if !lower.starts_with("connection:") && !lower.starts_with("keep-alive:") {
-            out.push_str(line);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    let mut v = out.into_bytes();
-    v.extend_from_slice(&raw[split..]);
-    v
-}
-
-#[derive(Clone)]
-struct Fault {
-    target: &'static str,
-    status: u16,
-    /// The Content-Type of the injected answer.
-    content_type: &'static str,
-    body: String,
-    /// How many matching requests to fail; None = all of them.
-    times: Option<usize>,
-}
-
-const KMS_JSON: &str = "application/x-amz-json-1.1";
-
-/// An HTTP error page that is not a KMS answer (a proxy or the wrong endpoint).
-fn http_page(target: &'static str, status: u16) -> Fault {
-    Fault {
-        target,
-        status,
-        content_type: "text/html",
-        body: format!("<html><body><h1>{status}</h1>not here</body></html>"),
-        times: None,
-    }
-}
-
-fn kms_error(target: &'static str, code: &str) -> Fault {
-    Fault {
-        target,
-        content_type: KMS_JSON,
-        status: 400,
-        body: format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test proxy\"}}"),
-        times: None,
-    }
-}
-
-/// A counting, fault-injecting proxy in front of moto.
-struct Proxy {
-    url: String,
-    counts: Arc<Mutex<HashMap<String, usize>>>,
-    faults: Arc<Mutex<Vec<Fault>>>,
-}
-
-impl Proxy {
-    fn start() -> Proxy {
-        let upstream = host_port(&moto());
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
-        let (c, f) = (counts.clone(), faults.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let (c, f, upstream) = (c.clone(), f.clone(), upstream.clone());
-                std::thread::spawn(move || {
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
-                    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
-                    let mut conn = conn;
-                    let Some(req) = read_request(&mut reader) else {
-                        return;
-                    };
-                    let target = header(&req, "x-amz-target")
-                        .unwrap_or("")
-                        .rsplit('.')
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    *c.lock().expect("lock").entry(target.clone()).or_default() += 1;
-                    let injected = {
-                        let mut faults = f.lock().expect("lock");
-                        let hit = faults
-                            .iter_mut()
-                            .find(|x| x.target == target && x.times != Some(0));
-                        hit.map(|x| {
-                            if let Some(t) = x.times.as_mut() {
-                                *t -= 1;
-                            }
-                            x.clone()
-                        })
-                    };
-                    let resp = match injected {
-                        // Status 0: the server "dies": close without answering.
-                        Some(fault) if fault.status == 0 => {
-                            let _ = conn.shutdown(std::net::Shutdown::Both);
-                            return;
-                        }
-                        Some(fault) => format!(
-                            "HTTP/1.1 {} Injected\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                            fault.status,
-                            fault.content_type,
-                            fault.body.len(),
-                            fault.body
-                        )
-                        .into_bytes(),
-                        None => match forward(&upstream, &req) {
-                            Ok(raw) => close_response(&raw),
-                            Err(_) => return,
-                        },
-                    };
-                    let _ = conn.write_all(&resp);
-                    let _ = conn.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        });
-        Proxy {
-            url,
-            counts,
-            faults,
-        }
-    }
-
-    fn count(&self, op: &str) -> usize {
-        self.counts
-            .lock()
-            .expect("lock")
-            .get(op)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn total(&self) -> usize {
-        self.counts.lock().expect("lock").values().sum()
-    }
-
-    fn reset(&self) {
-        self.counts.lock().expect("lock").clear();
-        self.faults.lock().expect("lock").clear();
-    }
-
-    fn inject(&self, f: Fault) {
-        self.faults.lock().expect("lock").push(f);
-    }
-}
 
 /// A raw, unsigned KMS JSON call to moto (test setup only), in us-east-1.
 fn kms_call(target: &str, body: serde_json::Value) -> serde_json::Value {
@@ -373,21 +148,13 @@ impl Env {
     }
 }
 
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn plain() -> Vec<u8> {
     (0..200_000u32).map(|i| (i % 253) as u8).collect()
 }
 
 fn inspect_keys(env: &Env, file: &str) -> Vec<(String, String)> {
     let o = env.run(&["inspect", "--json", file]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     v["keys"]
         .as_array()
@@ -423,7 +190,7 @@ fn round_trip_with_key_id_arn_alias_and_alias_arn() {
             &out,
             "p",
         ]);
-        assert_eq!(code(&o), 0, "{key}: {}", err(&o));
+        assert_eq!(code(&o), 0, "{key}: {}", stderr(&o));
         assert_eq!(
             inspect_keys(&env, &out),
             vec![("aws-kms".to_owned(), arn.clone())],
@@ -439,7 +206,7 @@ fn round_trip_with_key_id_arn_alias_and_alias_arn() {
             &format!("q{i}"),
             &out,
         ]);
-        assert_eq!(code(&o), 0, "{key}: {}", err(&o));
+        assert_eq!(code(&o), 0, "{key}: {}", stderr(&o));
         assert_eq!(env.read(&format!("q{i}")), plain());
     }
     // inspect shows the ARN and the context in text form too.
@@ -469,7 +236,7 @@ fn two_kms_keys_each_opens_alone_with_exact_call_counts() {
         "c",
         "p",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.proxy.count("GenerateDataKey"), 1);
     assert_eq!(env.proxy.count("Encrypt"), 1);
     assert_eq!(env.proxy.total(), 2, "seal makes one call per KMS key");
@@ -486,7 +253,7 @@ fn two_kms_keys_each_opens_alone_with_exact_call_counts() {
         }
         args.extend(["-o", name, "c"]);
         let o = env.run(&args);
-        assert_eq!(code(&o), 0, "{}", err(&o));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
         assert_eq!(env.read(name), plain());
         assert_eq!(
             env.proxy.count("Decrypt"),
@@ -513,7 +280,7 @@ fn kms_plus_break_glass_key_file() {
         "c",
         "p",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let providers: Vec<String> = inspect_keys(&env, "c")
         .into_iter()
         .map(|(p, _)| p)
@@ -526,7 +293,7 @@ fn kms_plus_break_glass_key_file() {
         .args(["open", "--key-file", "bg.key", "-o", "q1", "c"])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.read("q1"), plain());
     // Key file listed together with KMS: the file is tried first, KMS is never called.
     let o = env.run(&[
@@ -539,7 +306,7 @@ fn kms_plus_break_glass_key_file() {
         "q2",
         "c",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         env.proxy.total(),
         0,
@@ -547,7 +314,7 @@ fn kms_plus_break_glass_key_file() {
     );
     // KMS alone opens it too.
     let o = env.run(&["open", "--kms-key", &arn, "-o", "q3", "c"]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.read("q3"), plain());
 }
 
@@ -581,7 +348,7 @@ fn context_mismatch_exits_4() {
         "q",
         "c",
     ]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert_eq!(env.proxy.total(), 0);
     env.no_output_left("q");
     // The header's context altered: KMS refuses the Decrypt (InvalidCiphertextException).
@@ -593,11 +360,11 @@ fn context_mismatch_exits_4() {
     bytes[pos..pos + 4].copy_from_slice(b"dev!");
     env.write("t", &bytes);
     let o = env.run(&["open", "--kms-key", &arn, "-o", "q", "t"]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(
-        err(&o).contains("InvalidCiphertextException") && err(&o).contains(&arn),
+        stderr(&o).contains("InvalidCiphertextException") && stderr(&o).contains(&arn),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     env.no_output_left("q");
 }
@@ -613,11 +380,11 @@ fn unlisted_key_exits_4_without_calling_kms() {
     );
     env.proxy.reset();
     let o = env.run(&["open", "--kms-key", &other, "-o", "q", "c"]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(
-        err(&o).contains(&a),
+        stderr(&o).contains(&a),
         "names the key the file is sealed to: {}",
-        err(&o)
+        stderr(&o)
     );
     assert_eq!(
         env.proxy.count("Decrypt"),
@@ -627,8 +394,8 @@ fn unlisted_key_exits_4_without_calling_kms() {
     env.no_output_left("q");
     // Not an ARN on open: a usage error that points at inspect.
     let o = env.run(&["open", "--kms-key", "alias/backup", "c"]);
-    assert_eq!(code(&o), 2, "{}", err(&o));
-    assert!(err(&o).contains("inspect"));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("inspect"));
 }
 
 #[test]
@@ -641,7 +408,7 @@ fn discovery_with_and_without_account_filter() {
         0
     );
     let o = env.run(&["open", "--discovery", "-o", "q1", "c"]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.read("q1"), plain());
     let o = env.run(&[
         "open",
@@ -652,7 +419,7 @@ fn discovery_with_and_without_account_filter() {
         "q2",
         "c",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     env.proxy.reset();
     let o = env.run(&[
         "open",
@@ -663,7 +430,7 @@ fn discovery_with_and_without_account_filter() {
         "q3",
         "c",
     ]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert_eq!(
         env.proxy.total(),
         0,
@@ -675,7 +442,7 @@ fn discovery_with_and_without_account_filter() {
         code(&o),
         2,
         "--discovery-account requires --discovery: {}",
-        err(&o)
+        stderr(&o)
     );
 }
 
@@ -702,7 +469,7 @@ fn tampered_key_id_in_header_exits_3() {
         code(&o),
         3,
         "the header tag catches the altered key id: {}",
-        err(&o)
+        stderr(&o)
     );
     env.no_output_left("q");
 }
@@ -728,9 +495,14 @@ fn stopped_server_exits_5_quickly_and_leaves_nothing() {
         let start = Instant::now();
         let o = env.cmd(&dead).args(&args).output().expect("spawn");
         let took = start.elapsed();
-        assert_eq!(code(&o), 5, "{args:?}: {}", err(&o));
+        assert_eq!(code(&o), 5, "{args:?}: {}", stderr(&o));
         assert!(took < Duration::from_secs(15), "{args:?} took {took:?}");
-        assert_eq!(err(&o).lines().count(), 1, "one-line error: {}", err(&o));
+        assert_eq!(
+            stderr(&o).lines().count(),
+            1,
+            "one-line error: {}",
+            stderr(&o)
+        );
         env.no_output_left(args[4]);
     }
 }
@@ -755,11 +527,11 @@ fn injected_kms_errors_map_to_exit_codes() {
         env.proxy.reset();
         env.proxy.inject(kms_error("Decrypt", code_name));
         let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
-        assert_eq!(code(&o), 4, "{code_name}: {}", err(&o));
+        assert_eq!(code(&o), 4, "{code_name}: {}", stderr(&o));
         assert!(
-            err(&o).contains(code_name) && err(&o).contains(&a),
+            stderr(&o).contains(code_name) && stderr(&o).contains(&a),
             "names code and key: {}",
-            err(&o)
+            stderr(&o)
         );
         env.no_output_left("q");
     }
@@ -768,15 +540,15 @@ fn injected_kms_errors_map_to_exit_codes() {
     env.proxy
         .inject(kms_error("GenerateDataKey", "DisabledException"));
     let o = env.run(&["seal", "--kms-key", &b, "-o", "c2", "p"]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
-    assert!(err(&o).contains("DisabledException"), "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("DisabledException"), "{}", stderr(&o));
     env.no_output_left("c2");
     // Throttling that outlasts the retries: exit 5, after exactly 3 attempts.
     env.proxy.reset();
     env.proxy
         .inject(kms_error("Decrypt", "ThrottlingException"));
     let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
-    assert_eq!(code(&o), 5, "{}", err(&o));
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert_eq!(
         env.proxy.count("Decrypt"),
         3,
@@ -790,7 +562,7 @@ fn injected_kms_errors_map_to_exit_codes() {
         ..kms_error("Decrypt", "ThrottlingException")
     });
     let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.proxy.count("Decrypt"), 2);
 }
 
@@ -809,7 +581,7 @@ fn first_wrapped_key_refused_second_opens_with_one_successful_decrypt() {
         ..kms_error("Decrypt", "DisabledException")
     });
     let o = env.run(&["open", "--kms-key", &a, "--kms-key", &b, "-o", "q", "c"]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.read("q"), plain());
     assert_eq!(env.proxy.count("Decrypt"), 2, "one refused, one successful");
 }
@@ -831,8 +603,8 @@ fn decrypt_answer_for_another_key_is_refused() {
         times: None,
     });
     let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
-    assert!(err(&o).contains("not the expected"), "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not the expected"), "{}", stderr(&o));
     env.no_output_left("q");
 }
 
@@ -848,7 +620,7 @@ fn endpoint_from_aws_endpoint_url_kms_and_region_flag() {
         .args(["seal", "--kms-key", &arn, "-o", "c", "p"])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     // A key in another region is not found there.
     let id = arn.rsplit('/').next().expect("id");
     let o = env.run(&[
@@ -861,15 +633,15 @@ fn endpoint_from_aws_endpoint_url_kms_and_region_flag() {
         "c2",
         "p",
     ]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
-    assert!(err(&o).contains("NotFoundException"), "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("NotFoundException"), "{}", stderr(&o));
 }
 
 #[test]
 fn open_without_any_key_is_a_usage_error() {
     let env = Env::new();
     let o = env.run(&["open", "nothing"]);
-    assert_eq!(code(&o), 2, "{}", err(&o));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
     let _ = Path::new("unused");
 }
 
@@ -896,8 +668,8 @@ fn unresponsive_server_times_out_with_exit_5() {
         .output()
         .expect("spawn");
     let took = start.elapsed();
-    assert_eq!(code(&o), 5, "{}", err(&o));
-    assert!(err(&o).contains("timed out"), "{}", err(&o));
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
+    assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
     assert!(took < Duration::from_secs(25), "took {took:?}");
     env.no_output_left("c");
 }
@@ -918,11 +690,11 @@ fn keys_in_two_regions_each_open_alone() {
         "c",
         "p",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.proxy.total(), 2);
     for (arn, out) in [(&east, "qe"), (&west, "qw")] {
         let o = env.run(&["open", "--kms-key", arn, "-o", out, "c"]);
-        assert_eq!(code(&o), 0, "{arn}: {}", err(&o));
+        assert_eq!(code(&o), 0, "{arn}: {}", stderr(&o));
         assert_eq!(env.read(out), plain());
     }
 }
@@ -952,7 +724,7 @@ fn profile_flag_selects_region_from_aws_config_file() {
         ])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         inspect_keys(&env, "c"),
         vec![("aws-kms".to_owned(), west.clone())]
@@ -975,8 +747,8 @@ fn profile_flag_selects_region_from_aws_config_file() {
         ])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 4, "{}", err(&o));
-    assert!(err(&o).contains("NotFoundException"), "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("NotFoundException"), "{}", stderr(&o));
 }
 
 #[test]
@@ -1010,7 +782,7 @@ fn rekey_adds_and_removes_kms_keys_without_touching_the_body() {
         "r1",
         "c",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!((env.proxy.count("Encrypt"), env.proxy.total()), (1, 1));
     let o = env.run(&[
         "open",
@@ -1022,7 +794,7 @@ fn rekey_adds_and_removes_kms_keys_without_touching_the_body() {
         "q1",
         "r1",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.read("q1"), plain());
     // Unwrap with KMS, add a second KMS key, drop the local key.
     let local_id = inspect_keys(&env, "r1")
@@ -1042,7 +814,7 @@ fn rekey_adds_and_removes_kms_keys_without_touching_the_body() {
         "r2",
         "r1",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let keys = inspect_keys(&env, "r2");
     assert_eq!(
         keys,
@@ -1056,7 +828,7 @@ fn rekey_adds_and_removes_kms_keys_without_touching_the_body() {
         4
     );
     let o = env.run(&["open", "--kms-key", &b, "-o", "q2", "r2"]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(env.read("q2"), plain());
     // Bodies are byte-identical throughout.
     let body = |name: &str| {
@@ -1078,7 +850,7 @@ fn rekey_adds_and_removes_kms_keys_without_touching_the_body() {
         "r3",
         "r2",
     ]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
     env.no_output_left("r3");
 }
 
@@ -1101,14 +873,14 @@ fn server_dying_before_decrypt_exits_5() {
     });
     let start = Instant::now();
     let o = env.run(&["open", "--kms-key", &arn, "-o", "q", "c"]);
-    assert_eq!(code(&o), 5, "{}", err(&o));
+    assert_eq!(code(&o), 5, "{}", stderr(&o));
     assert!(start.elapsed() < Duration::from_secs(25));
     assert!(
-        err(&o).contains("Decrypt") && err(&o).contains(&arn),
+        stderr(&o).contains("Decrypt") && stderr(&o).contains(&arn),
         "{}",
-        err(&o)
+        stderr(&o)
     );
-    assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     env.no_output_left("q");
 }
 
@@ -1126,12 +898,12 @@ fn item05_setup_mistakes_exit_2_naming_the_missing_setting() {
         .args(["seal", "--kms-key", "alias/x", "-o", "c", "p"])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 2, "{}", err(&o));
-    assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     assert!(
-        err(&o).contains("no AWS region") && err(&o).contains("AWS_REGION"),
+        stderr(&o).contains("no AWS region") && stderr(&o).contains("AWS_REGION"),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     // No credentials anywhere.
     let o = env
@@ -1141,9 +913,14 @@ fn item05_setup_mistakes_exit_2_naming_the_missing_setting() {
         .args(["seal", "--kms-key", "alias/x", "-o", "c", "p"])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 2, "{}", err(&o));
-    assert_eq!(err(&o).lines().count(), 1, "one line, not six: {}", err(&o));
-    assert!(err(&o).contains("no AWS credentials"), "{}", err(&o));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().count(),
+        1,
+        "one line, not six: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("no AWS credentials"), "{}", stderr(&o));
     // A missing profile, by flag and by AWS_PROFILE.
     for how in ["flag", "env"] {
         let mut c = env.cmd(&env.proxy.url);
@@ -1154,8 +931,8 @@ fn item05_setup_mistakes_exit_2_naming_the_missing_setting() {
             c.env("AWS_PROFILE", "nosuch");
         }
         let o = c.output().expect("spawn");
-        assert_eq!(code(&o), 2, "{how}: {}", err(&o));
-        assert!(err(&o).contains("profile \"nosuch\""), "{}", err(&o));
+        assert_eq!(code(&o), 2, "{how}: {}", stderr(&o));
+        assert!(stderr(&o).contains("profile \"nosuch\""), "{}", stderr(&o));
     }
     assert_eq!(env.proxy.total(), 0, "no request was sent");
     env.no_output_left("c");
@@ -1176,8 +953,8 @@ fn item06_nonexistent_profile_fails_even_with_credentials_in_the_environment() {
         "c",
         "p",
     ]);
-    assert_eq!(code(&o), 2, "{}", err(&o));
-    assert!(err(&o).contains("nosuch"), "{}", err(&o));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("nosuch"), "{}", stderr(&o));
     env.no_output_left("c");
     // A profile that exists is accepted.
     env.write("no-aws-config", b"[profile backup]\nregion = us-east-1\n");
@@ -1191,7 +968,7 @@ fn item06_nonexistent_profile_fails_even_with_credentials_in_the_environment() {
         "c",
         "p",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 #[test]
@@ -1203,8 +980,8 @@ fn item07_non_kms_http_answers_show_the_status_and_endpoint() {
         env.proxy.reset();
         env.proxy.inject(http_page("GenerateDataKey", status));
         let o = env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"]);
-        assert_eq!(code(&o), exit, "HTTP {status}: {}", err(&o));
-        let e = err(&o);
+        assert_eq!(code(&o), exit, "HTTP {status}: {}", stderr(&o));
+        let e = stderr(&o);
         assert_eq!(e.lines().count(), 1, "{e}");
         assert!(e.contains(&format!("HTTP {status}")), "{e}");
         assert!(e.contains(&env.proxy.url), "names the endpoint: {e}");
@@ -1233,8 +1010,8 @@ fn item08_empty_kms_key_is_a_usage_error_before_any_request() {
         ],
     ] {
         let o = env.run(&args);
-        assert_eq!(code(&o), 2, "{args:?}: {}", err(&o));
-        assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     }
     assert_eq!(env.proxy.total(), 0);
     env.no_output_left("c");
@@ -1256,8 +1033,12 @@ fn item10_duplicate_kms_keys_and_alias_with_its_arn_take_one_slot() {
         all.extend(&args);
         all.extend(["-o", "c", "--force", "p"]);
         let o = env.run(&all);
-        assert_eq!(code(&o), 0, "{}", err(&o));
-        assert!(err(&o).contains("once"), "the merge is noted: {}", err(&o));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("once"),
+            "the merge is noted: {}",
+            stderr(&o)
+        );
         assert_eq!(
             inspect_keys(&env, "c"),
             vec![("aws-kms".to_owned(), arn.clone())]
@@ -1274,7 +1055,7 @@ fn item10_duplicate_kms_keys_and_alias_with_its_arn_take_one_slot() {
         "r",
         "c",
     ]);
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(inspect_keys(&env, "r").len(), 1);
     let o = env.run(&["open", "--kms-key", &arn, "r"]);
     assert_eq!(o.stdout, plain());
@@ -1292,11 +1073,11 @@ fn item11_envstream_key_file_is_added_to_kms_keys_and_announced() {
         .args(["seal", "--kms-key", &arn, "-o", "c", "p"])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        err(&o).contains("also using key file bg.key from ENVSTREAM_KEY_FILE"),
+        stderr(&o).contains("also using key file bg.key from ENVSTREAM_KEY_FILE"),
         "{}",
-        err(&o)
+        stderr(&o)
     );
     let providers: Vec<String> = inspect_keys(&env, "c")
         .into_iter()
@@ -1309,7 +1090,7 @@ fn item11_envstream_key_file_is_added_to_kms_keys_and_announced() {
         .args(["open", "--key-file", "bg.key", "-o", "q", "c"])
         .output()
         .expect("spawn");
-    assert_eq!(code(&o), 0, "{}", err(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 #[test]
@@ -1320,8 +1101,8 @@ fn item13_kms_errors_are_printed_once_on_one_line() {
     env.proxy
         .inject(kms_error("GenerateDataKey", "AccessDeniedException"));
     let o = env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"]);
-    assert_eq!(code(&o), 4, "{}", err(&o));
-    let e = err(&o);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert_eq!(
         e.matches("AccessDeniedException").count(),

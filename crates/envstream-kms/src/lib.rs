@@ -223,6 +223,11 @@ pub struct KmsArn<'a> {
     pub resource: &'a str,
 }
 
+/// Whether `s` is a 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Parses a KMS ARN; `None` for key ids, alias names and anything malformed.
 pub fn parse_arn(s: &str) -> Option<KmsArn<'_>> {
     let mut parts = s.splitn(6, ':');
@@ -238,8 +243,7 @@ pub fn parse_arn(s: &str) -> Option<KmsArn<'_>> {
         && partition.starts_with("aws")
         && service == "kms"
         && !region.is_empty()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
+        && is_account_id(account)
         && (resource.starts_with("key/") || resource.starts_with("alias/"))
         && resource.len() > 6;
     ok.then_some(KmsArn {

@@ -232,14 +232,14 @@ impl fmt::Display for Error {
             ),
             Error::ContextMismatch { key, expected, found: Some(found) } => write!(
                 f,
-                "encryption context mismatch: {key:?} is {found:?} in the file but {expected:?} was required; check --context"
+                "encryption context mismatch: {key:?} is {found:?} in the file but {expected:?} was required"
             ),
             Error::ContextMismatch { key, expected, found: None } => write!(
                 f,
-                "encryption context mismatch: the file has no {key:?} entry but {key}={expected} was required; check --context"
+                "encryption context mismatch: the file has no {key:?} entry but {key}={expected} was required"
             ),
             Error::CounterOverflow => f.write_str(
-                "stream too long: it would exceed 2^32 chunks; use a larger --chunk-size or split the input",
+                "stream too long: it would exceed 2^32 chunks; use a larger chunk size or split the input",
             ),
             Error::HeaderAuthentication => {
                 f.write_str("header authentication failed: the header was tampered with or is corrupt")

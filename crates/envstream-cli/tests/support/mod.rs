@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI integration tests: run the real binary.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

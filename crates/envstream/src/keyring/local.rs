@@ -103,7 +103,7 @@ impl LocalKey {
             }
             let Some(hexkey) = line.strip_prefix(KEY_FILE_PREFIX) else {
                 return Err(Error::InvalidKeyFile(format!(
-                    "unexpected line (expected `{KEY_FILE_PREFIX}<64 hex digits>`); create a key with `envstream keygen -o FILE`"
+                    "unexpected line (expected `{KEY_FILE_PREFIX}<64 hex digits>`)"
                 )));
             };
             if found.is_some() {
@@ -113,11 +113,8 @@ impl LocalKey {
                 Error::InvalidKeyFile("the key must be 64 lowercase hex digits".into())
             })?);
         }
-        let secret = found.ok_or_else(|| {
-            Error::InvalidKeyFile(format!(
-                "no `{KEY_FILE_PREFIX}` line; create a key with `envstream keygen -o FILE`"
-            ))
-        })?;
+        let secret =
+            found.ok_or_else(|| Error::InvalidKeyFile(format!("no `{KEY_FILE_PREFIX}` line")))?;
         Ok(Self::from_secret(&secret, backend))
     }
 

@@ -1,0 +1,61 @@
+//! `envstream inspect`: the header, as text or JSON. Needs no key.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use envstream::{Header, Opener};
+
+use crate::output::open_sealed_input;
+use crate::report::context_json;
+
+pub(super) fn run(json: bool, input: &Option<PathBuf>) -> Result<()> {
+    let f: File = open_sealed_input(input)?;
+    let opener = Opener::new(f)?;
+    let h = opener.header();
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", header_json(h))?;
+    } else {
+        writeln!(out, "format version: {}", h.version())?;
+        writeln!(
+            out,
+            "suite:          0x{:04x} ({})",
+            h.suite().id(),
+            h.suite().name()
+        )?;
+        writeln!(out, "chunk size:     {}", h.chunk_size())?;
+        writeln!(out, "header length:  {}", h.len())?;
+        if h.context().is_empty() {
+            writeln!(out, "context:        (empty)")?;
+        } else {
+            writeln!(out, "context:")?;
+            for (k, v) in h.context().iter() {
+                writeln!(out, "  {k}={v}")?;
+            }
+        }
+        writeln!(out, "wrapped keys:   {}", h.wrapped_keys().len())?;
+        for k in h.wrapped_keys() {
+            writeln!(out, "  {} {}", k.provider(), k.key_id())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn header_json(h: &Header) -> serde_json::Value {
+    serde_json::json!({
+        "version": h.version(),
+        "suite": h.suite().name(),
+        "suite_id": h.suite().id(),
+        "chunk_size": h.chunk_size(),
+        "header_len": h.len(),
+        "context": context_json(h),
+        "keys": h.wrapped_keys().iter().map(|k| serde_json::json!({
+            "provider": k.provider(),
+            "key_id": k.key_id(),
+            "wrapped_len": k.ciphertext().len(),
+        })).collect::<Vec<_>>(),
+    })
+}

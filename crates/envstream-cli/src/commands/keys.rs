@@ -1,0 +1,197 @@
+//! Keys for a command: key files (with `$ENVSTREAM_KEY_FILE`, the
+//! permission warning and duplicate merging), KMS keyrings and their
+//! runtime, and the unwrapping keyrings of open, verify and rekey.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use envstream::{Backend, Keyring, LocalKey, OpenOptions};
+use envstream_kms::{KmsClients, KmsKeyring, KmsSettings};
+
+use crate::cli::{AwsArgs, KeyArgs, UnwrapArgs};
+use crate::error::UsageError;
+
+/// The key files a command uses: the `--key-file` flags, or
+/// `$ENVSTREAM_KEY_FILE` when there are none.
+pub(super) fn key_file_paths(args: &KeyArgs) -> Vec<PathBuf> {
+    if !args.key_files.is_empty() {
+        return args.key_files.clone();
+    }
+    std::env::var_os("ENVSTREAM_KEY_FILE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .into_iter()
+        .collect()
+}
+
+/// What a command does with its keys, for the "no key" message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyUse {
+    Seal,
+    Open,
+}
+
+/// Loads the key files (see [`key_file_paths`]). `other_keys` counts KMS
+/// keys and modes. `$ENVSTREAM_KEY_FILE` is used together with KMS keys,
+/// and then said so on stderr, so a break-glass key is never dropped
+/// silently. Two files holding the same key load it once.
+pub(super) fn load_keys(
+    args: &KeyArgs,
+    other_keys: usize,
+    be: Backend,
+    purpose: KeyUse,
+) -> Result<Vec<LocalKey>> {
+    let paths = key_file_paths(args);
+    if paths.is_empty() && other_keys == 0 {
+        let msg = match purpose {
+            KeyUse::Seal => "no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`) or --kms-key KEY, or set ENVSTREAM_KEY_FILE",
+            KeyUse::Open => "no key given: pass --key-file FILE, --kms-key ARN or --discovery (or set ENVSTREAM_KEY_FILE) to open the file",
+        };
+        return Err(UsageError(msg.into()).into());
+    }
+    if args.key_files.is_empty() && other_keys > 0 {
+        if let Some(p) = paths.first() {
+            eprintln!(
+                "envstream: note: also using key file {} from ENVSTREAM_KEY_FILE (unset it to use only the KMS keys)",
+                p.display()
+            );
+        }
+    }
+    let mut keys: Vec<LocalKey> = Vec::with_capacity(paths.len());
+    for p in &paths {
+        warn_if_shared(p);
+        let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
+        if keys.iter().any(|k| k.key_id() == key.key_id()) {
+            eprintln!(
+                "envstream: note: key file {} holds a key already given (key id {}); it is used once",
+                p.display(),
+                key.key_id()
+            );
+            continue;
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Warns, as ssh does, when a key file can be read or written by group or others.
+pub(super) fn warn_if_shared(p: &Path) {
+    if let Ok(m) = std::fs::metadata(p) {
+        let mode = m.permissions().mode() & 0o777;
+        if m.is_file() && mode & 0o077 != 0 {
+            eprintln!(
+                "envstream: warning: key file {} is accessible by group or others (mode {mode:03o}); run `chmod 600 {}`",
+                p.display(),
+                p.display()
+            );
+        }
+    }
+}
+
+/// Drops repeated `--kms-key` values (the same string twice), saying so.
+/// Different names for one key (an alias and its ARN) are merged by the
+/// library once KMS has named the key.
+pub(super) fn unique_kms_keys(flag: &str, keys: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if out.contains(k) {
+            eprintln!("envstream: note: {flag} {k} is given more than once; it is used once");
+        } else {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+/// KMS access for one command: a small runtime and the loaded AWS config.
+/// Created only when a KMS flag is given, so local-key runs stay lean.
+pub(super) struct Kms {
+    pub(super) rt: tokio::runtime::Runtime,
+    pub(super) clients: std::sync::Arc<KmsClients>,
+}
+
+impl Kms {
+    pub(super) fn new(aws: &AwsArgs) -> Result<Kms> {
+        let rt = envstream_kms::runtime().context("cannot start the KMS runtime")?;
+        let settings = KmsSettings {
+            region: aws.region.clone(),
+            profile: aws.profile.clone(),
+            ..KmsSettings::default()
+        };
+        let clients = rt
+            .block_on(KmsClients::load(&settings))
+            .map_err(envstream::Error::Keyring)?;
+        Ok(Kms { rt, clients })
+    }
+}
+
+pub(super) fn seal_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Keyring> {
+    // KMS keys first: the first KMS key generates the data key.
+    kms.iter()
+        .map(|k| k as &dyn Keyring)
+        .chain(local.iter().map(|k| k as &dyn Keyring))
+        .collect()
+}
+
+pub(super) fn open_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Keyring> {
+    // Local key files first: no network call when one of them opens the file.
+    local
+        .iter()
+        .map(|k| k as &dyn Keyring)
+        .chain(kms.iter().map(|k| k as &dyn Keyring))
+        .collect()
+}
+
+/// Builds the unwrapping keyrings (local key files first) for open, verify
+/// and rekey, and runs `f` with them inside the KMS runtime when needed.
+pub(super) fn with_unwrap_keys<T>(
+    args: &UnwrapArgs,
+    be: Backend,
+    need_kms: bool,
+    f: impl FnOnce(&[&dyn Keyring], Option<&Kms>) -> Result<T>,
+) -> Result<T> {
+    for arn in &args.kms_keys {
+        if !envstream_kms::parse_arn(arn).is_some_and(|a| a.resource.starts_with("key/")) {
+            return Err(UsageError(format!(
+                "--kms-key needs a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) to unwrap, not {arn:?}; `envstream inspect FILE` shows the ARNs"
+            ))
+            .into());
+        }
+    }
+    for acct in &args.discovery_accounts {
+        if !envstream_kms::is_account_id(acct) {
+            return Err(UsageError(format!(
+                "--discovery-account {acct:?} must be a 12-digit AWS account id"
+            ))
+            .into());
+        }
+    }
+    let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
+    let keys = load_keys(&args.keys, kms_flags, be, KeyUse::Open)?;
+    let kms = if kms_flags == 0 && !need_kms {
+        None
+    } else {
+        Some(Kms::new(&args.aws)?)
+    };
+    let kms_keys: Vec<KmsKeyring> = match &kms {
+        Some(k) if args.discovery => vec![KmsKeyring::discovery(
+            k.clients.clone(),
+            args.discovery_accounts.clone(),
+        )],
+        Some(k) if !args.kms_keys.is_empty() => vec![KmsKeyring::strict(
+            k.clients.clone(),
+            unique_kms_keys("--kms-key", &args.kms_keys),
+        )],
+        _ => Vec::new(),
+    };
+    f(&open_refs(&keys, &kms_keys), kms.as_ref())
+}
+
+pub(super) fn open_options(context: &[(String, String)], be: Backend) -> OpenOptions {
+    context
+        .iter()
+        .fold(OpenOptions::new().backend(be), |o, (k, v)| {
+            o.require_context(k.clone(), v.clone())
+        })
+}
