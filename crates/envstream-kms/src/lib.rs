@@ -69,12 +69,33 @@ impl Default for KmsSettings {
     }
 }
 
-/// KMS clients, one per region, sharing one loaded AWS configuration.
+/// KMS clients, one per region, sharing one loaded AWS configuration, and
+/// the Tokio runtime their requests run on.
+///
+/// Every KMS request is spawned onto that runtime and its result awaited,
+/// so a keyring's futures can be driven by any executor: the blocking API
+/// (`Sealer::prepare_blocking`, `Opener::unlock_blocking`) works with a
+/// KMS keyring without the caller owning a runtime.
 pub struct KmsClients {
     config: SdkConfig,
+    /// Where requests run: the caller's runtime ([`KmsClients::load`]) or
+    /// one of our own ([`KmsClients::load_blocking`]).
+    handle: tokio::runtime::Handle,
+    /// Our own runtime, when there is one (kept alive as long as the clients).
+    own: Option<tokio::runtime::Runtime>,
     /// `AWS_ENDPOINT_URL_KMS`, `AWS_ENDPOINT_URL` or the profile's, if set.
     endpoint: Option<String>,
     by_region: Mutex<HashMap<String, Client>>,
+}
+
+impl Drop for KmsClients {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks; this may run inside an async context,
+        // where that is forbidden, so let the worker wind down on its own.
+        if let Some(rt) = self.own.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for KmsClients {
@@ -129,9 +150,50 @@ impl KmsClients {
         let endpoint = endpoint.or_else(|| config.endpoint_url().map(str::to_owned));
         Ok(Arc::new(KmsClients {
             config,
+            handle: tokio::runtime::Handle::current(),
+            own: None,
             endpoint,
             by_region: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// [`KmsClients::load`] for callers without a Tokio runtime: starts a
+    /// small runtime of its own (one worker thread) that the clients keep
+    /// and run every request on.
+    pub fn load_blocking(settings: &KmsSettings) -> Result<Arc<Self>, KeyringError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("envstream-kms")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                KeyringError::new(
+                    KeyringErrorKind::Other,
+                    format!("cannot start the KMS runtime: {e}"),
+                )
+            })?;
+        let loaded = rt.block_on(Self::load(settings))?;
+        // `load` ran inside our runtime and captured its handle; keep the
+        // runtime alive with the clients.
+        let mut clients = Arc::try_unwrap(loaded).map_err(|_| {
+            KeyringError::new(KeyringErrorKind::Other, "KMS clients are shared too early")
+        })?;
+        clients.own = Some(rt);
+        Ok(Arc::new(clients))
+    }
+
+    /// Runs `fut` (a KMS request) on the clients' runtime and waits for it
+    /// from whatever executor polls the returned future.
+    async fn run<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, KeyringError> {
+        self.handle.spawn(fut).await.map_err(|e| {
+            KeyringError::new(
+                KeyringErrorKind::Other,
+                format!("the KMS request task failed: {e}"),
+            )
+        })
     }
 
     /// The endpoint a call in `region` goes to, for messages: the
@@ -499,13 +561,16 @@ impl KmsKeyring {
     ) -> Result<Option<(DataKey, WrappedKey)>, KeyringError> {
         let key = self.seal_key()?;
         let (client, endpoint) = self.client_for(key)?;
-        let out = client
+        let request = client
             .generate_data_key()
             .key_id(key)
             .key_spec(DataKeySpec::Aes256)
             .set_encryption_context(context_map(ctx))
-            .send()
-            .await
+            .send();
+        let out = self
+            .clients
+            .run(request)
+            .await?
             .map_err(|e| kms_error("GenerateDataKey", key, &endpoint, e))?;
         let arn = out.key_id.clone().unwrap_or_default();
         let blob = out
@@ -526,13 +591,16 @@ impl KmsKeyring {
         // The SDK keeps its own copy of the request body; it is freed (not
         // zeroized) after the call. See the README's security notes.
         let (client, endpoint) = self.client_for(key)?;
-        let out = client
+        let request = client
             .encrypt()
             .key_id(key)
             .plaintext(Blob::new(dk.expose_secret().to_vec()))
             .set_encryption_context(context_map(ctx))
-            .send()
-            .await
+            .send();
+        let out = self
+            .clients
+            .run(request)
+            .await?
             .map_err(|e| kms_error("Encrypt", key, &endpoint, e))?;
         let arn = out.key_id.unwrap_or_default();
         let blob = out
@@ -582,13 +650,16 @@ impl KmsKeyring {
         }
         let arn = wk.key_id();
         let (client, endpoint) = self.client_for(arn)?;
-        let out = client
+        let request = client
             .decrypt()
             .key_id(arn)
             .ciphertext_blob(Blob::new(wk.ciphertext().to_vec()))
             .set_encryption_context(context_map(ctx))
-            .send()
-            .await
+            .send();
+        let out = self
+            .clients
+            .run(request)
+            .await?
             .map_err(|e| kms_error("Decrypt", arn, &endpoint, e))?;
         if out.key_id.as_deref() != Some(arn) {
             let mut plain = out.plaintext.map(Blob::into_inner).unwrap_or_default();
@@ -639,13 +710,6 @@ impl Keyring for KmsKeyring {
     ) -> KeyringFuture<'a, Option<DataKey>> {
         Box::pin(self.unwrap_impl(wrapped, request.context()))
     }
-}
-
-/// A small Tokio runtime for the KMS calls of one command.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
 }
 
 #[cfg(test)]

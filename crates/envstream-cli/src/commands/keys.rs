@@ -104,25 +104,22 @@ pub(super) fn unique_kms_keys(flag: &str, keys: &[String]) -> Vec<String> {
     out
 }
 
-/// KMS access for one command: a small runtime and the loaded AWS config.
-/// Created only when a KMS flag is given, so local-key runs stay lean.
+/// KMS access for one command: the loaded AWS config and the clients'
+/// own small runtime. Created only when a KMS flag is given, so local-key
+/// runs stay lean. KMS keyrings then work with the blocking library API.
 pub(super) struct Kms {
-    pub(super) rt: tokio::runtime::Runtime,
     pub(super) clients: std::sync::Arc<KmsClients>,
 }
 
 impl Kms {
     pub(super) fn new(aws: &AwsArgs) -> Result<Kms> {
-        let rt = envstream_kms::runtime().context("cannot start the KMS runtime")?;
         let settings = KmsSettings {
             region: aws.region.clone(),
             profile: aws.profile.clone(),
             ..KmsSettings::default()
         };
-        let clients = rt
-            .block_on(KmsClients::load(&settings))
-            .map_err(envstream::Error::Keyring)?;
-        Ok(Kms { rt, clients })
+        let clients = KmsClients::load_blocking(&settings).map_err(envstream::Error::Keyring)?;
+        Ok(Kms { clients })
     }
 }
 
@@ -144,7 +141,7 @@ pub(super) fn open_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec
 }
 
 /// Builds the unwrapping keyrings (local key files first) for open, verify
-/// and rekey, and runs `f` with them inside the KMS runtime when needed.
+/// and rekey, and runs `f` with them (and the KMS clients, if any).
 pub(super) fn with_unwrap_keys<T>(
     args: &UnwrapArgs,
     be: Backend,

@@ -31,7 +31,7 @@ pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
     // read and discarded (not decrypted) so that the writer upstream is not
     // killed by SIGPIPE, which would fail a `set -o pipefail` pipeline.
     let mut drain: Option<File> = None;
-    let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, kms| {
+    let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, _| {
         let input = open_sealed_input(&args.input)?;
         let size = input_size(&input);
         seekable = size.is_some();
@@ -44,10 +44,7 @@ pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
             &input_label(&args.input),
         );
         let opener = Opener::new(input)?;
-        Ok(match kms {
-            Some(k) => k.rt.block_on(opener.unlock(refs, options))?,
-            None => opener.unlock_blocking(refs, options)?,
-        })
+        Ok(opener.unlock_blocking(refs, options)?)
     })?;
     report.header(reader.header(), vec![reader.opened_with().to_owned()]);
     let mut sink = Sink::open(&args.out.output, args.out.force)?;

@@ -58,12 +58,7 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
             .chain(add_local.iter().map(|k| k as &dyn Keyring))
             .collect();
         let options = OpenOptions::new().backend(be);
-        Ok(match kms {
-            Some(k) => {
-                k.rt.block_on(opener.rekey(refs, options, &add, &args.remove_keys))?
-            }
-            None => opener.rekey_blocking(refs, options, &add, &args.remove_keys)?,
-        })
+        Ok(opener.rekey_blocking(refs, options, &add, &args.remove_keys)?)
     })?;
     let header = rekeyed.header().clone();
     report.header(&header, key_ids(&header));

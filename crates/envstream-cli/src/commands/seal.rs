@@ -45,10 +45,7 @@ pub(super) fn run(args: SealArgs, report: &mut Report) -> Result<()> {
     let input = report.count_input(input, size, &input_label(&args.input));
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
     let refs = seal_refs(&keys, &kms_keys);
-    let sealer = match &kms {
-        Some(k) => k.rt.block_on(Sealer::prepare(&refs, options))?,
-        None => Sealer::prepare_blocking(&refs, options)?,
-    };
+    let sealer = Sealer::prepare_blocking(&refs, options)?;
     note_merged(refs.len(), sealer.header());
     report.header(sealer.header(), key_ids(sealer.header()));
     let out = report.count_output(sink.writer(), &output_label(&args.out.output));

@@ -16,15 +16,12 @@ pub(super) fn run(args: VerifyArgs, report: &mut Report) -> Result<()> {
     let be = backend(args.perf.backend);
     report.backend(be);
     let options = open_options(&args.context, be);
-    let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, kms| {
+    let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, _| {
         let input = open_sealed_input(&args.input)?;
         let size = input_size(&input);
         let input = report.count_input(input, size, &input_label(&args.input));
         let opener = Opener::new(input)?;
-        Ok(match kms {
-            Some(k) => k.rt.block_on(opener.unlock(refs, options))?,
-            None => opener.unlock_blocking(refs, options)?,
-        })
+        Ok(opener.unlock_blocking(refs, options)?)
     })?;
     let header = reader.header().clone();
     let opened_with = reader.opened_with().to_owned();

@@ -82,32 +82,12 @@ pub trait Keyring: Send + Sync {
     ) -> KeyringFuture<'a, Option<DataKey>>;
 }
 
-/// Runs a future to completion on the current thread.
+/// Runs a future to completion on the current thread (the blocking API's
+/// executor, from the `pollster` crate).
 ///
-/// This is the blocking API's executor. It has no I/O reactor: keyrings used
-/// through the blocking API must not need one on the calling thread (a
-/// network keyring runs its requests on its own runtime).
+/// It has no I/O reactor: a keyring that needs one must run its requests on
+/// a runtime of its own and only await their results, as the KMS keyring
+/// does, so that it works here and on any async runtime alike.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-
-    struct ThreadWaker(std::thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        match fut.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => std::thread::park(),
-        }
-    }
+    pollster::block_on(fut)
 }
