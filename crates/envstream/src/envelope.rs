@@ -4,10 +4,11 @@
 //! and derives the stream keys; rekeying rewraps the data key into a new
 //! header for the same body. The body's bytes move in `io`.
 
-use crate::crypto::{Aead, Backend, DataKey, RandomSource, StreamKeys};
+use crate::crypto::{Aead, Backend, ChunkOpener, DataKey, RandomSource, StreamKeys};
 use crate::error::{Error, KeyringError, KeyringErrorKind};
 use crate::format::{
-    check_chunk_size, EncryptionContext, Header, WrappedKey, DEFAULT_CHUNK_SIZE, SALT_LEN,
+    check_chunk_size, BodyLayout, EncryptionContext, Header, WrappedKey, DEFAULT_CHUNK_SIZE,
+    SALT_LEN,
 };
 use crate::keyring::{block_on, Keyring, UnwrapRequest, WrapRequest};
 
@@ -164,11 +165,6 @@ impl OpenOptions {
         self.backend = backend;
         self
     }
-
-    /// The payload cipher for `keys`, for the readers in `io`.
-    pub(crate) fn payload_aead(&self, keys: &StreamKeys) -> Aead {
-        self.backend.aead(&keys.payload)
-    }
 }
 
 /// Checks the context requirements, unwraps the data key with the first
@@ -258,6 +254,19 @@ fn names(w: &WrappedKey, r: &str) -> bool {
     w.key_id() == r
         || r.split_once('/')
             .is_some_and(|(p, id)| p == w.provider() && id == w.key_id())
+}
+
+/// Authenticates `header` (see [`authenticate`]) and returns the chunk
+/// opener for its body and `provider/key id` of the key that opened it:
+/// what the blocking and async openers both start from.
+pub(crate) async fn unlock_body(
+    header: &Header,
+    keyrings: &[&dyn Keyring],
+    options: &OpenOptions,
+) -> Result<(ChunkOpener, String), Error> {
+    let (_data_key, keys, opened_with) = authenticate(header, keyrings, options).await?;
+    let core = ChunkOpener::new(options.backend.aead(&keys.payload), BodyLayout::new(header));
+    Ok((core, opened_with))
 }
 
 /// Builds the header of a rekeyed stream: authenticates `old` with

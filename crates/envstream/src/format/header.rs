@@ -149,32 +149,57 @@ pub(crate) fn parse_prefix(bytes: &[u8]) -> Result<Prefix, Error> {
     Ok(Prefix { header_len })
 }
 
-/// Streaming header reads, shared by the blocking and async openers: given
-/// the first `n` bytes read into `prefix` (fewer than [`PREFIX_LEN`] only at
-/// EOF), validates them and returns a buffer of exactly the declared header
-/// length with the prefix copied in. Nothing is allocated by an input-chosen
-/// length before the prefix checks pass.
-pub(crate) fn header_buffer(prefix: &[u8; PREFIX_LEN], n: usize) -> Result<Vec<u8>, Error> {
-    if n == 0 {
-        return Err(Error::Truncated("the input is empty"));
-    }
-    let p = parse_prefix(&prefix[..n])?;
-    let mut bytes = vec![0u8; p.header_len];
-    bytes[..PREFIX_LEN].copy_from_slice(prefix);
-    Ok(bytes)
+/// Reads a header from a stream without doing any I/O itself, so the
+/// blocking and async openers drive the same steps: read what [`want`]
+/// asks for (all of it, or up to the end of the input), report it with
+/// [`got`], until a header comes back. The fixed prefix is validated
+/// (magic, version, suite, chunk size, header length) before anything
+/// sized by the input is allocated.
+///
+/// [`want`]: HeaderReader::want
+/// [`got`]: HeaderReader::got
+pub(crate) struct HeaderReader {
+    bytes: Vec<u8>,
+    filled: usize,
+    prefix_done: bool,
 }
 
-/// Parses a header buffer from [`header_buffer`] once `read` more bytes
-/// (after the prefix) have been read into it.
-pub(crate) fn header_from_buffer(bytes: &[u8], read: usize) -> Result<Header, Error> {
-    if read < bytes.len() - PREFIX_LEN {
-        return Err(Error::Truncated("the input ends inside the header"));
+impl HeaderReader {
+    pub(crate) fn new() -> Self {
+        HeaderReader {
+            bytes: vec![0u8; PREFIX_LEN],
+            filled: 0,
+            prefix_done: false,
+        }
     }
-    Header::parse(bytes).map(|(h, _)| h)
+
+    /// Where the next bytes go.
+    pub(crate) fn want(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.filled..]
+    }
+
+    /// Records `n` bytes read into [`want`](Self::want); fewer than asked
+    /// means the input ended. Returns the header once it is complete.
+    pub(crate) fn got(&mut self, n: usize) -> Result<Option<Header>, Error> {
+        self.filled += n;
+        let short = self.filled < self.bytes.len();
+        if !self.prefix_done {
+            if self.filled == 0 {
+                return Err(Error::Truncated("the input is empty"));
+            }
+            let p = parse_prefix(&self.bytes[..self.filled])?;
+            self.bytes.resize(p.header_len, 0);
+            self.prefix_done = true;
+            return Ok(None);
+        }
+        if short {
+            return Err(Error::Truncated("the input ends inside the header"));
+        }
+        Header::parse(&self.bytes).map(|(h, _)| Some(h))
+    }
 }
 
-/// The plaintext length of a body of `body_len` bytes (random access): the
-/// body must end with a valid final chunk, or it is truncated.
+/// Checks a chunk size against the format's limits.
 pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
     if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
         Ok(())

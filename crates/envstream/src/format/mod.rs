@@ -17,6 +17,6 @@ mod limits;
 pub(crate) use body::final_chunk_len;
 pub use body::BodyLayout;
 pub use context::EncryptionContext;
-pub(crate) use header::{check_chunk_size, header_buffer, header_from_buffer};
+pub(crate) use header::{check_chunk_size, HeaderReader};
 pub use header::{Header, Suite, WrappedKey};
 pub use limits::*;

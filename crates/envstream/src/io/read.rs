@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 
 use crate::error::Error;
-use crate::format::{header_buffer, header_from_buffer, Header, PREFIX_LEN};
+use crate::format::{Header, HeaderReader};
 
 /// Reads exactly `buf.len()` bytes unless EOF comes first; returns the count.
 pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -20,13 +20,13 @@ pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize>
 }
 
 /// Reads and parses a header from the start of `inner`, leaving `inner`
-/// at the first chunk. The fixed prefix is validated (magic, version,
-/// suite, chunk size, header length) before anything sized by the input
-/// is allocated.
+/// at the first chunk (the steps are `HeaderReader`'s).
 pub(crate) fn read_header<R: Read>(inner: &mut R) -> Result<Header, Error> {
-    let mut prefix = [0u8; PREFIX_LEN];
-    let n = read_full(inner, &mut prefix)?;
-    let mut bytes = header_buffer(&prefix, n)?;
-    let m = read_full(inner, &mut bytes[PREFIX_LEN..])?;
-    header_from_buffer(&bytes, m)
+    let mut reader = HeaderReader::new();
+    loop {
+        let n = read_full(inner, reader.want())?;
+        if let Some(header) = reader.got(n)? {
+            return Ok(header);
+        }
+    }
 }

@@ -9,9 +9,9 @@ use zeroize::Zeroizing;
 
 use super::read::read_header;
 use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
-use crate::envelope::{authenticate, rekey_header, OpenOptions, Sealer};
+use crate::envelope::{rekey_header, unlock_body, OpenOptions, Sealer};
 use crate::error::Error;
-use crate::format::{BodyLayout, Header, CHUNK_TAG_LEN};
+use crate::format::{Header, CHUNK_TAG_LEN};
 use crate::keyring::{block_on, Keyring};
 
 impl Sealer {
@@ -121,10 +121,10 @@ impl<R: Read> Opener<R> {
         keyrings: &[&dyn Keyring],
         options: OpenOptions,
     ) -> Result<OpenReader<R>, Error> {
-        let (_data_key, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
+        let (core, opened_with) = unlock_body(&self.header, keyrings, &options).await?;
         Ok(OpenReader {
             inner: self.inner,
-            core: ChunkOpener::new(options.payload_aead(&keys), BodyLayout::new(&self.header)),
+            core,
             header: self.header,
             opened_with,
             total: None,

@@ -23,9 +23,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, Re
 use zeroize::Zeroizing;
 
 use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
-use crate::envelope::{authenticate, OpenOptions, Sealer};
+use crate::envelope::{unlock_body, OpenOptions, Sealer};
 use crate::error::Error;
-use crate::format::{self, BodyLayout, Header, CHUNK_TAG_LEN, PREFIX_LEN};
+use crate::format::{Header, HeaderReader, CHUNK_TAG_LEN};
 use crate::keyring::Keyring;
 
 impl Sealer {
@@ -177,14 +177,14 @@ pub struct AsyncOpener<R> {
 impl<R: AsyncRead + Unpin> AsyncOpener<R> {
     /// Reads and parses the header. Needs no key and decrypts nothing.
     pub async fn new(mut inner: R) -> Result<Self, Error> {
-        let mut prefix = [0u8; PREFIX_LEN];
-        let n = read_full(&mut inner, &mut prefix).await?;
-        // Validates magic, version, suite, chunk size and the header length
-        // before allocating anything sized by the input.
-        let mut bytes = format::header_buffer(&prefix, n)?;
-        let m = read_full(&mut inner, &mut bytes[PREFIX_LEN..]).await?;
-        let header = format::header_from_buffer(&bytes, m)?;
-        Ok(AsyncOpener { inner, header })
+        // The same steps as the blocking opener (limits before allocation).
+        let mut reader = HeaderReader::new();
+        loop {
+            let n = read_full(&mut inner, reader.want()).await?;
+            if let Some(header) = reader.got(n)? {
+                return Ok(AsyncOpener { inner, header });
+            }
+        }
     }
 
     /// The parsed (not yet authenticated) header.
@@ -199,10 +199,10 @@ impl<R: AsyncRead + Unpin> AsyncOpener<R> {
         keyrings: &[&dyn Keyring],
         options: OpenOptions,
     ) -> Result<AsyncOpenReader<R>, Error> {
-        let (_dk, keys, opened_with) = authenticate(&self.header, keyrings, &options).await?;
+        let (core, opened_with) = unlock_body(&self.header, keyrings, &options).await?;
         Ok(AsyncOpenReader {
             inner: self.inner,
-            core: ChunkOpener::new(options.payload_aead(&keys), BodyLayout::new(&self.header)),
+            core,
             header: self.header,
             opened_with,
         })
