@@ -9,7 +9,7 @@
 //! tar c dir | cargo run -p envstream-kms --example async_kms_seal -- alias/backup > b.envs
 //! ```
 
-use envstream::{EncryptionContext, Keyring, SealOptions, Sealer};
+use envstream::{EncryptionContext, Recipient, SealOptions, Sealer};
 use envstream_kms::{KmsClients, KmsKeyring, KmsSettings};
 use tokio::io::AsyncWriteExt;
 
@@ -20,10 +20,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: async_kms_seal KMS_KEY")?;
     let clients = KmsClients::load(&KmsSettings::default()).await?;
     let kms = KmsKeyring::seal(clients, key);
-    let keyrings: [&dyn Keyring; 1] = [&kms];
     let context = EncryptionContext::from_pairs([("purpose", "backup")])?;
-    // GenerateDataKey runs here, on this runtime.
-    let sealer = Sealer::prepare(&keyrings, SealOptions::new().context(context)).await?;
+    // The KMS key generates the data key (GenerateDataKey, on this
+    // runtime); there are no further recipients here.
+    let others: [&dyn Recipient; 0] = [];
+    let sealer = Sealer::prepare_with(&kms, &others, SealOptions::new().context(context)).await?;
     let mut writer = sealer.seal_to_async(tokio::io::stdout());
     tokio::io::copy(&mut tokio::io::stdin(), &mut writer).await?;
     // Writes the final chunk; without it the stream would read as truncated.

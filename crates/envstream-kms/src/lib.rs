@@ -1,11 +1,12 @@
 //! AWS KMS keyring for envstream.
 //!
-//! Sealing: the first KMS key calls `GenerateDataKey` (`KeySpec=AES_256`)
-//! and each further KMS key calls `Encrypt` on the same data key, always with
-//! the stream's encryption context. The header records the key ARN that KMS
-//! returned.
+//! Sealing: a [`KmsKeyring`] is a recipient (`Encrypt`) and, passed to
+//! `Sealer::prepare_with`, the data-key generator (`GenerateDataKey`,
+//! `KeySpec=AES_256`), always with the stream's encryption context. The
+//! header records the key ARN that KMS returned.
 //!
-//! Opening is strict by default: `Decrypt` is called only for wrapped keys
+//! Opening uses a [`KmsIdentity`], which cannot seal. It is strict by
+//! default: `Decrypt` is called only for wrapped keys
 //! whose ARN is on the allow-list, always with `KeyId` and the header's
 //! encryption context, and the `KeyId` in the response must equal the
 //! expected ARN. Discovery mode allows any key, optionally restricted to a
@@ -31,8 +32,8 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use aws_sdk_kms::Client;
 use envstream::{
-    DataKey, EncryptionContext, Keyring, KeyringError, KeyringErrorKind, KeyringFuture,
-    UnwrapRequest, WrapRequest, WrappedKey,
+    DataKey, DataKeyGenerator, EncryptionContext, Identity, KeyringError, KeyringErrorKind,
+    KeyringFuture, Recipient, UnwrapRequest, WrapRequest, WrappedKey,
 };
 use zeroize::Zeroize;
 
@@ -494,46 +495,40 @@ enum Policy {
     Discovery(Vec<String>),
 }
 
-/// A KMS keyring. Build it with [`KmsKeyring::seal`], [`KmsKeyring::strict`]
-/// or [`KmsKeyring::discovery`].
+/// What both KMS key providers hold.
 #[derive(Debug)]
-pub struct KmsKeyring {
+struct KmsCore {
     clients: Arc<KmsClients>,
     /// The key given for sealing (id, ARN, alias name or alias ARN).
     seal_key: Option<String>,
     policy: Policy,
 }
 
-impl KmsKeyring {
-    /// A keyring that wraps with `key` (a key id, key ARN, alias name or
-    /// alias ARN). If `key` is a key ARN it can also unwrap.
-    pub fn seal(clients: Arc<KmsClients>, key: impl Into<String>) -> Self {
+impl KmsCore {
+    fn seal(clients: Arc<KmsClients>, key: impl Into<String>) -> Self {
         let key = key.into();
         let policy = Policy::Strict(if key.contains(":key/") {
             vec![key.clone()]
         } else {
             Vec::new()
         });
-        KmsKeyring {
+        KmsCore {
             clients,
             seal_key: Some(key),
             policy,
         }
     }
 
-    /// An opening keyring that sends to KMS only wrapped keys whose ARN is in `arns`.
-    pub fn strict(clients: Arc<KmsClients>, arns: Vec<String>) -> Self {
-        KmsKeyring {
+    fn strict(clients: Arc<KmsClients>, arns: Vec<String>) -> Self {
+        KmsCore {
             clients,
             seal_key: None,
             policy: Policy::Strict(arns),
         }
     }
 
-    /// An opening keyring that tries any KMS key (restricted to `accounts`
-    /// when non-empty).
-    pub fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
-        KmsKeyring {
+    fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
+        KmsCore {
             clients,
             seal_key: None,
             policy: Policy::Discovery(accounts),
@@ -558,7 +553,7 @@ impl KmsKeyring {
     async fn generate_impl(
         &self,
         ctx: &EncryptionContext,
-    ) -> Result<Option<(DataKey, WrappedKey)>, KeyringError> {
+    ) -> Result<(DataKey, WrappedKey), KeyringError> {
         let key = self.seal_key()?;
         let (client, endpoint) = self.client_for(key)?;
         let request = client
@@ -579,7 +574,7 @@ impl KmsKeyring {
             .map(Blob::into_inner)
             .unwrap_or_default();
         let dk = take_data_key(out.plaintext, "GenerateDataKey", key)?;
-        Ok(Some((dk, self.record(key, arn, blob)?)))
+        Ok((dk, self.record(key, arn, blob)?))
     }
 
     async fn wrap_impl(
@@ -676,7 +671,7 @@ impl KmsKeyring {
     }
 }
 
-impl Keyring for KmsKeyring {
+impl KmsCore {
     fn description(&self) -> String {
         match (&self.seal_key, &self.policy) {
             (Some(k), _) => format!("KMS key {k}"),
@@ -687,20 +682,44 @@ impl Keyring for KmsKeyring {
             (None, Policy::Discovery(a)) => format!("KMS discovery (accounts {})", a.join(", ")),
         }
     }
+}
 
-    fn generate<'a>(
-        &'a self,
-        request: &'a WrapRequest<'a>,
-    ) -> KeyringFuture<'a, Option<(DataKey, WrappedKey)>> {
-        Box::pin(self.generate_impl(request.context()))
+/// A KMS key to seal with: it wraps the data key (`Encrypt`), can generate
+/// it (`GenerateDataKey`, as a [`DataKeyGenerator`]), and, when built from
+/// a key ARN, also opens files sealed to that key.
+#[derive(Debug)]
+pub struct KmsKeyring(KmsCore);
+
+impl KmsKeyring {
+    /// A keyring that wraps with `key` (a key id, key ARN, alias name or
+    /// alias ARN). If `key` is a key ARN it can also unwrap.
+    pub fn seal(clients: Arc<KmsClients>, key: impl Into<String>) -> Self {
+        KmsKeyring(KmsCore::seal(clients, key))
     }
+}
 
+impl Recipient for KmsKeyring {
     fn wrap<'a>(
         &'a self,
         data_key: &'a DataKey,
         request: &'a WrapRequest<'a>,
     ) -> KeyringFuture<'a, WrappedKey> {
-        Box::pin(self.wrap_impl(data_key, request.context()))
+        Box::pin(self.0.wrap_impl(data_key, request.context()))
+    }
+}
+
+impl DataKeyGenerator for KmsKeyring {
+    fn generate<'a>(
+        &'a self,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, (DataKey, WrappedKey)> {
+        Box::pin(self.0.generate_impl(request.context()))
+    }
+}
+
+impl Identity for KmsKeyring {
+    fn description(&self) -> String {
+        self.0.description()
     }
 
     fn unwrap<'a>(
@@ -708,7 +727,55 @@ impl Keyring for KmsKeyring {
         wrapped: &'a WrappedKey,
         request: &'a UnwrapRequest<'a>,
     ) -> KeyringFuture<'a, Option<DataKey>> {
-        Box::pin(self.unwrap_impl(wrapped, request.context()))
+        Box::pin(self.0.unwrap_impl(wrapped, request.context()))
+    }
+}
+
+/// KMS keys to open with, and only to open with: strict mode (listed key
+/// ARNs) or discovery mode (any key, optionally of some accounts). It is an
+/// [`Identity`] alone, so it cannot be passed to sealing:
+///
+/// ```compile_fail
+/// # use envstream::{SealOptions, Sealer};
+/// fn seal_with(open_only: &envstream_kms::KmsIdentity) {
+///     let _ = Sealer::prepare_blocking(&[open_only], SealOptions::new());
+/// }
+/// ```
+///
+/// whereas a sealing key can be:
+///
+/// ```no_run
+/// # use envstream::{SealOptions, Sealer};
+/// fn seal_with(key: &envstream_kms::KmsKeyring) {
+///     let _ = Sealer::prepare_blocking(&[key], SealOptions::new());
+/// }
+/// ```
+#[derive(Debug)]
+pub struct KmsIdentity(KmsCore);
+
+impl KmsIdentity {
+    /// Sends to KMS only wrapped keys whose ARN is in `arns`.
+    pub fn strict(clients: Arc<KmsClients>, arns: Vec<String>) -> Self {
+        KmsIdentity(KmsCore::strict(clients, arns))
+    }
+
+    /// Tries any KMS key (restricted to `accounts` when non-empty).
+    pub fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
+        KmsIdentity(KmsCore::discovery(clients, accounts))
+    }
+}
+
+impl Identity for KmsIdentity {
+    fn description(&self) -> String {
+        self.0.description()
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a WrappedKey,
+        request: &'a UnwrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<DataKey>> {
+        Box::pin(self.0.unwrap_impl(wrapped, request.context()))
     }
 }
 

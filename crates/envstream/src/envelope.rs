@@ -10,7 +10,7 @@ use crate::format::{
     check_chunk_size, BodyLayout, EncryptionContext, Header, WrappedKey, DEFAULT_CHUNK_SIZE,
     SALT_LEN,
 };
-use crate::keyring::{block_on, Keyring, UnwrapRequest, WrapRequest};
+use crate::keyring::{block_on, DataKeyGenerator, Identity, Recipient, UnwrapRequest, WrapRequest};
 
 /// Parameters for sealing.
 pub struct SealOptions {
@@ -74,16 +74,35 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// Generates a data key and wraps it with every keyring (asynchronously).
-    ///
-    /// The first keyring may generate the key itself (KMS); the others wrap it.
-    /// A keyring whose record names the same provider and key id as an
-    /// earlier one (the same key given twice, or under two names) adds no
-    /// second record.
-    pub async fn prepare(keyrings: &[&dyn Keyring], options: SealOptions) -> Result<Self, Error> {
-        if keyrings.is_empty() {
+    /// Draws a fresh data key from the OS generator and wraps it with every
+    /// recipient (asynchronously). A recipient whose record names the same
+    /// provider and key id as an earlier one (the same key given twice, or
+    /// under two names) adds no second record.
+    pub async fn prepare<R: Recipient + ?Sized>(
+        recipients: &[&R],
+        options: SealOptions,
+    ) -> Result<Self, Error> {
+        if recipients.is_empty() {
             return Err(Error::NoKeyring);
         }
+        Self::build(None, recipients, options).await
+    }
+
+    /// Like [`Sealer::prepare`], but `generator` makes the data key and its
+    /// first record (KMS `GenerateDataKey`); the recipients wrap it after.
+    pub async fn prepare_with<R: Recipient + ?Sized>(
+        generator: &dyn DataKeyGenerator,
+        recipients: &[&R],
+        options: SealOptions,
+    ) -> Result<Self, Error> {
+        Self::build(Some(generator), recipients, options).await
+    }
+
+    async fn build<R: Recipient + ?Sized>(
+        generator: Option<&dyn DataKeyGenerator>,
+        recipients: &[&R],
+        options: SealOptions,
+    ) -> Result<Self, Error> {
         let random = match options.seed {
             Some(seed) => RandomSource::deterministic(options.backend, seed),
             None => RandomSource::system(options.backend),
@@ -92,22 +111,19 @@ impl Sealer {
             context: &options.context,
             random: &random,
         };
-        let mut wrapped = Vec::with_capacity(keyrings.len());
-        let (data_key, rest) = match keyrings[0]
-            .generate(&request)
-            .await
-            .map_err(Error::Keyring)?
-        {
-            Some((dk, wk)) => {
+        let mut wrapped = Vec::with_capacity(recipients.len() + 1);
+        let data_key = match generator {
+            Some(g) => {
+                let (dk, wk) = g.generate(&request).await.map_err(Error::Keyring)?;
                 wrapped.push(wk);
-                (dk, &keyrings[1..])
+                dk
             }
-            None => (DataKey::generate(&random)?, keyrings),
+            None => DataKey::generate(&random)?,
         };
-        for k in rest {
+        for r in recipients {
             push_unique(
                 &mut wrapped,
-                k.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
+                r.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
             );
         }
         let mut salt = [0u8; SALT_LEN];
@@ -123,11 +139,20 @@ impl Sealer {
     }
 
     /// Blocking form of [`Sealer::prepare`].
-    pub fn prepare_blocking(
-        keyrings: &[&dyn Keyring],
+    pub fn prepare_blocking<R: Recipient + ?Sized>(
+        recipients: &[&R],
         options: SealOptions,
     ) -> Result<Self, Error> {
-        block_on(Self::prepare(keyrings, options))
+        block_on(Self::prepare(recipients, options))
+    }
+
+    /// Blocking form of [`Sealer::prepare_with`].
+    pub fn prepare_with_blocking<R: Recipient + ?Sized>(
+        generator: &dyn DataKeyGenerator,
+        recipients: &[&R],
+        options: SealOptions,
+    ) -> Result<Self, Error> {
+        block_on(Self::prepare_with(generator, recipients, options))
     }
 
     /// The payload cipher, for the writers in `io`.
@@ -170,9 +195,9 @@ impl OpenOptions {
 /// Checks the context requirements, unwraps the data key with the first
 /// keyring that can, and verifies the key commitment (in constant time)
 /// and the header tag.
-pub(crate) async fn authenticate(
+pub(crate) async fn authenticate<I: Identity + ?Sized>(
     header: &Header,
-    keyrings: &[&dyn Keyring],
+    keyrings: &[&I],
     options: &OpenOptions,
 ) -> Result<(DataKey, StreamKeys, String), Error> {
     for (k, v) in &options.required {
@@ -259,9 +284,9 @@ fn names(w: &WrappedKey, r: &str) -> bool {
 /// Authenticates `header` (see [`authenticate`]) and returns the chunk
 /// opener for its body and `provider/key id` of the key that opened it:
 /// what the blocking and async openers both start from.
-pub(crate) async fn unlock_body(
+pub(crate) async fn unlock_body<I: Identity + ?Sized>(
     header: &Header,
-    keyrings: &[&dyn Keyring],
+    keyrings: &[&I],
     options: &OpenOptions,
 ) -> Result<(ChunkOpener, String), Error> {
     let (_data_key, keys, opened_with) = authenticate(header, keyrings, options).await?;
@@ -274,11 +299,11 @@ pub(crate) async fn unlock_body(
 /// `provider/key id`), wraps the same data key with each of `add`, and
 /// returns the new authenticated header (same salt, context and chunk
 /// size, so the same commitment and body) and the key that opened `old`.
-pub(crate) async fn rekey_header(
+pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
     old: &Header,
-    keyrings: &[&dyn Keyring],
+    keyrings: &[&I],
     options: &OpenOptions,
-    add: &[&dyn Keyring],
+    add: &[&R],
     remove: &[String],
 ) -> Result<(Header, String), Error> {
     let (data_key, keys, opened_with) = authenticate(old, keyrings, options).await?;

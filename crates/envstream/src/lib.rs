@@ -58,5 +58,6 @@ pub use io::{default_threads, OpenReader, Opener, Rekeyed, SealWriter, StreamSta
 #[cfg(feature = "tokio")]
 pub use io::{AsyncOpenReader, AsyncOpener, AsyncSealWriter};
 pub use keyring::{
-    block_on, Keyring, KeyringFuture, LocalKey, UnwrapRequest, WrapRequest, LOCAL_PROVIDER,
+    block_on, DataKeyGenerator, Identity, Keyring, KeyringFuture, LocalKey, Recipient,
+    UnwrapRequest, WrapRequest, LOCAL_PROVIDER,
 };

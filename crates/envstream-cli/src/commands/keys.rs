@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use envstream::{Backend, Keyring, LocalKey, OpenOptions};
-use envstream_kms::{KmsClients, KmsKeyring, KmsSettings};
+use envstream::{Backend, Identity, LocalKey, OpenOptions, Recipient};
+use envstream_kms::{KmsClients, KmsIdentity, KmsKeyring, KmsSettings};
 
 use crate::cli::{AwsArgs, KeyArgs, UnwrapArgs};
 use crate::error::UsageError;
@@ -123,20 +123,25 @@ impl Kms {
     }
 }
 
-pub(super) fn seal_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Keyring> {
-    // KMS keys first: the first KMS key generates the data key.
+/// The recipients of a seal after the generator: the other KMS keys, then
+/// the key files.
+pub(super) fn recipients<'a>(
+    local: &'a [LocalKey],
+    kms: &'a [KmsKeyring],
+) -> Vec<&'a dyn Recipient> {
     kms.iter()
-        .map(|k| k as &dyn Keyring)
-        .chain(local.iter().map(|k| k as &dyn Keyring))
+        .map(|k| k as &dyn Recipient)
+        .chain(local.iter().map(|k| k as &dyn Recipient))
         .collect()
 }
 
-pub(super) fn open_refs<'a>(local: &'a [LocalKey], kms: &'a [KmsKeyring]) -> Vec<&'a dyn Keyring> {
-    // Local key files first: no network call when one of them opens the file.
+/// The identities of an open: local key files first, so that no network
+/// call is made when one of them opens the file.
+fn identities<'a>(local: &'a [LocalKey], kms: &'a [KmsIdentity]) -> Vec<&'a dyn Identity> {
     local
         .iter()
-        .map(|k| k as &dyn Keyring)
-        .chain(kms.iter().map(|k| k as &dyn Keyring))
+        .map(|k| k as &dyn Identity)
+        .chain(kms.iter().map(|k| k as &dyn Identity))
         .collect()
 }
 
@@ -146,7 +151,7 @@ pub(super) fn with_unwrap_keys<T>(
     args: &UnwrapArgs,
     be: Backend,
     need_kms: bool,
-    f: impl FnOnce(&[&dyn Keyring], Option<&Kms>) -> Result<T>,
+    f: impl FnOnce(&[&dyn Identity], Option<&Kms>) -> Result<T>,
 ) -> Result<T> {
     for arn in &args.kms_keys {
         if !envstream_kms::parse_arn(arn).is_some_and(|a| a.resource.starts_with("key/")) {
@@ -171,18 +176,18 @@ pub(super) fn with_unwrap_keys<T>(
     } else {
         Some(Kms::new(&args.aws)?)
     };
-    let kms_keys: Vec<KmsKeyring> = match &kms {
-        Some(k) if args.discovery => vec![KmsKeyring::discovery(
+    let kms_keys: Vec<KmsIdentity> = match &kms {
+        Some(k) if args.discovery => vec![KmsIdentity::discovery(
             k.clients.clone(),
             args.discovery_accounts.clone(),
         )],
-        Some(k) if !args.kms_keys.is_empty() => vec![KmsKeyring::strict(
+        Some(k) if !args.kms_keys.is_empty() => vec![KmsIdentity::strict(
             k.clients.clone(),
             unique_kms_keys("--kms-key", &args.kms_keys),
         )],
         _ => Vec::new(),
     };
-    f(&open_refs(&keys, &kms_keys), kms.as_ref())
+    f(&identities(&keys, &kms_keys), kms.as_ref())
 }
 
 pub(super) fn open_options(context: &[(String, String)], be: Backend) -> OpenOptions {

@@ -2,10 +2,10 @@
 //! removed, and copy the body verbatim (nothing is decrypted).
 
 use anyhow::{Context, Result};
-use envstream::{Backend, Keyring, LocalKey, OpenOptions, Opener};
+use envstream::{Backend, LocalKey, OpenOptions, Opener};
 use envstream_kms::KmsKeyring;
 
-use super::keys::{key_file_paths, unique_kms_keys, warn_if_shared, with_unwrap_keys};
+use super::keys::{key_file_paths, recipients, unique_kms_keys, warn_if_shared, with_unwrap_keys};
 use super::{check_output_target, input_size, key_ids, refuse_terminal_stdout};
 use crate::cli::RekeyArgs;
 use crate::error::UsageError;
@@ -52,11 +52,7 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
                 .collect(),
             None => Vec::new(),
         };
-        let add: Vec<&dyn Keyring> = add_kms
-            .iter()
-            .map(|k| k as &dyn Keyring)
-            .chain(add_local.iter().map(|k| k as &dyn Keyring))
-            .collect();
+        let add = recipients(&add_local, &add_kms);
         let options = OpenOptions::new().backend(be);
         Ok(opener.rekey_blocking(refs, options, &add, &args.remove_keys)?)
     })?;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use envstream::{EncryptionContext, SealOptions, Sealer};
 use envstream_kms::KmsKeyring;
 
-use super::keys::{key_file_paths, load_keys, seal_refs, unique_kms_keys, KeyUse, Kms};
+use super::keys::{key_file_paths, load_keys, recipients, unique_kms_keys, KeyUse, Kms};
 use super::{
     backend, check_output_target, input_size, key_ids, note_merged, refuse_terminal_stdout,
 };
@@ -44,9 +44,15 @@ pub(super) fn run(args: SealArgs, report: &mut Report) -> Result<()> {
     let size = input_size(&input);
     let input = report.count_input(input, size, &input_label(&args.input));
     let mut sink = Sink::open(&args.out.output, args.out.force)?;
-    let refs = seal_refs(&keys, &kms_keys);
-    let sealer = Sealer::prepare_blocking(&refs, options)?;
-    note_merged(refs.len(), sealer.header());
+    // The first KMS key generates the data key (GenerateDataKey); every
+    // other key wraps it. Without KMS keys, the OS generator makes it.
+    let sealer = match kms_keys.split_first() {
+        Some((generator, rest)) => {
+            Sealer::prepare_with_blocking(generator, &recipients(&keys, rest), options)?
+        }
+        None => Sealer::prepare_blocking(&recipients(&keys, &[]), options)?,
+    };
+    note_merged(keys.len() + kms_keys.len(), sealer.header());
     report.header(sealer.header(), key_ids(sealer.header()));
     let out = report.count_output(sink.writer(), &output_label(&args.out.output));
     let (_, stats) = sealer.seal_stream(input, out, usize::from(args.perf.threads))?;

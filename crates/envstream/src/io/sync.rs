@@ -12,7 +12,7 @@ use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
 use crate::envelope::{rekey_header, unlock_body, OpenOptions, Sealer};
 use crate::error::Error;
 use crate::format::{Header, CHUNK_TAG_LEN};
-use crate::keyring::{block_on, Keyring};
+use crate::keyring::{block_on, Identity, Recipient};
 
 impl Sealer {
     /// Writes the header to `out` and returns the chunk writer.
@@ -116,9 +116,9 @@ impl<R: Read> Opener<R> {
     /// key commitment and header tag, and returns the plaintext reader.
     ///
     /// Keyrings are tried in order; each is offered every wrapped key.
-    pub async fn unlock(
+    pub async fn unlock<I: Identity + ?Sized>(
         self,
-        keyrings: &[&dyn Keyring],
+        keyrings: &[&I],
         options: OpenOptions,
     ) -> Result<OpenReader<R>, Error> {
         let (core, opened_with) = unlock_body(&self.header, keyrings, &options).await?;
@@ -155,11 +155,11 @@ impl<R: Read> Opener<R> {
     /// assert_eq!(plain, b"backup");
     /// # Ok(()) }
     /// ```
-    pub async fn rekey(
+    pub async fn rekey<I: Identity + ?Sized, A: Recipient + ?Sized>(
         self,
-        keyrings: &[&dyn Keyring],
+        keyrings: &[&I],
         options: OpenOptions,
-        add: &[&dyn Keyring],
+        add: &[&A],
         remove: &[String],
     ) -> Result<Rekeyed<R>, Error> {
         let (header, opened_with) =
@@ -172,20 +172,20 @@ impl<R: Read> Opener<R> {
     }
 
     /// Blocking form of [`Opener::rekey`].
-    pub fn rekey_blocking(
+    pub fn rekey_blocking<I: Identity + ?Sized, A: Recipient + ?Sized>(
         self,
-        keyrings: &[&dyn Keyring],
+        keyrings: &[&I],
         options: OpenOptions,
-        add: &[&dyn Keyring],
+        add: &[&A],
         remove: &[String],
     ) -> Result<Rekeyed<R>, Error> {
         block_on(self.rekey(keyrings, options, add, remove))
     }
 
     /// Blocking form of [`Opener::unlock`].
-    pub fn unlock_blocking(
+    pub fn unlock_blocking<I: Identity + ?Sized>(
         self,
-        keyrings: &[&dyn Keyring],
+        keyrings: &[&I],
         options: OpenOptions,
     ) -> Result<OpenReader<R>, Error> {
         block_on(self.unlock(keyrings, options))
@@ -379,7 +379,7 @@ impl<R: Read> BufRead for OpenReader<R> {
 mod tests {
     use super::*;
     use crate::format::MAX_CHUNK_INDEX;
-    use crate::{Backend, LocalKey, SealOptions};
+    use crate::{Backend, Keyring, LocalKey, SealOptions};
 
     fn writer_at(index: u64) -> SealWriter<Vec<u8>> {
         let key = LocalKey::from_secret(&[1; 32], Backend::default());

@@ -26,7 +26,7 @@ use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
 use crate::envelope::{unlock_body, OpenOptions, Sealer};
 use crate::error::Error;
 use crate::format::{Header, HeaderReader, CHUNK_TAG_LEN};
-use crate::keyring::Keyring;
+use crate::keyring::Identity;
 
 impl Sealer {
     /// Returns an async writer that writes the header, then seals
@@ -194,9 +194,9 @@ impl<R: AsyncRead + Unpin> AsyncOpener<R> {
 
     /// Unwraps the data key (keyring calls run on the caller's runtime),
     /// verifies the commitment and header tag, and returns the reader.
-    pub async fn unlock(
+    pub async fn unlock<I: Identity + ?Sized>(
         self,
-        keyrings: &[&dyn Keyring],
+        keyrings: &[&I],
         options: OpenOptions,
     ) -> Result<AsyncOpenReader<R>, Error> {
         let (core, opened_with) = unlock_body(&self.header, keyrings, &options).await?;

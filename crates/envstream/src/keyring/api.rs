@@ -1,9 +1,11 @@
-//! Keyrings wrap and unwrap the data key.
-//!
-//! A [`Keyring`] is the single extension point for key providers: local key
-//! files today, network services such as AWS KMS next. Methods return boxed
-//! futures so that network keyrings can be asynchronous; the blocking API
-//! drives them with a minimal executor (see [`block_on`]).
+//! Key providers wrap and unwrap the data key, in separate roles as age
+//! splits recipients and identities: a [`Recipient`] can seal, an
+//! [`Identity`] can open, a [`DataKeyGenerator`] makes the data key (KMS
+//! `GenerateDataKey`), and a [`Keyring`] is both a recipient and an
+//! identity. An open-only provider (KMS strict or discovery mode) is an
+//! `Identity` alone, so it cannot be passed to sealing. Methods return
+//! boxed futures so network providers can be asynchronous; the blocking API
+//! drives them with [`block_on`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +14,7 @@ use crate::crypto::{DataKey, RandomSource};
 use crate::error::KeyringError;
 use crate::format::{EncryptionContext, WrappedKey};
 
-/// The future type returned by [`Keyring`] methods.
+/// The future type returned by key-provider methods.
 pub type KeyringFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KeyringError>> + Send + 'a>>;
 
 /// What a keyring is told when sealing.
@@ -45,34 +47,38 @@ impl<'a> UnwrapRequest<'a> {
     }
 }
 
-/// A source of key-encryption keys.
-///
-/// Contract (FORMAT.md, "Keyrings"):
-/// - `unwrap` returns `Ok(None)` for a wrapped key that is not addressed to
-///   this keyring (other provider or key id). It returns an error of kind
-///   [`Corrupt`](crate::KeyringErrorKind::Corrupt) when the wrapped key is
-///   addressed to it but fails authentication.
-/// - The wrapping must bind the encryption context.
-pub trait Keyring: Send + Sync {
-    /// A short description for messages, such as `local key 3f2a…`.
-    fn description(&self) -> String;
-
-    /// Optionally generates the data key itself (KMS `GenerateDataKey`).
-    /// The default returns `Ok(None)`: the sealer generates a random key and
-    /// calls [`wrap`](Keyring::wrap).
-    fn generate<'a>(
-        &'a self,
-        _request: &'a WrapRequest<'a>,
-    ) -> KeyringFuture<'a, Option<(DataKey, WrappedKey)>> {
-        Box::pin(std::future::ready(Ok(None)))
-    }
-
+/// The seal side of a key provider (age's "recipient"): wraps a data key.
+/// The wrapping must bind the encryption context.
+pub trait Recipient: Send + Sync {
     /// Wraps `data_key`.
     fn wrap<'a>(
         &'a self,
         data_key: &'a DataKey,
         request: &'a WrapRequest<'a>,
     ) -> KeyringFuture<'a, WrappedKey>;
+}
+
+/// A key provider that generates the data key itself and returns it with
+/// its first wrapped record (KMS `GenerateDataKey`). Passed explicitly to
+/// [`Sealer::prepare_with`](crate::Sealer::prepare_with); without one, the
+/// sealer draws the data key from the OS generator.
+pub trait DataKeyGenerator: Send + Sync {
+    /// Generates a data key and wraps it.
+    fn generate<'a>(
+        &'a self,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, (DataKey, WrappedKey)>;
+}
+
+/// The open side of a key provider (age's "identity"): unwraps data keys.
+///
+/// Contract (FORMAT.md, "Keyrings"): `unwrap` returns `Ok(None)` for a
+/// wrapped key that is not addressed to it (other provider or key id), and
+/// an error of kind [`Corrupt`](crate::KeyringErrorKind::Corrupt) when the
+/// wrapped key is addressed to it but fails authentication.
+pub trait Identity: Send + Sync {
+    /// A short description for messages, such as `local key 3f2a…`.
+    fn description(&self) -> String;
 
     /// Tries to unwrap one wrapped key.
     fn unwrap<'a>(
@@ -81,6 +87,12 @@ pub trait Keyring: Send + Sync {
         request: &'a UnwrapRequest<'a>,
     ) -> KeyringFuture<'a, Option<DataKey>>;
 }
+
+/// A key provider with both roles (a local key file, or a KMS key named by
+/// its ARN): it can be passed to sealing and to opening.
+pub trait Keyring: Recipient + Identity {}
+
+impl<T: Recipient + Identity + ?Sized> Keyring for T {}
 
 /// Runs a future to completion on the current thread (the blocking API's
 /// executor, from the `pollster` crate).

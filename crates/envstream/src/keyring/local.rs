@@ -8,7 +8,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::api::{Keyring, KeyringFuture, UnwrapRequest, WrapRequest};
+use super::api::{Identity, KeyringFuture, Recipient, UnwrapRequest, WrapRequest};
 use crate::crypto::{Backend, DataKey, RandomSource, SecretKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, KeyringError, KeyringErrorKind};
 use crate::format::{EncryptionContext, WrappedKey};
@@ -211,11 +211,7 @@ impl LocalKey {
     }
 }
 
-impl Keyring for LocalKey {
-    fn description(&self) -> String {
-        self.label.clone()
-    }
-
+impl Recipient for LocalKey {
     fn wrap<'a>(
         &'a self,
         data_key: &'a DataKey,
@@ -226,6 +222,12 @@ impl Keyring for LocalKey {
             request.context(),
             request.random(),
         )))
+    }
+}
+
+impl Identity for LocalKey {
+    fn description(&self) -> String {
+        self.label.clone()
     }
 
     fn unwrap<'a>(
