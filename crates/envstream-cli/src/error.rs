@@ -100,9 +100,13 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
         })
     })?;
     match lib {
-        envstream::Error::ContextMismatch { .. } => Some("check --context"),
-        envstream::Error::CounterOverflow => Some("use a larger --chunk-size or split the input"),
-        envstream::Error::InvalidKeyFile(_) => {
+        envstream::Error::Key(envstream::KeyError::ContextMismatch { .. }) => {
+            Some("check --context")
+        }
+        envstream::Error::Local(envstream::LocalError::CounterOverflow) => {
+            Some("use a larger --chunk-size or split the input")
+        }
+        envstream::Error::Local(envstream::LocalError::InvalidKeyFile(_)) => {
             Some("create a key file with `envstream keygen -o FILE`")
         }
         _ => None,

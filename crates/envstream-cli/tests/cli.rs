@@ -701,11 +701,11 @@ fn library_errors_name_no_flags_and_the_cli_adds_its_hints() {
         stderr(&o)
     );
     // The library's own text carries no CLI words.
-    let e = envstream::Error::ContextMismatch {
+    let e = envstream::Error::Key(envstream::KeyError::ContextMismatch {
         key: "a".into(),
         expected: "x".into(),
         found: Some("b".into()),
-    };
+    });
     assert!(!e.to_string().contains("--"), "{e}");
     let e = envstream::LocalKey::parse("nonsense", envstream::Backend::default())
         .err()

@@ -5,7 +5,7 @@
 //! header for the same body. The body's bytes move in `io`.
 
 use crate::crypto::{Aead, Backend, ChunkOpener, DataKey, RandomSource, StreamKeys};
-use crate::error::{Error, KeyringError, KeyringErrorKind};
+use crate::error::{Error, IntegrityError, KeyError, KeyringError, KeyringErrorKind, UsageError};
 use crate::format::{
     check_chunk_size, BodyLayout, EncryptionContext, Header, WrappedKey, DEFAULT_CHUNK_SIZE,
     SALT_LEN,
@@ -83,7 +83,7 @@ impl Sealer {
         options: SealOptions,
     ) -> Result<Self, Error> {
         if recipients.is_empty() {
-            return Err(Error::NoKeyring);
+            return Err(Error::Usage(UsageError::NoKeyring));
         }
         Self::build(None, recipients, options).await
     }
@@ -114,7 +114,10 @@ impl Sealer {
         let mut wrapped = Vec::with_capacity(recipients.len() + 1);
         let data_key = match generator {
             Some(g) => {
-                let (dk, wk) = g.generate(&request).await.map_err(Error::Keyring)?;
+                let (dk, wk) = g
+                    .generate(&request)
+                    .await
+                    .map_err(|e| Error::Key(KeyError::Keyring(e)))?;
                 wrapped.push(wk);
                 dk
             }
@@ -123,7 +126,9 @@ impl Sealer {
         for r in recipients {
             push_unique(
                 &mut wrapped,
-                r.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
+                r.wrap(&data_key, &request)
+                    .await
+                    .map_err(|e| Error::Key(KeyError::Keyring(e)))?,
             );
         }
         let mut salt = [0u8; SALT_LEN];
@@ -203,15 +208,15 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
     for (k, v) in &options.required {
         let found = header.context().get(k);
         if found != Some(v.as_str()) {
-            return Err(Error::ContextMismatch {
+            return Err(Error::Key(KeyError::ContextMismatch {
                 key: k.clone(),
                 expected: v.clone(),
                 found: found.map(str::to_owned),
-            });
+            }));
         }
     }
     if keyrings.is_empty() {
-        return Err(Error::NoKeyring);
+        return Err(Error::Usage(UsageError::NoKeyring));
     }
     let request = UnwrapRequest {
         context: header.context(),
@@ -233,26 +238,26 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
     let Some((data_key, opened_with)) = found else {
         let has = |kind| errors.iter().any(|e| e.kind() == kind);
         return Err(if has(KeyringErrorKind::Corrupt) {
-            Error::WrappedKeyCorrupt(errors)
+            Error::Integrity(IntegrityError::WrappedKeyCorrupt(errors))
         } else if let Some(i) = errors
             .iter()
             .position(|e| e.kind() == KeyringErrorKind::Configuration)
         {
             // Retrying cannot help a missing region, credential or profile.
-            Error::Keyring(errors.swap_remove(i))
+            Error::Key(KeyError::Keyring(errors.swap_remove(i)))
         } else if has(KeyringErrorKind::Unavailable) {
-            Error::KeyServiceUnavailable(errors)
+            Error::Key(KeyError::KeyServiceUnavailable(errors))
         } else if !errors.is_empty() {
-            Error::KeyDenied(errors)
+            Error::Key(KeyError::KeyDenied(errors))
         } else {
-            Error::NoMatchingKey {
+            Error::Key(KeyError::NoMatchingKey {
                 tried: keyrings.iter().map(|k| k.description()).collect(),
                 wrapped: header
                     .wrapped_keys()
                     .iter()
                     .map(|w| format!("{}/{}", w.provider(), w.key_id()))
                     .collect(),
-            }
+            })
         });
     };
     let keys = StreamKeys::derive(options.backend, &data_key, header);
@@ -310,9 +315,9 @@ pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
     for r in remove {
         let known = old.wrapped_keys().iter().any(|w| names(w, r));
         if !known {
-            return Err(Error::InvalidOptions(format!(
+            return Err(Error::Usage(UsageError::InvalidOptions(format!(
                 "the key to remove, {r:?}, matches no wrapped key in the header"
-            )));
+            ))));
         }
     }
     let mut wrapped: Vec<WrappedKey> = old
@@ -329,13 +334,15 @@ pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
     for k in add {
         push_unique(
             &mut wrapped,
-            k.wrap(&data_key, &request).await.map_err(Error::Keyring)?,
+            k.wrap(&data_key, &request)
+                .await
+                .map_err(|e| Error::Key(KeyError::Keyring(e)))?,
         );
     }
     if wrapped.is_empty() {
-        return Err(Error::InvalidOptions(
+        return Err(Error::Usage(UsageError::InvalidOptions(
             "refusing to remove the last wrapped key: the file could never be opened again".into(),
-        ));
+        )));
     }
     let mut header = Header::new(
         old.chunk_size(),

@@ -88,23 +88,46 @@ impl std::error::Error for KeyringError {
     }
 }
 
-/// Everything that can go wrong while sealing, opening or parsing.
+/// The input is not a well-formed envstream file (integrity class, exit 3).
 #[non_exhaustive]
 #[derive(Debug)]
-pub enum Error {
+pub enum FormatError {
+    /// The input does not start with the envstream magic.
+    NotEnvstream,
+    /// The format version is not supported.
+    UnsupportedVersion(u8),
+    /// The algorithm suite is not supported.
+    UnsupportedSuite(u16),
+    /// The header is structurally invalid or breaks a limit.
+    MalformedHeader(String),
+    /// The input ended before the end of the header or the final chunk.
+    Truncated(&'static str),
+    /// The stream holds more chunks than the 32-bit counter allows.
+    TooManyChunks,
+}
+
+/// Authentication failed: the data was tampered with or is corrupt (integrity class, exit 3).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum IntegrityError {
     /// A chunk failed authentication: the file was tampered with, corrupted,
     /// reordered or truncated inside a chunk. Deliberately opaque.
     ChunkAuthentication {
         /// Index of the chunk that failed.
         chunk: u64,
     },
-    /// The chunk size is outside the allowed range.
-    ChunkSizeOutOfRange {
-        /// The requested or recorded size.
-        size: u64,
-    },
     /// The key commitment in the header does not match the unwrapped key.
     CommitmentMismatch,
+    /// The header authentication tag does not verify.
+    HeaderAuthentication,
+    /// A wrapped key addressed to a supplied key failed authentication.
+    WrappedKeyCorrupt(Vec<KeyringError>),
+}
+
+/// No supplied key opens the stream, or a key provider failed (key class, exit 4; key-service class, exit 5, for an unreachable service).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum KeyError {
     /// An `open` context requirement was not met.
     ContextMismatch {
         /// The required key.
@@ -114,28 +137,8 @@ pub enum Error {
         /// What the header holds for that key, if anything.
         found: Option<String>,
     },
-    /// The stream would need more chunks than the nonce counter allows.
-    CounterOverflow,
-    /// The header authentication tag does not verify.
-    HeaderAuthentication,
-    /// An encryption-context entry is not acceptable (seal side).
-    InvalidContext(String),
-    /// A local key file could not be parsed.
-    InvalidKeyFile(String),
-    /// Sealing parameters are not acceptable (for example too many keyrings).
-    InvalidOptions(String),
-    /// An I/O error from the underlying reader or writer.
-    Io(std::io::Error),
-    /// A keyring failed while wrapping (seal side).
-    Keyring(KeyringError),
     /// Keyrings were reachable but refused to unwrap (access denied and similar).
     KeyDenied(Vec<KeyringError>),
-    /// A key service needed to unwrap the data key could not be reached.
-    KeyServiceUnavailable(Vec<KeyringError>),
-    /// The header is structurally invalid or breaks a limit.
-    MalformedHeader(String),
-    /// No keyring was supplied.
-    NoKeyring,
     /// No supplied keyring matched any wrapped key in the header.
     NoMatchingKey {
         /// Descriptions of the keyrings tried.
@@ -143,53 +146,68 @@ pub enum Error {
         /// `provider/key id` of each wrapped key in the header.
         wrapped: Vec<String>,
     },
-    /// The input does not start with the envstream magic.
-    NotEnvstream,
+    /// A key service needed to unwrap the data key could not be reached.
+    KeyServiceUnavailable(Vec<KeyringError>),
+    /// A keyring failed while wrapping (seal side).
+    Keyring(KeyringError),
+}
+
+/// A caller mistake: bad parameters, no key (usage class, exit 2).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum UsageError {
+    /// The chunk size is outside the allowed range.
+    ChunkSizeOutOfRange {
+        /// The requested or recorded size.
+        size: u64,
+    },
+    /// An encryption-context entry is not acceptable (seal side).
+    InvalidContext(String),
+    /// Sealing parameters are not acceptable (for example too many keyrings).
+    InvalidOptions(String),
+    /// No keyring was supplied.
+    NoKeyring,
+}
+
+/// A local failure other than I/O: a key file, the random generator, a stream too long for the counter (io class, exit 1).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum LocalError {
+    /// The stream would need more chunks than the nonce counter allows.
+    CounterOverflow,
+    /// A local key file could not be parsed.
+    InvalidKeyFile(String),
     /// The operating system's random number generator failed.
     Random,
-    /// The input ended before the end of the header or the final chunk.
-    Truncated(&'static str),
-    /// The stream holds more chunks than the 32-bit counter allows.
-    TooManyChunks,
-    /// The algorithm suite is not supported.
-    UnsupportedSuite(u16),
-    /// The format version is not supported.
-    UnsupportedVersion(u8),
-    /// A wrapped key addressed to a supplied key failed authentication.
-    WrappedKeyCorrupt(Vec<KeyringError>),
+}
+
+/// Everything that can go wrong while sealing, opening or parsing, in five
+/// groups, so that [`Error::class`] (the CLI exit code) follows the group.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// The input is not a well-formed envstream file.
+    Format(FormatError),
+    /// Authentication failed (the one opaque chunk error is here).
+    Integrity(IntegrityError),
+    /// No supplied key opens the stream, or a key provider failed.
+    Key(KeyError),
+    /// A caller mistake.
+    Usage(UsageError),
+    /// A local failure other than I/O.
+    Local(LocalError),
+    /// An I/O error from the underlying reader or writer.
+    Io(std::io::Error),
 }
 
 impl Error {
     /// The reporting class of this error (and so the CLI exit code).
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::ChunkAuthentication { .. }
-            | Error::CommitmentMismatch
-            | Error::HeaderAuthentication
-            | Error::MalformedHeader(_)
-            | Error::NotEnvstream
-            | Error::TooManyChunks
-            | Error::Truncated(_)
-            | Error::UnsupportedSuite(_)
-            | Error::UnsupportedVersion(_)
-            | Error::WrappedKeyCorrupt(_) => ErrorClass::Integrity,
-            Error::ContextMismatch { .. } | Error::KeyDenied(_) | Error::NoMatchingKey { .. } => {
-                ErrorClass::Key
-            }
-            Error::KeyServiceUnavailable(_) => ErrorClass::KeyService,
-            Error::Keyring(e) => match e.kind() {
-                KeyringErrorKind::Unavailable => ErrorClass::KeyService,
-                KeyringErrorKind::Denied => ErrorClass::Key,
-                KeyringErrorKind::Configuration => ErrorClass::Usage,
-                _ => ErrorClass::Io,
-            },
-            Error::ChunkSizeOutOfRange { .. }
-            | Error::InvalidContext(_)
-            | Error::InvalidOptions(_)
-            | Error::NoKeyring => ErrorClass::Usage,
-            Error::CounterOverflow | Error::InvalidKeyFile(_) | Error::Io(_) | Error::Random => {
-                ErrorClass::Io
-            }
+            Error::Format(_) | Error::Integrity(_) => ErrorClass::Integrity,
+            Error::Key(k) => k.class(),
+            Error::Usage(_) => ErrorClass::Usage,
+            Error::Local(_) | Error::Io(_) => ErrorClass::Io,
         }
     }
 
@@ -207,6 +225,23 @@ impl Error {
     }
 }
 
+impl KeyError {
+    /// Key failures are key class, except an unreachable service (key
+    /// service class) and a provider's own error, classed by its kind.
+    fn class(&self) -> ErrorClass {
+        match self {
+            KeyError::KeyServiceUnavailable(_) => ErrorClass::KeyService,
+            KeyError::Keyring(e) => match e.kind() {
+                KeyringErrorKind::Unavailable => ErrorClass::KeyService,
+                KeyringErrorKind::Denied => ErrorClass::Key,
+                KeyringErrorKind::Configuration => ErrorClass::Usage,
+                _ => ErrorClass::Io,
+            },
+            _ => ErrorClass::Key,
+        }
+    }
+}
+
 fn join(errs: &[KeyringError]) -> String {
     errs.iter()
         .map(|e| e.message.as_str())
@@ -214,66 +249,106 @@ fn join(errs: &[KeyringError]) -> String {
         .join("; ")
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ChunkAuthentication { chunk } => write!(
+            FormatError::MalformedHeader(msg) => write!(f, "malformed header: {msg}"),
+            FormatError::NotEnvstream => f.write_str("not an envstream file (bad magic); check the input path"),
+            FormatError::TooManyChunks => f.write_str(
+                "the stream has more than 2^32 chunks, which no valid file has (corrupt or hostile input)",
+            ),
+            FormatError::Truncated(what) => write!(f, "truncated input: {what}; the file is incomplete, restore it from another copy"),
+            FormatError::UnsupportedSuite(s) => {
+                write!(f, "unsupported algorithm suite 0x{s:04x}; upgrade envstream or check the input")
+            }
+            FormatError::UnsupportedVersion(v) => {
+                write!(f, "unsupported format version {v}; upgrade envstream or check the input")
+            }
+        }
+    }
+}
+
+impl fmt::Display for IntegrityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntegrityError::ChunkAuthentication { chunk } => write!(
                 f,
                 "chunk {chunk} failed authentication: the file is corrupt, tampered with or truncated; restore it from another copy"
             ),
-            Error::ChunkSizeOutOfRange { size } => write!(
-                f,
-                "chunk size {size} is out of range: it must be between {} and {} bytes",
-                crate::format::MIN_CHUNK_SIZE,
-                crate::format::MAX_CHUNK_SIZE
-            ),
-            Error::CommitmentMismatch => f.write_str(
+            IntegrityError::CommitmentMismatch => f.write_str(
                 "key commitment mismatch: the header does not belong to this data key (tampered or corrupt file)",
             ),
-            Error::ContextMismatch { key, expected, found: Some(found) } => write!(
+            IntegrityError::HeaderAuthentication => {
+                f.write_str("header authentication failed: the header was tampered with or is corrupt")
+            }
+            IntegrityError::WrappedKeyCorrupt(errs) => write!(f, "wrapped key failed authentication: {}", join(errs)),
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::ContextMismatch { key, expected, found: Some(found) } => write!(
                 f,
                 "encryption context mismatch: {key:?} is {found:?} in the file but {expected:?} was required"
             ),
-            Error::ContextMismatch { key, expected, found: None } => write!(
+            KeyError::ContextMismatch { key, expected, found: None } => write!(
                 f,
                 "encryption context mismatch: the file has no {key:?} entry but {key}={expected} was required"
             ),
-            Error::CounterOverflow => f.write_str(
-                "stream too long: it would exceed 2^32 chunks; use a larger chunk size or split the input",
-            ),
-            Error::HeaderAuthentication => {
-                f.write_str("header authentication failed: the header was tampered with or is corrupt")
-            }
-            Error::InvalidContext(msg) => write!(f, "invalid encryption context: {msg}"),
-            Error::InvalidKeyFile(msg) => write!(f, "invalid key file: {msg}"),
-            Error::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
-            Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Keyring(e) => write!(f, "{e}"),
-            Error::KeyDenied(errs) => write!(f, "key access denied: {}", join(errs)),
-            Error::KeyServiceUnavailable(errs) => {
+            KeyError::Keyring(e) => write!(f, "{e}"),
+            KeyError::KeyDenied(errs) => write!(f, "key access denied: {}", join(errs)),
+            KeyError::KeyServiceUnavailable(errs) => {
                 write!(f, "key service unavailable: {}", join(errs))
             }
-            Error::MalformedHeader(msg) => write!(f, "malformed header: {msg}"),
-            Error::NoKeyring => f.write_str("no key given: at least one keyring is needed"),
-            Error::NoMatchingKey { tried, wrapped } => write!(
+            KeyError::NoMatchingKey { tried, wrapped } => write!(
                 f,
                 "no supplied key can open this file: tried [{}], the file is sealed to [{}]; pass one of those keys",
                 tried.join(", "),
                 wrapped.join(", ")
             ),
-            Error::NotEnvstream => f.write_str("not an envstream file (bad magic); check the input path"),
-            Error::Random => f.write_str("the operating system's random number generator failed"),
-            Error::TooManyChunks => f.write_str(
-                "the stream has more than 2^32 chunks, which no valid file has (corrupt or hostile input)",
+        }
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::ChunkSizeOutOfRange { size } => write!(
+                f,
+                "chunk size {size} is out of range: it must be between {} and {} bytes",
+                crate::format::MIN_CHUNK_SIZE,
+                crate::format::MAX_CHUNK_SIZE
             ),
-            Error::Truncated(what) => write!(f, "truncated input: {what}; the file is incomplete, restore it from another copy"),
-            Error::UnsupportedSuite(s) => {
-                write!(f, "unsupported algorithm suite 0x{s:04x}; upgrade envstream or check the input")
-            }
-            Error::UnsupportedVersion(v) => {
-                write!(f, "unsupported format version {v}; upgrade envstream or check the input")
-            }
-            Error::WrappedKeyCorrupt(errs) => write!(f, "wrapped key failed authentication: {}", join(errs)),
+            UsageError::InvalidContext(msg) => write!(f, "invalid encryption context: {msg}"),
+            UsageError::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
+            UsageError::NoKeyring => f.write_str("no key given: at least one keyring is needed"),
+        }
+    }
+}
+
+impl fmt::Display for LocalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalError::CounterOverflow => f.write_str(
+                "stream too long: it would exceed 2^32 chunks; use a larger chunk size or split the input",
+            ),
+            LocalError::InvalidKeyFile(msg) => write!(f, "invalid key file: {msg}"),
+            LocalError::Random => f.write_str("the operating system's random number generator failed"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Format(e) => e.fmt(f),
+            Error::Integrity(e) => e.fmt(f),
+            Error::Key(e) => e.fmt(f),
+            Error::Usage(e) => e.fmt(f),
+            Error::Local(e) => e.fmt(f),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
 }
@@ -282,7 +357,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
-            Error::Keyring(e) => Some(e),
+            Error::Key(KeyError::Keyring(e)) => Some(e),
             _ => None,
         }
     }

@@ -52,7 +52,10 @@ pub mod fuzzing;
 
 pub use crypto::{Backend, DataKey, RandomSource};
 pub use envelope::{OpenOptions, SealOptions, Sealer};
-pub use error::{Error, ErrorClass, KeyringError, KeyringErrorKind};
+pub use error::{
+    Error, ErrorClass, FormatError, IntegrityError, KeyError, KeyringError, KeyringErrorKind,
+    LocalError, UsageError,
+};
 pub use format::{BodyLayout, EncryptionContext, Header, Suite, WrappedKey};
 pub use io::{default_threads, OpenReader, Opener, Rekeyed, SealWriter, StreamStats, MAX_THREADS};
 #[cfg(feature = "tokio")]

@@ -32,18 +32,18 @@ fn huge_declared_lengths_are_rejected_before_allocation() {
     let r = std::io::Read::chain(&input[..], Endless(0));
     assert!(matches!(
         envstream::Opener::new(r),
-        Err(Error::MalformedHeader(_))
+        Err(Error::Format(envstream::FormatError::MalformedHeader(_)))
     ));
     input = prefix(65536, (MAX_HEADER_LEN + 1) as u32);
     assert!(matches!(
         Header::parse(&input),
-        Err(Error::MalformedHeader(_))
+        Err(Error::Format(envstream::FormatError::MalformedHeader(_)))
     ));
     for cs in [0u32, 4095, 16 * 1024 * 1024 + 1, u32::MAX] {
         assert!(
             matches!(
                 Header::parse(&prefix(cs, 200)),
-                Err(Error::MalformedHeader(_))
+                Err(Error::Format(envstream::FormatError::MalformedHeader(_)))
             ),
             "{cs}"
         );
@@ -59,14 +59,14 @@ fn hostile_counts_inside_a_valid_length() {
     many_pairs.extend_from_slice(&u16::MAX.to_be_bytes());
     many_pairs.resize(200, 0);
     assert!(
-        matches!(Header::parse(&many_pairs), Err(Error::MalformedHeader(m)) if m.contains("context pairs"))
+        matches!(Header::parse(&many_pairs), Err(Error::Format(envstream::FormatError::MalformedHeader(m))) if m.contains("context pairs"))
     );
     let mut many_keys = h.clone();
     many_keys.extend_from_slice(&0u16.to_be_bytes());
     many_keys.push(255);
     many_keys.resize(200, 0);
     assert!(
-        matches!(Header::parse(&many_keys), Err(Error::MalformedHeader(m)) if m.contains("wrapped key count"))
+        matches!(Header::parse(&many_keys), Err(Error::Format(envstream::FormatError::MalformedHeader(m))) if m.contains("wrapped key count"))
     );
     let mut long_key_id = h.clone();
     long_key_id.extend_from_slice(&0u16.to_be_bytes());
@@ -77,7 +77,7 @@ fn hostile_counts_inside_a_valid_length() {
     long_key_id.resize(200, 0);
     assert!(matches!(
         Header::parse(&long_key_id),
-        Err(Error::MalformedHeader(_))
+        Err(Error::Format(envstream::FormatError::MalformedHeader(_)))
     ));
 }
 
@@ -91,7 +91,7 @@ fn short_inputs() {
     }
     assert!(matches!(
         Header::parse(b"PK\x03\x04 zip file"),
-        Err(Error::NotEnvstream)
+        Err(Error::Format(envstream::FormatError::NotEnvstream))
     ));
 }
 
@@ -142,11 +142,26 @@ fn header_tag_and_commitment_are_both_checked() {
     let hl = Header::parse(&sealed).expect("parse").1;
     let mut v = sealed.clone();
     v[hl - 1] ^= 0x80;
-    assert!(matches!(open(&[&k], &v), Err(Error::HeaderAuthentication)));
+    assert!(matches!(
+        open(&[&k], &v),
+        Err(Error::Integrity(
+            envstream::IntegrityError::HeaderAuthentication
+        ))
+    ));
     let mut v = sealed.clone();
     v[hl - 40] ^= 0x80;
-    assert!(matches!(open(&[&k], &v), Err(Error::CommitmentMismatch)));
+    assert!(matches!(
+        open(&[&k], &v),
+        Err(Error::Integrity(
+            envstream::IntegrityError::CommitmentMismatch
+        ))
+    ));
     let mut v = sealed.clone();
     v[PREFIX_LEN] ^= 0x80; // salt
-    assert!(matches!(open(&[&k], &v), Err(Error::CommitmentMismatch)));
+    assert!(matches!(
+        open(&[&k], &v),
+        Err(Error::Integrity(
+            envstream::IntegrityError::CommitmentMismatch
+        ))
+    ));
 }

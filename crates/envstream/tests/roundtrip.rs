@@ -125,7 +125,10 @@ fn any_of_several_keys_opens() {
     assert_eq!(open(&[&k2], &sealed).expect("k2"), b"hello");
     assert_eq!(open(&[&k3, &k1], &sealed).expect("k1 after k3"), b"hello");
     let err = open(&[&k3], &sealed).expect_err("k3 is not a recipient");
-    assert!(matches!(err, Error::NoMatchingKey { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Key(envstream::KeyError::NoMatchingKey { .. })),
+        "{err}"
+    );
     assert_eq!(err.class(), ErrorClass::Key);
 }
 
@@ -145,7 +148,10 @@ fn context_requirements() {
             .unlock_blocking(&keys, OpenOptions::new().require_context(kk, vv))
             .err()
             .expect("mismatch");
-        assert!(matches!(err, Error::ContextMismatch { .. }));
+        assert!(matches!(
+            err,
+            Error::Key(envstream::KeyError::ContextMismatch { .. })
+        ));
         assert_eq!(err.class(), ErrorClass::Key);
     }
 }

@@ -172,7 +172,7 @@ fn fuzz_entry_points_agree_with_the_vectors() {
 fn regression_context_unsorted_vector_hits_the_ordering_rule() {
     let file = std::fs::read(dir().join("bad/context_unsorted.envs")).expect("read");
     match envstream::Header::parse(&file) {
-        Err(envstream::Error::MalformedHeader(m)) => {
+        Err(envstream::Error::Format(envstream::FormatError::MalformedHeader(m))) => {
             assert!(m.contains("not strictly sorted"), "{m}")
         }
         other => panic!("expected the ordering error, got {other:?}"),

@@ -118,7 +118,8 @@ impl Kms {
             profile: aws.profile.clone(),
             ..KmsSettings::default()
         };
-        let clients = KmsClients::load_blocking(&settings).map_err(envstream::Error::Keyring)?;
+        let clients = KmsClients::load_blocking(&settings)
+            .map_err(|e| envstream::Error::Key(envstream::KeyError::Keyring(e)))?;
         Ok(Kms { clients })
     }
 }

@@ -24,7 +24,7 @@ compile_error!(
 
 use zeroize::Zeroizing;
 
-use crate::error::Error;
+use crate::error::{Error, LocalError};
 
 /// Length of an AES-256-GCM key.
 pub(crate) const KEY_LEN: usize = 32;
@@ -138,7 +138,7 @@ impl Backend {
     /// per process: too much for a tool that seals small files in scripts.
     pub(crate) fn fill_random(self, out: &mut [u8]) -> Result<(), Error> {
         let _ = self;
-        getrandom::getrandom(out).map_err(|_| Error::Random)
+        getrandom::getrandom(out).map_err(|_| Error::Local(LocalError::Random))
     }
 
     /// HKDF-SHA-512: extract with `salt` from `ikm`, expand with the

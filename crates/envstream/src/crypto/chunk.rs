@@ -14,14 +14,14 @@
 use zeroize::Zeroizing;
 
 use super::backend::{Aead, NONCE_LEN, TAG_LEN};
-use crate::error::Error;
+use crate::error::{Error, FormatError, IntegrityError, LocalError};
 use crate::format::{final_chunk_len, BodyLayout, MAX_CHUNK_INDEX};
 
 /// The nonce of chunk `index`: 7 zero bytes, the index as a 32-bit
 /// big-endian counter, then 0x01 for the final chunk or 0x00 otherwise.
 pub(crate) fn chunk_nonce(index: u64, last: bool) -> Result<[u8; NONCE_LEN], Error> {
     if index > MAX_CHUNK_INDEX {
-        return Err(Error::CounterOverflow);
+        return Err(Error::Local(LocalError::CounterOverflow));
     }
     let mut n = [0u8; NONCE_LEN];
     // Invariant: index <= u32::MAX was checked just above.
@@ -40,7 +40,7 @@ pub(crate) fn seal_chunk(
     last: bool,
 ) -> Result<[u8; TAG_LEN], Error> {
     if !last && index >= MAX_CHUNK_INDEX {
-        return Err(Error::CounterOverflow);
+        return Err(Error::Local(LocalError::CounterOverflow));
     }
     let nonce = chunk_nonce(index, last)?;
     Ok(aead.seal_in_place(&nonce, &[], plain))
@@ -58,9 +58,9 @@ pub(crate) fn open_chunk(
     last: bool,
 ) -> Result<usize, Error> {
     final_chunk_len(n as u64)?;
-    let nonce = chunk_nonce(index, last).map_err(|_| Error::TooManyChunks)?;
+    let nonce = chunk_nonce(index, last).map_err(|_| Error::Format(FormatError::TooManyChunks))?;
     aead.open_in_place(&nonce, &[], &mut buf[..n])
-        .map_err(|_| Error::ChunkAuthentication { chunk: index })
+        .map_err(|_| Error::Integrity(IntegrityError::ChunkAuthentication { chunk: index }))
 }
 
 /// The error every use of a failed stream gets.
@@ -238,7 +238,7 @@ impl ChunkOpener {
         let at = self
             .layout
             .chunk_offset(index)
-            .ok_or(Error::TooManyChunks)?;
+            .ok_or(Error::Format(FormatError::TooManyChunks))?;
         self.next = index;
         self.done = false;
         (self.pos, self.len, self.filled) = (0, 0, 0);
@@ -302,11 +302,11 @@ mod tests {
         assert!(chunk_nonce(MAX_CHUNK_INDEX, true).is_ok());
         assert!(matches!(
             chunk_nonce(MAX_CHUNK_INDEX + 1, false),
-            Err(Error::CounterOverflow)
+            Err(Error::Local(LocalError::CounterOverflow))
         ));
         assert!(matches!(
             chunk_nonce(u64::MAX, true),
-            Err(Error::CounterOverflow)
+            Err(Error::Local(LocalError::CounterOverflow))
         ));
     }
 
@@ -354,7 +354,10 @@ mod tests {
         opener2.open().expect("second chunk");
         opener2.consume(4096);
         assert!(
-            matches!(opener2.open(), Err(Error::Truncated(_))),
+            matches!(
+                opener2.open(),
+                Err(Error::Format(FormatError::Truncated(_)))
+            ),
             "no final chunk"
         );
         assert_eq!(opener2.next(), Next::Failed);

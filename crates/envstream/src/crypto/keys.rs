@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::backend::{Backend, SecretKey, KEY_LEN};
 use super::random::RandomSource;
-use crate::error::Error;
+use crate::error::{Error, IntegrityError};
 use crate::format::{Header, COMMITMENT_LEN, HEADER_TAG_LEN};
 
 /// The 256-bit data key of one stream. Zeroized on drop; never printed,
@@ -87,7 +87,7 @@ impl StreamKeys {
         if bool::from(self.commitment.ct_eq(header.commitment())) {
             Ok(())
         } else {
-            Err(Error::CommitmentMismatch)
+            Err(Error::Integrity(IntegrityError::CommitmentMismatch))
         }
     }
 
@@ -114,7 +114,7 @@ impl StreamKeys {
         if bool::from(expected.ct_eq(header.tag())) {
             Ok(())
         } else {
-            Err(Error::HeaderAuthentication)
+            Err(Error::Integrity(IntegrityError::HeaderAuthentication))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::backend::Backend;
-use crate::error::Error;
+use crate::error::{Error, LocalError};
 
 /// Where random bytes come from: the OS, or (for test vectors only) a
 /// deterministic generator.
@@ -49,7 +49,7 @@ impl RandomSource {
         match &self.deterministic {
             None => self.backend.fill_random(out),
             Some(m) => {
-                let mut d = m.lock().map_err(|_| Error::Random)?;
+                let mut d = m.lock().map_err(|_| Error::Local(LocalError::Random))?;
                 for block in out.chunks_mut(32) {
                     let b = self.backend.hmac_sha256(
                         &d.seed[..],

@@ -4,7 +4,7 @@
 
 use super::header::Header;
 use super::limits::{CHUNK_TAG_LEN, MAX_CHUNK_INDEX};
-use crate::error::Error;
+use crate::error::{Error, FormatError};
 
 /// The body of one stream: chunks of `chunk_size` plaintext bytes plus a
 /// 16-byte tag each, from the end of the header on; the final chunk is
@@ -18,9 +18,13 @@ pub struct BodyLayout {
 /// How a body's last, partial stride ends (the truncation rules, in one place).
 pub(crate) fn final_chunk_len(rest: u64) -> Result<u64, Error> {
     if rest == 0 {
-        Err(Error::Truncated("the final chunk is missing"))
+        Err(Error::Format(FormatError::Truncated(
+            "the final chunk is missing",
+        )))
     } else if rest < CHUNK_TAG_LEN as u64 {
-        Err(Error::Truncated("the final chunk is shorter than its tag"))
+        Err(Error::Format(FormatError::Truncated(
+            "the final chunk is shorter than its tag",
+        )))
     } else {
         Ok(rest)
     }
@@ -71,13 +75,16 @@ impl BodyLayout {
     /// length alone. A body that cannot end with a valid final chunk is
     /// truncated; one with more chunks than the counter allows is refused.
     pub fn plaintext_size(&self, file_len: u64) -> Result<u64, Error> {
-        let body = file_len
-            .checked_sub(self.header_len)
-            .ok_or(Error::Truncated("the input ends inside the header"))?;
+        let body =
+            file_len
+                .checked_sub(self.header_len)
+                .ok_or(Error::Format(FormatError::Truncated(
+                    "the input ends inside the header",
+                )))?;
         let (full, rest) = (body / self.stride(), body % self.stride());
         let last = final_chunk_len(rest)?;
         if full > MAX_CHUNK_INDEX {
-            return Err(Error::TooManyChunks);
+            return Err(Error::Format(FormatError::TooManyChunks));
         }
         Ok(full * u64::from(self.chunk_size) + last - CHUNK_TAG_LEN as u64)
     }
@@ -120,13 +127,22 @@ mod tests {
         // Exactly one full chunk: it is followed by an empty final chunk.
         assert_eq!(l.plaintext_size(100 + 4112 + 16).expect("size"), 4096);
         assert_eq!(l.plaintext_size(100 + 4112 + 26).expect("size"), 4106);
-        assert!(matches!(l.plaintext_size(99), Err(Error::Truncated(_))));
-        assert!(matches!(l.plaintext_size(100), Err(Error::Truncated(_))));
+        assert!(matches!(
+            l.plaintext_size(99),
+            Err(Error::Format(FormatError::Truncated(_)))
+        ));
+        assert!(matches!(
+            l.plaintext_size(100),
+            Err(Error::Format(FormatError::Truncated(_)))
+        ));
         assert!(matches!(
             l.plaintext_size(100 + 4112),
-            Err(Error::Truncated(_))
+            Err(Error::Format(FormatError::Truncated(_)))
         ));
-        assert!(matches!(l.plaintext_size(110), Err(Error::Truncated(_))));
+        assert!(matches!(
+            l.plaintext_size(110),
+            Err(Error::Format(FormatError::Truncated(_)))
+        ));
         assert_eq!(l.chunk_count(0), 0);
         assert_eq!(l.chunk_count(16), 1);
         assert_eq!(l.chunk_count(4112 + 16), 2);
@@ -143,6 +159,9 @@ mod tests {
     fn more_chunks_than_the_counter_allows_are_refused() {
         let l = layout();
         let huge = 100 + (MAX_CHUNK_INDEX + 1) * l.stride() + 16;
-        assert!(matches!(l.plaintext_size(huge), Err(Error::TooManyChunks)));
+        assert!(matches!(
+            l.plaintext_size(huge),
+            Err(Error::Format(FormatError::TooManyChunks))
+        ));
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::limits::{
     MAX_CONTEXT_KEY_LEN, MAX_CONTEXT_LEN, MAX_CONTEXT_PAIRS, MAX_CONTEXT_VALUE_LEN,
 };
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 
 /// UTF-8 key/value pairs bound to a stream.
 ///
@@ -32,31 +32,35 @@ impl EncryptionContext {
         let key = key.into();
         let value = value.into();
         if key.is_empty() {
-            return Err(Error::InvalidContext("keys must not be empty".into()));
+            return Err(Error::Usage(UsageError::InvalidContext(
+                "keys must not be empty".into(),
+            )));
         }
         if key.len() > MAX_CONTEXT_KEY_LEN {
-            return Err(Error::InvalidContext(format!(
+            return Err(Error::Usage(UsageError::InvalidContext(format!(
                 "key {key:.32}... is longer than {MAX_CONTEXT_KEY_LEN} bytes"
-            )));
+            ))));
         }
         if value.len() > MAX_CONTEXT_VALUE_LEN {
-            return Err(Error::InvalidContext(format!(
+            return Err(Error::Usage(UsageError::InvalidContext(format!(
                 "value of {key:?} is longer than {MAX_CONTEXT_VALUE_LEN} bytes"
-            )));
+            ))));
         }
         if self.pairs.contains_key(&key) {
-            return Err(Error::InvalidContext(format!("key {key:?} given twice")));
+            return Err(Error::Usage(UsageError::InvalidContext(format!(
+                "key {key:?} given twice"
+            ))));
         }
         if self.pairs.len() >= MAX_CONTEXT_PAIRS {
-            return Err(Error::InvalidContext(format!(
+            return Err(Error::Usage(UsageError::InvalidContext(format!(
                 "more than {MAX_CONTEXT_PAIRS} pairs"
-            )));
+            ))));
         }
         let added = 4 + key.len() + value.len();
         if self.encoded_len() + added > MAX_CONTEXT_LEN {
-            return Err(Error::InvalidContext(format!(
+            return Err(Error::Usage(UsageError::InvalidContext(format!(
                 "encoded context exceeds {MAX_CONTEXT_LEN} bytes"
-            )));
+            ))));
         }
         self.pairs.insert(key, value);
         Ok(())

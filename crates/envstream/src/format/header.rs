@@ -7,7 +7,7 @@
 
 use super::context::EncryptionContext;
 use super::limits::*;
-use crate::error::Error;
+use crate::error::{Error, FormatError, UsageError};
 
 /// The algorithm suite recorded in the header.
 #[non_exhaustive]
@@ -35,7 +35,7 @@ impl Suite {
     fn from_id(id: u16) -> Result<Self, Error> {
         match id {
             SUITE_AES256GCM_HKDF_SHA512 => Ok(Suite::Aes256GcmHkdfSha512),
-            other => Err(Error::UnsupportedSuite(other)),
+            other => Err(Error::Format(FormatError::UnsupportedSuite(other))),
         }
     }
 }
@@ -83,19 +83,19 @@ impl WrappedKey {
             || p.len() > MAX_PROVIDER_ID_LEN
             || !p.iter().all(|b| (0x21..=0x7e).contains(b))
         {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "provider id must be 1 to {MAX_PROVIDER_ID_LEN} printable ASCII bytes"
-            )));
+            ))));
         }
         if self.key_id.is_empty() || self.key_id.len() > MAX_KEY_ID_LEN {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "key id must be 1 to {MAX_KEY_ID_LEN} bytes"
-            )));
+            ))));
         }
         if self.ciphertext.is_empty() || self.ciphertext.len() > MAX_WRAPPED_KEY_LEN {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "wrapped key ciphertext must be 1 to {MAX_WRAPPED_KEY_LEN} bytes"
-            )));
+            ))));
         }
         Ok(())
     }
@@ -124,27 +124,29 @@ pub(crate) struct Prefix {
 pub(crate) fn parse_prefix(bytes: &[u8]) -> Result<Prefix, Error> {
     let magic_part = &bytes[..bytes.len().min(MAGIC.len())];
     if magic_part != &MAGIC[..magic_part.len()] {
-        return Err(Error::NotEnvstream);
+        return Err(Error::Format(FormatError::NotEnvstream));
     }
     if bytes.len() < PREFIX_LEN {
-        return Err(Error::Truncated("the input ends inside the header"));
+        return Err(Error::Format(FormatError::Truncated(
+            "the input ends inside the header",
+        )));
     }
     if bytes[8] != VERSION {
-        return Err(Error::UnsupportedVersion(bytes[8]));
+        return Err(Error::Format(FormatError::UnsupportedVersion(bytes[8])));
     }
     Suite::from_id(u16::from_be_bytes([bytes[9], bytes[10]]))?;
     let chunk_size = u32::from_be_bytes([bytes[11], bytes[12], bytes[13], bytes[14]]);
     check_chunk_size(chunk_size).map_err(|_| {
-        Error::MalformedHeader(format!(
+        Error::Format(FormatError::MalformedHeader(format!(
             "chunk size {chunk_size} is outside {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}"
-        ))
+        )))
     })?;
     let header_len = u32::from_be_bytes([bytes[15], bytes[16], bytes[17], bytes[18]]) as usize;
     let min = PREFIX_LEN + SALT_LEN + 2 + 1 + COMMITMENT_LEN + HEADER_TAG_LEN;
     if !(min..=MAX_HEADER_LEN).contains(&header_len) {
-        return Err(Error::MalformedHeader(format!(
+        return Err(Error::Format(FormatError::MalformedHeader(format!(
             "header length {header_len} is outside {min}..={MAX_HEADER_LEN}"
-        )));
+        ))));
     }
     Ok(Prefix { header_len })
 }
@@ -185,7 +187,7 @@ impl HeaderReader {
         let short = self.filled < self.bytes.len();
         if !self.prefix_done {
             if self.filled == 0 {
-                return Err(Error::Truncated("the input is empty"));
+                return Err(Error::Format(FormatError::Truncated("the input is empty")));
             }
             let p = parse_prefix(&self.bytes[..self.filled])?;
             self.bytes.resize(p.header_len, 0);
@@ -193,7 +195,9 @@ impl HeaderReader {
             return Ok(None);
         }
         if short {
-            return Err(Error::Truncated("the input ends inside the header"));
+            return Err(Error::Format(FormatError::Truncated(
+                "the input ends inside the header",
+            )));
         }
         Header::parse(&self.bytes).map(|(h, _)| Some(h))
     }
@@ -204,7 +208,9 @@ pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
     if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
         Ok(())
     } else {
-        Err(Error::ChunkSizeOutOfRange { size: size.into() })
+        Err(Error::Usage(UsageError::ChunkSizeOutOfRange {
+            size: size.into(),
+        }))
     }
 }
 
@@ -223,9 +229,9 @@ impl<'a> Cursor<'a> {
                 self.pos = end;
                 Ok(out)
             }
-            None => Err(Error::MalformedHeader(format!(
+            None => Err(Error::Format(FormatError::MalformedHeader(format!(
                 "{what} runs past the declared header length"
-            ))),
+            )))),
         }
     }
 
@@ -246,8 +252,11 @@ impl<'a> Cursor<'a> {
 }
 
 fn utf8(bytes: &[u8], what: &str) -> Result<String, Error> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::MalformedHeader(format!("{what} is not valid UTF-8")))
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        Error::Format(FormatError::MalformedHeader(format!(
+            "{what} is not valid UTF-8"
+        )))
+    })
 }
 
 impl Header {
@@ -260,12 +269,12 @@ impl Header {
     ) -> Result<Self, Error> {
         check_chunk_size(chunk_size)?;
         if wrapped_keys.is_empty() {
-            return Err(Error::NoKeyring);
+            return Err(Error::Usage(UsageError::NoKeyring));
         }
         if wrapped_keys.len() > MAX_WRAPPED_KEYS {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "more than {MAX_WRAPPED_KEYS} wrapped keys"
-            )));
+            ))));
         }
         for k in &wrapped_keys {
             k.validate()?;
@@ -280,9 +289,9 @@ impl Header {
             tag: [0; HEADER_TAG_LEN],
         };
         if h.len() > MAX_HEADER_LEN {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "header would exceed {MAX_HEADER_LEN} bytes"
-            )));
+            ))));
         }
         Ok(h)
     }
@@ -296,7 +305,9 @@ impl Header {
         let prefix = parse_prefix(bytes)?;
         let header_len = prefix.header_len;
         if bytes.len() < header_len {
-            return Err(Error::Truncated("the input ends inside the header"));
+            return Err(Error::Format(FormatError::Truncated(
+                "the input ends inside the header",
+            )));
         }
         let mut c = Cursor {
             bytes: &bytes[..header_len - HEADER_TAG_LEN],
@@ -309,48 +320,48 @@ impl Header {
         let ctx_start = c.pos;
         let pairs = c.u16("context pair count")?;
         if pairs > MAX_CONTEXT_PAIRS {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "{pairs} context pairs exceed the limit of {MAX_CONTEXT_PAIRS}"
-            )));
+            ))));
         }
         let mut context = EncryptionContext::new();
         let mut prev: Option<&[u8]> = None;
         for _ in 0..pairs {
             let klen = c.u16("context key length")?;
             if klen == 0 || klen > MAX_CONTEXT_KEY_LEN {
-                return Err(Error::MalformedHeader(format!(
+                return Err(Error::Format(FormatError::MalformedHeader(format!(
                     "context key length {klen} is outside 1..={MAX_CONTEXT_KEY_LEN}"
-                )));
+                ))));
             }
             let k = c.take(klen, "context key")?;
             let vlen = c.u16("context value length")?;
             if vlen > MAX_CONTEXT_VALUE_LEN {
-                return Err(Error::MalformedHeader(format!(
+                return Err(Error::Format(FormatError::MalformedHeader(format!(
                     "context value length {vlen} exceeds {MAX_CONTEXT_VALUE_LEN}"
-                )));
+                ))));
             }
             let v = c.take(vlen, "context value")?;
             if let Some(p) = prev {
                 if p >= k {
-                    return Err(Error::MalformedHeader(
+                    return Err(Error::Format(FormatError::MalformedHeader(
                         "context keys are not strictly sorted".into(),
-                    ));
+                    )));
                 }
             }
             prev = Some(k);
             context.insert_parsed(utf8(k, "context key")?, utf8(v, "context value")?);
         }
         if c.pos - ctx_start > MAX_CONTEXT_LEN {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "encoded context exceeds {MAX_CONTEXT_LEN} bytes"
-            )));
+            ))));
         }
 
         let nkeys = c.u8("wrapped key count")? as usize;
         if nkeys == 0 || nkeys > MAX_WRAPPED_KEYS {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "wrapped key count {nkeys} is outside 1..={MAX_WRAPPED_KEYS}"
-            )));
+            ))));
         }
         let mut wrapped_keys = Vec::with_capacity(nkeys);
         for _ in 0..nkeys {
@@ -370,10 +381,10 @@ impl Header {
         }
         let commitment = c.array::<COMMITMENT_LEN>("key commitment")?;
         if c.pos != header_len - HEADER_TAG_LEN {
-            return Err(Error::MalformedHeader(format!(
+            return Err(Error::Format(FormatError::MalformedHeader(format!(
                 "declared header length {header_len} does not match its contents ({} bytes)",
                 c.pos + HEADER_TAG_LEN
-            )));
+            ))));
         }
         let mut tag = [0u8; HEADER_TAG_LEN];
         tag.copy_from_slice(&bytes[header_len - HEADER_TAG_LEN..header_len]);

@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 
 use super::read::read_full as read_full_io;
 use crate::crypto::{open_chunk, seal_chunk, Aead};
-use crate::error::Error;
+use crate::error::{Error, LocalError};
 use crate::format::{final_chunk_len, CHUNK_TAG_LEN, MAX_CHUNK_INDEX};
 
 /// What a finished run processed.
@@ -189,7 +189,7 @@ impl Engine<'_> {
                 let tail = eof.then_some(off);
                 // Every full chunk must leave an index for the final chunk.
                 if index + slot as u64 > MAX_CHUNK_INDEX {
-                    return Err(Error::CounterOverflow);
+                    return Err(Error::Local(LocalError::CounterOverflow));
                 }
                 Ok((
                     Job {

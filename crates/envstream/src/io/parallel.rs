@@ -18,7 +18,7 @@ use super::batch::{Buf, Direction, Engine, Job, StreamStats};
 use super::sync::OpenReader;
 use crate::crypto::{already_failed, Next};
 use crate::envelope::Sealer;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 
 /// The most worker threads an engine runs. Memory is one batch per
 /// worker, so this also bounds memory: a batch is about 2 MiB of chunks,
@@ -44,9 +44,9 @@ impl Engine<'_> {
         let threads = match threads {
             0 => default_threads(),
             n if n > MAX_THREADS => {
-                return Err(Error::InvalidOptions(format!(
+                return Err(Error::Usage(UsageError::InvalidOptions(format!(
                     "{n} worker threads asked for; at most {MAX_THREADS} are allowed"
-                )))
+                ))))
             }
             n => n,
         };
@@ -356,6 +356,7 @@ impl<R: Read> OpenReader<R> {
 mod tests {
     use super::*;
     use crate::crypto::Aead;
+    use crate::error::{FormatError, IntegrityError, LocalError};
     use crate::format::{CHUNK_TAG_LEN, MAX_CHUNK_INDEX};
     use crate::Backend;
 
@@ -376,7 +377,10 @@ mod tests {
         let err = e
             .run(&vec![0u8; 2 * 4096 + 1][..], Vec::new(), 1)
             .expect_err("overflow");
-        assert!(matches!(err, Error::CounterOverflow), "{err}");
+        assert!(
+            matches!(err, Error::Local(LocalError::CounterOverflow)),
+            "{err}"
+        );
         // One full chunk at MAX-1, then the final chunk at MAX: allowed.
         let (out, stats) = e
             .run(&vec![0u8; 4096 + 5][..], Vec::new(), 1)
@@ -390,7 +394,10 @@ mod tests {
         let aead = Backend::default().aead(&[7; 32]);
         let e = engine(&aead, MAX_CHUNK_INDEX + 1, Direction::Open);
         let err = e.run(&[0u8; 100][..], Vec::new(), 1).expect_err("too many");
-        assert!(matches!(err, Error::TooManyChunks), "{err}");
+        assert!(
+            matches!(err, Error::Format(FormatError::TooManyChunks)),
+            "{err}"
+        );
     }
 
     #[test]
@@ -413,7 +420,7 @@ mod tests {
         let mut out = Vec::new();
         let err = open.run(&bad[..], &mut out, 2).expect_err("tampered");
         assert!(
-            matches!(err, Error::ChunkAuthentication { chunk } if chunk == victim as u64),
+            matches!(err, Error::Integrity(IntegrityError::ChunkAuthentication { chunk }) if chunk == victim as u64),
             "{err}"
         );
         assert_eq!(out, &plain[..victim * 4096]);

@@ -378,6 +378,7 @@ impl<R: Read> BufRead for OpenReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{FormatError, LocalError};
     use crate::format::MAX_CHUNK_INDEX;
     use crate::{Backend, Keyring, LocalKey, SealOptions};
 
@@ -401,7 +402,10 @@ mod tests {
         let err = w
             .write_all(&[0u8; 4096])
             .expect_err("chunk MAX must be final");
-        assert!(matches!(Error::from(err), Error::CounterOverflow));
+        assert!(matches!(
+            Error::from(err),
+            Error::Local(LocalError::CounterOverflow)
+        ));
 
         let mut w = writer_at(MAX_CHUNK_INDEX - 1);
         w.write_all(&[0u8; 4096]).expect("chunk MAX-1");
@@ -426,6 +430,9 @@ mod tests {
             .expect("unlock");
         r.core.set_next_index(MAX_CHUNK_INDEX + 1);
         let err = r.read(&mut [0u8; 16]).expect_err("beyond the counter");
-        assert!(matches!(Error::from(err), Error::TooManyChunks));
+        assert!(matches!(
+            Error::from(err),
+            Error::Format(FormatError::TooManyChunks)
+        ));
     }
 }

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::api::{Identity, KeyringFuture, Recipient, UnwrapRequest, WrapRequest};
 use crate::crypto::{Backend, DataKey, RandomSource, SecretKey, KEY_LEN, NONCE_LEN, TAG_LEN};
-use crate::error::{Error, KeyringError, KeyringErrorKind};
+use crate::error::{Error, KeyringError, KeyringErrorKind, LocalError};
 use crate::format::{EncryptionContext, WrappedKey};
 
 /// The provider id of local keys.
@@ -102,39 +102,57 @@ impl LocalKey {
                 continue;
             }
             let Some(hexkey) = line.strip_prefix(KEY_FILE_PREFIX) else {
-                return Err(Error::InvalidKeyFile(format!(
+                return Err(Error::Local(LocalError::InvalidKeyFile(format!(
                     "unexpected line (expected `{KEY_FILE_PREFIX}<64 hex digits>`)"
-                )));
+                ))));
             };
             if found.is_some() {
-                return Err(Error::InvalidKeyFile("more than one key line".into()));
+                return Err(Error::Local(LocalError::InvalidKeyFile(
+                    "more than one key line".into(),
+                )));
             }
             found = Some(unhex(hexkey).ok_or_else(|| {
-                Error::InvalidKeyFile("the key must be 64 lowercase hex digits".into())
+                Error::Local(LocalError::InvalidKeyFile(
+                    "the key must be 64 lowercase hex digits".into(),
+                ))
             })?);
         }
-        let secret =
-            found.ok_or_else(|| Error::InvalidKeyFile(format!("no `{KEY_FILE_PREFIX}` line")))?;
+        let secret = found.ok_or_else(|| {
+            Error::Local(LocalError::InvalidKeyFile(format!(
+                "no `{KEY_FILE_PREFIX}` line"
+            )))
+        })?;
         Ok(Self::from_secret(&secret, backend))
     }
 
     /// Reads and parses a key file.
     pub fn load(path: &Path, backend: Backend) -> Result<Self, Error> {
         use std::io::Read;
-        let f = std::fs::File::open(path)
-            .map_err(|e| Error::InvalidKeyFile(format!("cannot open {}: {e}", path.display())))?;
+        let f = std::fs::File::open(path).map_err(|e| {
+            Error::Local(LocalError::InvalidKeyFile(format!(
+                "cannot open {}: {e}",
+                path.display()
+            )))
+        })?;
         let mut text = Zeroizing::new(String::new());
         f.take(MAX_KEY_FILE_LEN + 1)
             .read_to_string(&mut text)
-            .map_err(|e| Error::InvalidKeyFile(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Error::Local(LocalError::InvalidKeyFile(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            })?;
         if text.len() as u64 > MAX_KEY_FILE_LEN {
-            return Err(Error::InvalidKeyFile(format!(
+            return Err(Error::Local(LocalError::InvalidKeyFile(format!(
                 "{} is too large to be a key file",
                 path.display()
-            )));
+            ))));
         }
         let mut key = Self::parse(&text, backend).map_err(|e| match e {
-            Error::InvalidKeyFile(m) => Error::InvalidKeyFile(format!("{}: {m}", path.display())),
+            Error::Local(LocalError::InvalidKeyFile(m)) => Error::Local(
+                LocalError::InvalidKeyFile(format!("{}: {m}", path.display())),
+            ),
             other => other,
         })?;
         key.label = format!("key file {} ({})", path.display(), key.key_id);
@@ -274,7 +292,7 @@ mod tests {
             assert!(
                 matches!(
                     LocalKey::parse(bad, Backend::default()),
-                    Err(Error::InvalidKeyFile(_))
+                    Err(Error::Local(LocalError::InvalidKeyFile(_)))
                 ),
                 "{bad:?}"
             );
