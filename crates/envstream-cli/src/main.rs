@@ -6,6 +6,7 @@ mod commands;
 mod error;
 mod man;
 mod output;
+mod paths;
 mod report;
 mod values;
 

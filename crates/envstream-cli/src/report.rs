@@ -20,7 +20,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::UiArgs;
 use crate::error::UsageError;
-use crate::output::{normalize, same_file, Protected, TempFile};
+use crate::output::TempFile;
+use crate::paths::{normalize, same_file, Protected};
 
 /// A shared byte counter.
 pub(crate) type Counter = Arc<AtomicU64>;

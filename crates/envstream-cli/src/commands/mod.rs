@@ -12,7 +12,8 @@ use envstream::{Backend, Header};
 
 use crate::cli::{Command, KeyArgs};
 use crate::error::UsageError;
-use crate::output::{is_stdio, same_file, Protected};
+use crate::output::is_stdio;
+use crate::paths::{same_file, Protected};
 use crate::report::Report;
 
 mod inspect;

@@ -10,7 +10,8 @@ use envstream::Opener;
 use super::keys::{key_file_paths, open_options, with_unwrap_keys};
 use super::{backend, check_output_target, input_size};
 use crate::cli::OpenArgs;
-use crate::output::{input_label, open_sealed_input, output_label, Protected, Sink};
+use crate::output::{input_label, open_sealed_input, output_label, Sink};
+use crate::paths::Protected;
 use crate::report::Report;
 use crate::values::ByteRange;
 

@@ -9,7 +9,8 @@ use super::keys::{key_file_paths, recipients, unique_kms_keys, warn_if_shared, w
 use super::{check_output_target, input_size, key_ids, refuse_terminal_stdout};
 use crate::cli::RekeyArgs;
 use crate::error::UsageError;
-use crate::output::{input_label, open_sealed_input, output_label, Protected, Sink};
+use crate::output::{input_label, open_sealed_input, output_label, Sink};
+use crate::paths::Protected;
 use crate::report::Report;
 
 pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {

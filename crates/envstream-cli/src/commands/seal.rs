@@ -10,7 +10,8 @@ use super::{
     backend, check_output_target, input_size, key_ids, note_merged, refuse_terminal_stdout,
 };
 use crate::cli::SealArgs;
-use crate::output::{input_label, open_input, output_label, Protected, Sink};
+use crate::output::{input_label, open_input, output_label, Sink};
+use crate::paths::Protected;
 use crate::report::Report;
 
 pub(super) fn run(args: SealArgs, report: &mut Report) -> Result<()> {

@@ -7,38 +7,8 @@
 
 use super::context::EncryptionContext;
 use super::limits::*;
+use super::prefix::{check_chunk_size, parse_prefix, Suite};
 use crate::error::{Error, FormatError, UsageError};
-
-/// The algorithm suite recorded in the header.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Suite {
-    /// 0x0001: AES-256-GCM, HKDF-SHA-512, commitment, HMAC-SHA-256.
-    Aes256GcmHkdfSha512,
-}
-
-impl Suite {
-    /// The suite's wire id.
-    pub fn id(self) -> u16 {
-        match self {
-            Suite::Aes256GcmHkdfSha512 => SUITE_AES256GCM_HKDF_SHA512,
-        }
-    }
-
-    /// A human-readable name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Suite::Aes256GcmHkdfSha512 => "AES-256-GCM/HKDF-SHA-512/commit",
-        }
-    }
-
-    fn from_id(id: u16) -> Result<Self, Error> {
-        match id {
-            SUITE_AES256GCM_HKDF_SHA512 => Ok(Suite::Aes256GcmHkdfSha512),
-            other => Err(Error::Format(FormatError::UnsupportedSuite(other))),
-        }
-    }
-}
 
 /// A data key wrapped by one keyring, as recorded in the header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,107 +81,6 @@ pub struct Header {
     wrapped_keys: Vec<WrappedKey>,
     commitment: [u8; COMMITMENT_LEN],
     tag: [u8; HEADER_TAG_LEN],
-}
-
-/// What the fixed 19-byte prefix says.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Prefix {
-    pub(crate) header_len: usize,
-}
-
-/// Validates the fixed prefix. Rejects bad magic, version, suite, chunk
-/// size and header length before anything else is read or allocated.
-pub(crate) fn parse_prefix(bytes: &[u8]) -> Result<Prefix, Error> {
-    let magic_part = &bytes[..bytes.len().min(MAGIC.len())];
-    if magic_part != &MAGIC[..magic_part.len()] {
-        return Err(Error::Format(FormatError::NotEnvstream));
-    }
-    if bytes.len() < PREFIX_LEN {
-        return Err(Error::Format(FormatError::Truncated(
-            "the input ends inside the header",
-        )));
-    }
-    if bytes[8] != VERSION {
-        return Err(Error::Format(FormatError::UnsupportedVersion(bytes[8])));
-    }
-    Suite::from_id(u16::from_be_bytes([bytes[9], bytes[10]]))?;
-    let chunk_size = u32::from_be_bytes([bytes[11], bytes[12], bytes[13], bytes[14]]);
-    check_chunk_size(chunk_size).map_err(|_| {
-        Error::Format(FormatError::MalformedHeader(format!(
-            "chunk size {chunk_size} is outside {MIN_CHUNK_SIZE}..={MAX_CHUNK_SIZE}"
-        )))
-    })?;
-    let header_len = u32::from_be_bytes([bytes[15], bytes[16], bytes[17], bytes[18]]) as usize;
-    let min = PREFIX_LEN + SALT_LEN + 2 + 1 + COMMITMENT_LEN + HEADER_TAG_LEN;
-    if !(min..=MAX_HEADER_LEN).contains(&header_len) {
-        return Err(Error::Format(FormatError::MalformedHeader(format!(
-            "header length {header_len} is outside {min}..={MAX_HEADER_LEN}"
-        ))));
-    }
-    Ok(Prefix { header_len })
-}
-
-/// Reads a header from a stream without doing any I/O itself, so the
-/// blocking and async openers drive the same steps: read what [`want`]
-/// asks for (all of it, or up to the end of the input), report it with
-/// [`got`], until a header comes back. The fixed prefix is validated
-/// (magic, version, suite, chunk size, header length) before anything
-/// sized by the input is allocated.
-///
-/// [`want`]: HeaderReader::want
-/// [`got`]: HeaderReader::got
-pub(crate) struct HeaderReader {
-    bytes: Vec<u8>,
-    filled: usize,
-    prefix_done: bool,
-}
-
-impl HeaderReader {
-    pub(crate) fn new() -> Self {
-        HeaderReader {
-            bytes: vec![0u8; PREFIX_LEN],
-            filled: 0,
-            prefix_done: false,
-        }
-    }
-
-    /// Where the next bytes go.
-    pub(crate) fn want(&mut self) -> &mut [u8] {
-        &mut self.bytes[self.filled..]
-    }
-
-    /// Records `n` bytes read into [`want`](Self::want); fewer than asked
-    /// means the input ended. Returns the header once it is complete.
-    pub(crate) fn got(&mut self, n: usize) -> Result<Option<Header>, Error> {
-        self.filled += n;
-        let short = self.filled < self.bytes.len();
-        if !self.prefix_done {
-            if self.filled == 0 {
-                return Err(Error::Format(FormatError::Truncated("the input is empty")));
-            }
-            let p = parse_prefix(&self.bytes[..self.filled])?;
-            self.bytes.resize(p.header_len, 0);
-            self.prefix_done = true;
-            return Ok(None);
-        }
-        if short {
-            return Err(Error::Format(FormatError::Truncated(
-                "the input ends inside the header",
-            )));
-        }
-        Header::parse(&self.bytes).map(|(h, _)| Some(h))
-    }
-}
-
-/// Checks a chunk size against the format's limits.
-pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
-    if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
-        Ok(())
-    } else {
-        Err(Error::Usage(UsageError::ChunkSizeOutOfRange {
-            size: size.into(),
-        }))
-    }
 }
 
 /// A bounds-checked cursor over header bytes.

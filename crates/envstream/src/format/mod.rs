@@ -3,8 +3,10 @@
 //! `docs/FORMAT.md` is normative.
 //!
 //! - `limits`: magic, version, suite, sizes and every hard limit.
+//! - `prefix`: the fixed prefix and the [`Suite`], checked first.
 //! - `header`: [`Header`] and its records; `Header::parse` is a pure
 //!   function of bytes and writing it back reproduces them exactly.
+//! - `reader`: the header read from a stream, as steps without I/O.
 //! - `context`: the canonical [`EncryptionContext`].
 //! - `body`: [`BodyLayout`], where each chunk sits and which chunk holds
 //!   a plaintext offset.
@@ -13,10 +15,14 @@ mod body;
 mod context;
 mod header;
 mod limits;
+mod prefix;
+mod reader;
 
 pub(crate) use body::final_chunk_len;
 pub use body::BodyLayout;
 pub use context::EncryptionContext;
-pub(crate) use header::{check_chunk_size, HeaderReader};
-pub use header::{Header, Suite, WrappedKey};
+pub use header::{Header, WrappedKey};
 pub use limits::*;
+pub(crate) use prefix::check_chunk_size;
+pub use prefix::Suite;
+pub(crate) use reader::HeaderReader;

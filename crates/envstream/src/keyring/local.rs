@@ -22,7 +22,8 @@ const MAX_KEY_FILE_LEN: u64 = 16 * 1024;
 /// Length of a local wrapped key: nonce, encrypted data key, tag.
 pub(crate) const LOCAL_WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
 
-/// A local 256-bit key, usable as a [`Keyring`]. Zeroized on drop.
+/// A local 256-bit key, usable as a [`Keyring`](crate::Keyring) (both a
+/// recipient and an identity). Zeroized on drop.
 pub struct LocalKey {
     kek: SecretKey,
     key_id: String,

@@ -1,0 +1,340 @@
+//! The KMS key providers: [`KmsKeyring`] seals (and opens with a key ARN),
+//! [`KmsIdentity`] only opens (strict or discovery mode).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use aws_sdk_kms::Client;
+use envstream::{
+    DataKey, DataKeyGenerator, EncryptionContext, Identity, KeyringError, KeyringErrorKind,
+    KeyringFuture, Recipient, UnwrapRequest, WrapRequest, WrappedKey,
+};
+use zeroize::Zeroize;
+
+use crate::arn::parse_arn;
+use crate::clients::KmsClients;
+use crate::errors::kms_error;
+
+/// The provider id of AWS KMS wrapped keys.
+pub const KMS_PROVIDER: &str = "aws-kms";
+
+fn context_map(ctx: &EncryptionContext) -> Option<HashMap<String, String>> {
+    if ctx.is_empty() {
+        None
+    } else {
+        Some(
+            ctx.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// Takes a plaintext data key out of an SDK blob into zeroizing memory and
+/// clears the blob's buffer.
+fn take_data_key(blob: Option<Blob>, op: &str, key: &str) -> Result<DataKey, KeyringError> {
+    let mut bytes = blob.map(Blob::into_inner).unwrap_or_default();
+    let dk = DataKey::from_slice(&bytes);
+    bytes.zeroize();
+    dk.ok_or_else(|| {
+        KeyringError::new(
+            KeyringErrorKind::Corrupt,
+            format!("KMS {op} with key {key} returned a plaintext that is not a 32-byte data key"),
+        )
+    })
+}
+
+/// Which wrapped keys an opening keyring may send to KMS.
+#[derive(Clone, Debug)]
+enum Policy {
+    /// Only these key ARNs.
+    Strict(Vec<String>),
+    /// Any key; if the list is non-empty, only keys in these accounts.
+    Discovery(Vec<String>),
+}
+
+/// What both KMS key providers hold.
+#[derive(Debug)]
+struct KmsCore {
+    clients: Arc<KmsClients>,
+    /// The key given for sealing (id, ARN, alias name or alias ARN).
+    seal_key: Option<String>,
+    policy: Policy,
+}
+
+impl KmsCore {
+    fn seal(clients: Arc<KmsClients>, key: impl Into<String>) -> Self {
+        let key = key.into();
+        let policy = Policy::Strict(if key.contains(":key/") {
+            vec![key.clone()]
+        } else {
+            Vec::new()
+        });
+        KmsCore {
+            clients,
+            seal_key: Some(key),
+            policy,
+        }
+    }
+
+    fn strict(clients: Arc<KmsClients>, arns: Vec<String>) -> Self {
+        KmsCore {
+            clients,
+            seal_key: None,
+            policy: Policy::Strict(arns),
+        }
+    }
+
+    fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
+        KmsCore {
+            clients,
+            seal_key: None,
+            policy: Policy::Discovery(accounts),
+        }
+    }
+
+    fn client_for(&self, key: &str) -> Result<(Client, String), KeyringError> {
+        let region = parse_arn(key).map(|a| a.region);
+        let client = self.clients.client(region, key)?;
+        Ok((client, self.clients.endpoint(region)))
+    }
+
+    fn seal_key(&self) -> Result<&str, KeyringError> {
+        self.seal_key.as_deref().ok_or_else(|| {
+            KeyringError::new(
+                KeyringErrorKind::Other,
+                "this KMS keyring is for opening only: it has no key to seal with",
+            )
+        })
+    }
+
+    async fn generate_impl(
+        &self,
+        ctx: &EncryptionContext,
+    ) -> Result<(DataKey, WrappedKey), KeyringError> {
+        let key = self.seal_key()?;
+        let (client, endpoint) = self.client_for(key)?;
+        let request = client
+            .generate_data_key()
+            .key_id(key)
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context(context_map(ctx))
+            .send();
+        let out = self
+            .clients
+            .run(request)
+            .await?
+            .map_err(|e| kms_error("GenerateDataKey", key, &endpoint, e))?;
+        let arn = out.key_id.clone().unwrap_or_default();
+        let blob = out
+            .ciphertext_blob
+            .clone()
+            .map(Blob::into_inner)
+            .unwrap_or_default();
+        let dk = take_data_key(out.plaintext, "GenerateDataKey", key)?;
+        Ok((dk, self.record(key, arn, blob)?))
+    }
+
+    async fn wrap_impl(
+        &self,
+        dk: &DataKey,
+        ctx: &EncryptionContext,
+    ) -> Result<WrappedKey, KeyringError> {
+        let key = self.seal_key()?;
+        // The SDK keeps its own copy of the request body; it is freed (not
+        // zeroized) after the call. See the README's security notes.
+        let (client, endpoint) = self.client_for(key)?;
+        let request = client
+            .encrypt()
+            .key_id(key)
+            .plaintext(Blob::new(dk.expose_secret().to_vec()))
+            .set_encryption_context(context_map(ctx))
+            .send();
+        let out = self
+            .clients
+            .run(request)
+            .await?
+            .map_err(|e| kms_error("Encrypt", key, &endpoint, e))?;
+        let arn = out.key_id.unwrap_or_default();
+        let blob = out
+            .ciphertext_blob
+            .map(Blob::into_inner)
+            .unwrap_or_default();
+        self.record(key, arn, blob)
+    }
+
+    fn record(&self, key: &str, arn: String, blob: Vec<u8>) -> Result<WrappedKey, KeyringError> {
+        if !parse_arn(&arn).is_some_and(|a| a.resource.starts_with("key/")) {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Other,
+                format!("KMS returned {arn:?} for key {key}, which is not a key ARN"),
+            ));
+        }
+        if blob.is_empty() {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Other,
+                format!("KMS returned no ciphertext for key {key}"),
+            ));
+        }
+        Ok(WrappedKey::new(KMS_PROVIDER, arn, blob))
+    }
+
+    /// Whether the policy allows sending this wrapped key to KMS.
+    fn allows(&self, arn: &str) -> bool {
+        match &self.policy {
+            Policy::Strict(list) => list.iter().any(|a| a == arn),
+            Policy::Discovery(accounts) => match parse_arn(arn) {
+                Some(a) => {
+                    a.resource.starts_with("key/")
+                        && (accounts.is_empty() || accounts.iter().any(|x| x == a.account))
+                }
+                None => false,
+            },
+        }
+    }
+
+    async fn unwrap_impl(
+        &self,
+        wk: &WrappedKey,
+        ctx: &EncryptionContext,
+    ) -> Result<Option<DataKey>, KeyringError> {
+        if wk.provider() != KMS_PROVIDER || !self.allows(wk.key_id()) {
+            return Ok(None);
+        }
+        let arn = wk.key_id();
+        let (client, endpoint) = self.client_for(arn)?;
+        let request = client
+            .decrypt()
+            .key_id(arn)
+            .ciphertext_blob(Blob::new(wk.ciphertext().to_vec()))
+            .set_encryption_context(context_map(ctx))
+            .send();
+        let out = self
+            .clients
+            .run(request)
+            .await?
+            .map_err(|e| kms_error("Decrypt", arn, &endpoint, e))?;
+        if out.key_id.as_deref() != Some(arn) {
+            let mut plain = out.plaintext.map(Blob::into_inner).unwrap_or_default();
+            plain.zeroize();
+            return Err(KeyringError::new(
+                KeyringErrorKind::Denied,
+                format!(
+                    "KMS Decrypt answered for key {:?}, not the expected {arn}; refusing it",
+                    out.key_id.unwrap_or_default()
+                ),
+            ));
+        }
+        take_data_key(out.plaintext, "Decrypt", arn).map(Some)
+    }
+}
+
+impl KmsCore {
+    fn description(&self) -> String {
+        match (&self.seal_key, &self.policy) {
+            (Some(k), _) => format!("KMS key {k}"),
+            (None, Policy::Strict(list)) => format!("KMS keys [{}]", list.join(", ")),
+            (None, Policy::Discovery(a)) if a.is_empty() => {
+                "KMS discovery (any account)".to_owned()
+            }
+            (None, Policy::Discovery(a)) => format!("KMS discovery (accounts {})", a.join(", ")),
+        }
+    }
+}
+
+/// A KMS key to seal with: it wraps the data key (`Encrypt`), can generate
+/// it (`GenerateDataKey`, as a [`DataKeyGenerator`]), and, when built from
+/// a key ARN, also opens files sealed to that key.
+#[derive(Debug)]
+pub struct KmsKeyring(KmsCore);
+
+impl KmsKeyring {
+    /// A keyring that wraps with `key` (a key id, key ARN, alias name or
+    /// alias ARN). If `key` is a key ARN it can also unwrap.
+    pub fn seal(clients: Arc<KmsClients>, key: impl Into<String>) -> Self {
+        KmsKeyring(KmsCore::seal(clients, key))
+    }
+}
+
+impl Recipient for KmsKeyring {
+    fn wrap<'a>(
+        &'a self,
+        data_key: &'a DataKey,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, WrappedKey> {
+        Box::pin(self.0.wrap_impl(data_key, request.context()))
+    }
+}
+
+impl DataKeyGenerator for KmsKeyring {
+    fn generate<'a>(
+        &'a self,
+        request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, (DataKey, WrappedKey)> {
+        Box::pin(self.0.generate_impl(request.context()))
+    }
+}
+
+impl Identity for KmsKeyring {
+    fn description(&self) -> String {
+        self.0.description()
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a WrappedKey,
+        request: &'a UnwrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<DataKey>> {
+        Box::pin(self.0.unwrap_impl(wrapped, request.context()))
+    }
+}
+
+/// KMS keys to open with, and only to open with: strict mode (listed key
+/// ARNs) or discovery mode (any key, optionally of some accounts). It is an
+/// [`Identity`] alone, so it cannot be passed to sealing:
+///
+/// ```compile_fail
+/// # use envstream::{SealOptions, Sealer};
+/// fn seal_with(open_only: &envstream_kms::KmsIdentity) {
+///     let _ = Sealer::prepare_blocking(&[open_only], SealOptions::new());
+/// }
+/// ```
+///
+/// whereas a sealing key can be:
+///
+/// ```no_run
+/// # use envstream::{SealOptions, Sealer};
+/// fn seal_with(key: &envstream_kms::KmsKeyring) {
+///     let _ = Sealer::prepare_blocking(&[key], SealOptions::new());
+/// }
+/// ```
+#[derive(Debug)]
+pub struct KmsIdentity(KmsCore);
+
+impl KmsIdentity {
+    /// Sends to KMS only wrapped keys whose ARN is in `arns`.
+    pub fn strict(clients: Arc<KmsClients>, arns: Vec<String>) -> Self {
+        KmsIdentity(KmsCore::strict(clients, arns))
+    }
+
+    /// Tries any KMS key (restricted to `accounts` when non-empty).
+    pub fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
+        KmsIdentity(KmsCore::discovery(clients, accounts))
+    }
+}
+
+impl Identity for KmsIdentity {
+    fn description(&self) -> String {
+        self.0.description()
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a WrappedKey,
+        request: &'a UnwrapRequest<'a>,
+    ) -> KeyringFuture<'a, Option<DataKey>> {
+        Box::pin(self.0.unwrap_impl(wrapped, request.context()))
+    }
+}
