@@ -121,7 +121,7 @@ pub(crate) struct UnwrapArgs {
 #[derive(Args, Debug)]
 pub(crate) struct PerfArgs {
     /// Worker threads for chunk crypto: 1 to 64, or 0 for one per core (at
-    /// most 64). Memory is about N × max(2 MiB, chunk size).
+    /// most 64). Memory is about N × max(1 MiB, chunk size).
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u16).range(0..=envstream::MAX_THREADS as i64))]
     pub(crate) threads: u16,

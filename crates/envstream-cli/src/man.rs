@@ -103,7 +103,7 @@ const OUTPUT_RULES: &[&str] = &[
     "ENVSTREAM_KEY_FILE is used when no --key-file is given, together with any KMS key (and said so on stderr). \
      A key named twice, or a KMS alias and its ARN, is wrapped once. A key file that group or others can access \
      is used with a warning.",
-    "--threads is 1 to 64 (0: one per core, at most 64); memory is about threads x max(2 MiB, chunk size). \
+    "--threads is 1 to 64 (0: one per core, at most 64); memory is about threads x max(1 MiB, chunk size). \
      open --range from a pipe reads and discards the rest of the pipe after the range, without decrypting it, \
      so the writer upstream is not killed by SIGPIPE.",
 ];

@@ -1,7 +1,7 @@
 //! The parallel chunk engine: workers that each read, process and write
 //! whole batches, in stream order.
 //!
-//! Work moves in batches of whole chunks (about 2 MiB), so each hand-off
+//! Work moves in batches of whole chunks (about 1 MiB), so each hand-off
 //! and each system call covers many small chunks: a worker takes the input
 //! and fills a batch with one vectored read, seals or opens its chunks in
 //! place while they are in its cache, then waits for the batch's turn and
@@ -21,7 +21,7 @@ use crate::envelope::Sealer;
 use crate::error::{Error, UsageError};
 
 /// The most worker threads an engine runs. Memory is one batch per
-/// worker, so this also bounds memory: a batch is about 2 MiB of chunks,
+/// worker, so this also bounds memory: a batch is about 1 MiB of chunks,
 /// or one chunk when chunks are larger.
 pub const MAX_THREADS: usize = 64;
 
@@ -276,7 +276,7 @@ impl Sealer {
     /// most [`MAX_THREADS`]; the calling thread is one
     /// of them) each read, seal and write whole batches in stream order.
     /// Inputs shorter than one batch take no lock. Memory stays bounded by
-    /// one batch buffer of about 2 MiB per worker.
+    /// one batch buffer of about 1 MiB per worker.
     ///
     /// ```
     /// use envstream::{Backend, Keyring, LocalKey, SealOptions, Sealer};
