@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_sdk_kms::config::http::HttpResponse;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use aws_sdk_kms::Client;
@@ -95,10 +97,27 @@ impl KmsCore {
         }
     }
 
-    fn client_for(&self, key: &str) -> Result<(Client, String), KeyringError> {
+    /// Sends one KMS request for `key` (built by `make` from the client of
+    /// the key's region) on the clients' runtime, and maps its failure to a
+    /// one-line keyring error naming `op`, the key and the endpoint.
+    async fn call<T, E, F>(
+        &self,
+        op: &str,
+        key: &str,
+        make: impl FnOnce(Client) -> F,
+    ) -> Result<T, KeyringError>
+    where
+        F: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>> + Send + 'static,
+        T: Send + 'static,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
         let region = parse_arn(key).map(|a| a.region);
         let client = self.clients.client(region, key)?;
-        Ok((client, self.clients.endpoint(region)))
+        let endpoint = self.clients.endpoint(region);
+        self.clients
+            .run(make(client))
+            .await?
+            .map_err(|e| kms_error(op, key, &endpoint, e))
     }
 
     fn seal_key(&self) -> Result<&str, KeyringError> {
@@ -115,18 +134,16 @@ impl KmsCore {
         ctx: &EncryptionContext,
     ) -> Result<(DataKey, WrappedKey), KeyringError> {
         let key = self.seal_key()?;
-        let (client, endpoint) = self.client_for(key)?;
-        let request = client
-            .generate_data_key()
-            .key_id(key)
-            .key_spec(DataKeySpec::Aes256)
-            .set_encryption_context(context_map(ctx))
-            .send();
+        let context = context_map(ctx);
         let out = self
-            .clients
-            .run(request)
-            .await?
-            .map_err(|e| kms_error("GenerateDataKey", key, &endpoint, e))?;
+            .call("GenerateDataKey", key, |c| {
+                c.generate_data_key()
+                    .key_id(key)
+                    .key_spec(DataKeySpec::Aes256)
+                    .set_encryption_context(context)
+                    .send()
+            })
+            .await?;
         let arn = out.key_id.clone().unwrap_or_default();
         let blob = out
             .ciphertext_blob
@@ -145,18 +162,16 @@ impl KmsCore {
         let key = self.seal_key()?;
         // The SDK keeps its own copy of the request body; it is freed (not
         // zeroized) after the call. See the README's security notes.
-        let (client, endpoint) = self.client_for(key)?;
-        let request = client
-            .encrypt()
-            .key_id(key)
-            .plaintext(Blob::new(dk.expose_secret().to_vec()))
-            .set_encryption_context(context_map(ctx))
-            .send();
+        let (plaintext, context) = (Blob::new(dk.expose_secret().to_vec()), context_map(ctx));
         let out = self
-            .clients
-            .run(request)
-            .await?
-            .map_err(|e| kms_error("Encrypt", key, &endpoint, e))?;
+            .call("Encrypt", key, |c| {
+                c.encrypt()
+                    .key_id(key)
+                    .plaintext(plaintext)
+                    .set_encryption_context(context)
+                    .send()
+            })
+            .await?;
         let arn = out.key_id.unwrap_or_default();
         let blob = out
             .ciphertext_blob
@@ -204,18 +219,16 @@ impl KmsCore {
             return Ok(None);
         }
         let arn = wk.key_id();
-        let (client, endpoint) = self.client_for(arn)?;
-        let request = client
-            .decrypt()
-            .key_id(arn)
-            .ciphertext_blob(Blob::new(wk.ciphertext().to_vec()))
-            .set_encryption_context(context_map(ctx))
-            .send();
+        let (ciphertext, context) = (Blob::new(wk.ciphertext().to_vec()), context_map(ctx));
         let out = self
-            .clients
-            .run(request)
-            .await?
-            .map_err(|e| kms_error("Decrypt", arn, &endpoint, e))?;
+            .call("Decrypt", arn, |c| {
+                c.decrypt()
+                    .key_id(arn)
+                    .ciphertext_blob(ciphertext)
+                    .set_encryption_context(context)
+                    .send()
+            })
+            .await?;
         if out.key_id.as_deref() != Some(arn) {
             let mut plain = out.plaintext.map(Blob::into_inner).unwrap_or_default();
             plain.zeroize();
