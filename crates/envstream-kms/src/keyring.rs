@@ -290,19 +290,27 @@ impl DataKeyGenerator for KmsKeyring {
     }
 }
 
-impl Identity for KmsKeyring {
-    fn description(&self) -> String {
-        self.0.description()
-    }
+/// Both KMS providers open the same way, through their `KmsCore` (its
+/// policy decides which wrapped keys may be sent to KMS).
+macro_rules! kms_identity {
+    ($provider:ty) => {
+        impl Identity for $provider {
+            fn description(&self) -> String {
+                self.0.description()
+            }
 
-    fn unwrap<'a>(
-        &'a self,
-        wrapped: &'a WrappedKey,
-        request: &'a UnwrapRequest<'a>,
-    ) -> KeyringFuture<'a, Option<DataKey>> {
-        Box::pin(self.0.unwrap_impl(wrapped, request.context()))
-    }
+            fn unwrap<'a>(
+                &'a self,
+                wrapped: &'a WrappedKey,
+                request: &'a UnwrapRequest<'a>,
+            ) -> KeyringFuture<'a, Option<DataKey>> {
+                Box::pin(self.0.unwrap_impl(wrapped, request.context()))
+            }
+        }
+    };
 }
+
+kms_identity!(KmsKeyring);
 
 /// KMS keys to open with, and only to open with: strict mode (listed key
 /// ARNs) or discovery mode (any key, optionally of some accounts). It is an
@@ -338,16 +346,4 @@ impl KmsIdentity {
     }
 }
 
-impl Identity for KmsIdentity {
-    fn description(&self) -> String {
-        self.0.description()
-    }
-
-    fn unwrap<'a>(
-        &'a self,
-        wrapped: &'a WrappedKey,
-        request: &'a UnwrapRequest<'a>,
-    ) -> KeyringFuture<'a, Option<DataKey>> {
-        Box::pin(self.0.unwrap_impl(wrapped, request.context()))
-    }
-}
+kms_identity!(KmsIdentity);
