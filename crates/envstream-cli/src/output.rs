@@ -103,10 +103,12 @@ pub(crate) fn stdin_file() -> Result<File> {
 }
 
 pub(crate) fn is_stdio(p: &Option<PathBuf>) -> bool {
-    match p {
-        None => true,
-        Some(p) => p.as_os_str() == "-",
-    }
+    named_file(p).is_none()
+}
+
+/// The file a path argument names: `None` for stdin/stdout (absent or `-`).
+pub(crate) fn named_file(p: &Option<PathBuf>) -> Option<&Path> {
+    p.as_deref().filter(|p| p.as_os_str() != "-")
 }
 
 /// Opens the input: a file, or stdin for `-`/absent. A directory is a
@@ -139,18 +141,15 @@ pub(crate) fn open_sealed_input(p: &Option<PathBuf>) -> Result<File> {
 
 /// How the input and output are named in messages.
 pub(crate) fn input_label(p: &Option<PathBuf>) -> String {
-    match p {
-        Some(p) if !is_stdio(&Some(p.clone())) => format!("input {}", p.display()),
-        _ => "stdin".to_owned(),
-    }
+    named_file(p).map_or_else(|| "stdin".to_owned(), |p| format!("input {}", p.display()))
 }
 
 /// How the output is named in messages.
 pub(crate) fn output_label(p: &Option<PathBuf>) -> String {
-    match p {
-        Some(p) if !is_stdio(&Some(p.clone())) => format!("output {}", p.display()),
-        _ => "stdout".to_owned(),
-    }
+    named_file(p).map_or_else(
+        || "stdout".to_owned(),
+        |p| format!("output {}", p.display()),
+    )
 }
 
 /// A temporary file beside its destination, removed on drop (and by the

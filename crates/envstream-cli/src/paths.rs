@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::output::is_stdio;
+use crate::output::named_file;
 
 /// A file a command reads or writes, which a report must never overwrite.
 pub(crate) enum Protected {
@@ -26,18 +26,12 @@ pub(crate) enum Protected {
 impl Protected {
     /// The input (`None` or `-` is stdin).
     pub(crate) fn input(p: &Option<PathBuf>) -> Protected {
-        match p {
-            Some(p) if !is_stdio(&Some(p.clone())) => Protected::Input(p.clone()),
-            _ => Protected::Stdin,
-        }
+        named_file(p).map_or(Protected::Stdin, |p| Protected::Input(p.to_path_buf()))
     }
 
     /// The output (`None` or `-` is stdout).
     pub(crate) fn output(p: &Option<PathBuf>) -> Protected {
-        match p {
-            Some(p) if !is_stdio(&Some(p.clone())) => Protected::Output(p.clone()),
-            _ => Protected::Stdout,
-        }
+        named_file(p).map_or(Protected::Stdout, |p| Protected::Output(p.to_path_buf()))
     }
 
     /// How the file is named in messages.

@@ -90,6 +90,11 @@ impl KmsClients {
     /// [`KeyringErrorKind::Configuration`] error, even when credentials
     /// come from the environment: the caller asked for that profile.
     pub async fn load(settings: &KmsSettings) -> Result<Arc<Self>, KeyringError> {
+        Self::configure(settings).await.map(Arc::new)
+    }
+
+    /// The clients, on the runtime this runs on (its handle is kept).
+    async fn configure(settings: &KmsSettings) -> Result<Self, KeyringError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
             .timeout_config(
@@ -123,13 +128,13 @@ impl KmsClients {
             c.load_config(key)
         });
         let endpoint = endpoint.or_else(|| config.endpoint_url().map(str::to_owned));
-        Ok(Arc::new(KmsClients {
+        Ok(KmsClients {
             config,
             handle: tokio::runtime::Handle::current(),
             own: None,
             endpoint,
             by_region: Mutex::new(HashMap::new()),
-        }))
+        })
     }
 
     /// [`KmsClients::load`] for callers without a Tokio runtime: starts a
@@ -147,12 +152,9 @@ impl KmsClients {
                     format!("cannot start the KMS runtime: {e}"),
                 )
             })?;
-        let loaded = rt.block_on(Self::load(settings))?;
-        // `load` ran inside our runtime and captured its handle; keep the
-        // runtime alive with the clients.
-        let mut clients = Arc::try_unwrap(loaded).map_err(|_| {
-            KeyringError::new(KeyringErrorKind::Other, "KMS clients are shared too early")
-        })?;
+        // `configure` runs inside our runtime and keeps its handle; the
+        // runtime itself lives as long as the clients.
+        let mut clients = rt.block_on(Self::configure(settings))?;
         clients.own = Some(rt);
         Ok(Arc::new(clients))
     }

@@ -12,7 +12,7 @@ use envstream::{Backend, Header};
 
 use crate::cli::{Command, KeyArgs};
 use crate::error::UsageError;
-use crate::output::is_stdio;
+use crate::output::{is_stdio, named_file};
 use crate::paths::{same_file, Protected};
 use crate::report::Report;
 
@@ -84,7 +84,7 @@ pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
 
 /// `-o OUT` must never be the input or a key file, even with `--force`.
 pub(super) fn check_output_target(output: &Option<PathBuf>, protected: &[Protected]) -> Result<()> {
-    let Some(out) = output.as_deref().filter(|_| !is_stdio(output)) else {
+    let Some(out) = named_file(output) else {
         return Ok(());
     };
     for p in protected {
