@@ -10,11 +10,11 @@ use envstream::Backend;
 /// and `tests/exit_codes.rs` runs one command for every row.
 pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
     (0, "ok"),
-    (1, "I/O or other error: unreadable input or key file, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe"),
-    (2, "usage or setup error: bad flags or values, no key given, output exists without --force, terminal refused, report path clashes with another file, missing AWS region, credentials or profile, a KMS endpoint that answers but is not KMS"),
-    (3, "integrity failure: not an envstream file, unsupported version or suite, malformed header, tampered chunk, truncation, trailing data, commitment or header-tag mismatch"),
-    (4, "key failure: no supplied key unwraps the data key, KMS refused (access denied, disabled key, wrong context), or context mismatch"),
-    (5, "key service unavailable: connection refused or timed out, HTTP 5xx, or throttling that outlasts the retries"),
+    (1, "I/O or other error: unreadable input or key file, missing S3 object, S3 object replaced during a restore, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe"),
+    (2, "usage or setup error: bad flags or values, no key given, output (file or S3 object) exists without --force, malformed s3:// location, terminal refused, report path clashes with another file, missing AWS region, credentials or profile, a KMS endpoint that answers but is not KMS"),
+    (3, "integrity failure: not an envstream file (an empty S3 object too), unsupported version or suite, malformed header, tampered chunk, truncation, trailing data, commitment or header-tag mismatch"),
+    (4, "key or access failure: no supplied key unwraps the data key, KMS refused (access denied, disabled key, wrong context), context mismatch, S3 access denied or missing bucket"),
+    (5, "key service or S3 unavailable: connection refused or timed out, no answer within the timeouts (about 30 s), HTTP 5xx, or throttling that outlasts the retries"),
 ];
 
 /// The environment variables envstream reads.
@@ -25,6 +25,7 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN", "AWS credentials (or a profile, SSO, or the instance role)"),
     ("AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE", "locations of the AWS config and credentials files"),
     ("AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KMS", "custom KMS endpoint (a local emulator or a VPC endpoint)"),
+    ("AWS_ENDPOINT_URL_S3", "custom S3 endpoint (MinIO, Ceph, a local emulator); s3:// locations then use path-style requests"),
 ];
 
 fn after_help() -> String {
@@ -69,7 +70,11 @@ pub(crate) enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// The sealed file; `-` or absent means stdin.
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        s3: S3Args,
+        /// The sealed file or s3://BUCKET/KEY; `-` or absent means stdin.
         #[arg(value_name = "INPUT")]
         input: Option<PathBuf>,
     },
@@ -92,7 +97,8 @@ pub(crate) struct KeyArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct AwsArgs {
-    /// AWS region for key ids and alias names (key ARNs carry their own).
+    /// AWS region for KMS key ids and alias names (key ARNs carry their
+    /// own) and for S3 buckets.
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
     /// AWS profile from ~/.aws/config and ~/.aws/credentials.
@@ -116,6 +122,28 @@ pub(crate) struct UnwrapArgs {
     pub(crate) discovery_accounts: Vec<String>,
     #[command(flatten)]
     pub(crate) aws: AwsArgs,
+}
+
+/// How to talk to S3 when an input or output is `s3://BUCKET/KEY`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct S3Args {
+    /// Path-style S3 requests (http://host/BUCKET/KEY). Automatic when an
+    /// endpoint is set (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL): MinIO,
+    /// Ceph and moto need it.
+    #[arg(long = "s3-path-style", help_heading = "S3")]
+    pub(crate) path_style: bool,
+    /// Parts uploaded, or ranged GETs of about 8 MiB of whole chunks
+    /// fetched, at the same time (1 to 64). A restore holds N × 8 MiB.
+    #[arg(long = "s3-concurrency", value_name = "N", default_value_t = 8, help_heading = "S3",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) concurrency: u16,
+    /// Upload memory: sealed bytes held in parts being filled or uploaded
+    /// (16M to 16G). Peak memory is max(SIZE, one part) plus --threads × 1 MiB;
+    /// parts are 8 MiB, growing to 128 MiB up to 1 TiB and 4 GiB beyond
+    /// (docs/S3.md), so the default keeps streams up to 1 TiB under 256 MiB.
+    #[arg(long = "s3-buffer", value_name = "SIZE", default_value = "192M", help_heading = "S3",
+          value_parser = crate::values::s3_buffer)]
+    pub(crate) buffer: u64,
 }
 
 #[derive(Args, Debug)]
@@ -165,10 +193,12 @@ pub(crate) struct UiArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct OutputArgs {
-    /// Output file, written atomically (temporary file, renamed when complete).
+    /// Output file, written atomically (temporary file, renamed when
+    /// complete), or s3://BUCKET/KEY for seal and rekey (multipart upload,
+    /// completed only after the final chunk).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
-    /// Replace OUT if it exists.
+    /// Replace OUT if it exists (for S3: an existing object).
     #[arg(long)]
     pub(crate) force: bool,
 }
@@ -189,6 +219,14 @@ pub(crate) struct SealArgs {
     /// Plaintext bytes per chunk: 4K to 16M (suffixes K, KiB, M, MiB). Default 64K.
     #[arg(long = "chunk-size", value_name = "SIZE", value_parser = crate::values::chunk_size)]
     pub(crate) chunk_size: Option<u32>,
+    /// With -o s3://…: the input's size, about (suffixes K, M, G, T). Chooses
+    /// uniform parts that fit it with 10 % to spare; without it parts grow
+    /// with the stream and reach 5.3 TiB.
+    #[arg(long = "expected-size", value_name = "SIZE", help_heading = "S3",
+          value_parser = crate::values::expected_size)]
+    pub(crate) expected_size: Option<u64>,
+    #[command(flatten)]
+    pub(crate) s3: S3Args,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
@@ -214,10 +252,12 @@ pub(crate) struct OpenArgs {
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
+    pub(crate) s3: S3Args,
+    #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]
     pub(crate) ui: UiArgs,
-    /// Input file; `-` or absent means stdin.
+    /// Input file or s3://BUCKET/KEY; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
 }
@@ -230,10 +270,12 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "context", value_name = "K=V", value_parser = crate::values::context_pair)]
     pub(crate) context: Vec<(String, String)>,
     #[command(flatten)]
+    pub(crate) s3: S3Args,
+    #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]
     pub(crate) ui: UiArgs,
-    /// Input file; `-` or absent means stdin.
+    /// Input file or s3://BUCKET/KEY; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
 }
@@ -252,10 +294,12 @@ pub(crate) struct RekeyArgs {
     #[arg(long = "remove-key", value_name = "KEYID")]
     pub(crate) remove_keys: Vec<String>,
     #[command(flatten)]
+    pub(crate) s3: S3Args,
+    #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
     pub(crate) ui: UiArgs,
-    /// The sealed file; `-` means stdin.
+    /// The sealed file or s3://BUCKET/KEY; `-` means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
 }

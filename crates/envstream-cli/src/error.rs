@@ -43,9 +43,40 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The exit code for an error: the first envstream error in the chain
-/// decides, then usage errors; anything else is 1.
+/// The S3 error in the chain, also inside an I/O error (the transport's
+/// `Read` and `Write` carry it there) or an envstream I/O error.
+pub(crate) fn s3_error(err: &anyhow::Error) -> Option<&envstream_s3::S3Error> {
+    err.chain().find_map(|e| {
+        e.downcast_ref::<envstream_s3::S3Error>()
+            .or_else(|| {
+                e.downcast_ref::<std::io::Error>()
+                    .and_then(envstream_s3::S3Error::from_io_ref)
+            })
+            .or_else(|| match e.downcast_ref::<envstream::Error>() {
+                Some(envstream::Error::Io(io)) => envstream_s3::S3Error::from_io_ref(io),
+                _ => None,
+            })
+    })
+}
+
+/// The exit code of an S3 failure.
+fn s3_exit_code(e: &envstream_s3::S3Error) -> u8 {
+    use envstream_s3::S3ErrorKind as K;
+    match e.kind() {
+        K::InvalidLocation | K::Configuration | K::Exists => EXIT_USAGE,
+        K::AccessDenied | K::NoSuchBucket => EXIT_KEY,
+        K::Unavailable => EXIT_KEY_SERVICE,
+        K::BadObject => EXIT_INTEGRITY,
+        _ => EXIT_IO,
+    }
+}
+
+/// The exit code for an error: an S3 failure decides by its kind, then the
+/// first envstream error in the chain, then usage errors; anything else is 1.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(e) = s3_error(err) {
+        return s3_exit_code(e);
+    }
     for e in err.chain() {
         let lib = e.downcast_ref::<envstream::Error>().or_else(|| {
             e.downcast_ref::<std::io::Error>()
@@ -93,6 +124,14 @@ pub(crate) fn one_line(err: &anyhow::Error) -> String {
 /// What to do about a library error, in CLI terms (the library names no
 /// flags or commands).
 fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    if let Some(e) = s3_error(err) {
+        use envstream_s3::S3ErrorKind as K;
+        return match e.kind() {
+            K::Exists => Some("pass --force to replace it"),
+            K::TooLarge => Some("pass --expected-size with the input's size"),
+            _ => None,
+        };
+    }
     let lib = err.chain().find_map(|e| {
         e.downcast_ref::<envstream::Error>().or_else(|| {
             e.downcast_ref::<std::io::Error>()

@@ -8,6 +8,7 @@ mod man;
 mod output;
 mod paths;
 mod report;
+mod s3;
 mod values;
 
 use std::process::ExitCode;

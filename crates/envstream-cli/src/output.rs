@@ -32,9 +32,35 @@ fn unregister(p: &Path) {
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: remove every partial output file and exit
-/// with 128 + the signal number, so an interrupted run leaves nothing that
-/// looks like a finished file.
+/// S3 uploads in progress, aborted by the signal handler.
+static UPLOADS: std::sync::Mutex<Vec<(u64, envstream_s3::AbortHandle)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Keeps an S3 upload registered with the signal handler while it lives.
+pub(crate) struct AbortOnSignal(u64);
+
+impl AbortOnSignal {
+    pub(crate) fn new(handle: envstream_s3::AbortHandle) -> AbortOnSignal {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut v) = UPLOADS.lock() {
+            v.push((id, handle));
+        }
+        AbortOnSignal(id)
+    }
+}
+
+impl Drop for AbortOnSignal {
+    fn drop(&mut self) {
+        if let Ok(mut v) = UPLOADS.lock() {
+            v.retain(|(id, _)| *id != self.0);
+        }
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove every partial output file, abort
+/// every S3 upload in progress, and exit with 128 + the signal number, so
+/// an interrupted run leaves nothing that looks like a finished file.
 pub(crate) fn install_signal_cleanup() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
@@ -52,11 +78,30 @@ pub(crate) fn install_signal_cleanup() {
                     }
                 }
             }
+            let uploads: Vec<_> = match UPLOADS.lock() {
+                Ok(v) => v.iter().map(|(_, h)| h.clone()).collect(),
+                Err(_) => Vec::new(),
+            };
+            let mut aborted = false;
+            for h in uploads {
+                match h.abort() {
+                    Ok(true) => {
+                        aborted = true;
+                        eprintln!(
+                            "envstream: interrupted by signal {sig}; the S3 multipart upload was aborted, so no object was created"
+                        );
+                    }
+                    Ok(false) => {}
+                    Err(e) => eprintln!(
+                        "envstream: interrupted by signal {sig}; aborting the S3 upload failed ({e}); list and abort it with `aws s3api list-multipart-uploads`"
+                    ),
+                }
+            }
             if removed > 0 {
                 eprintln!(
                     "envstream: interrupted by signal {sig}; the partial output file was removed"
                 );
-            } else {
+            } else if !aborted {
                 eprintln!("envstream: interrupted by signal {sig}; any output written so far is incomplete");
             }
             std::process::exit(128 + sig);
@@ -366,6 +411,27 @@ impl Sink {
             None => Ok(()),
             Some((tmp, true)) => tmp.replace(),
             Some((tmp, false)) => tmp.place_new(),
+        }
+    }
+}
+
+/// Where sealed output goes: a local destination, or an S3 object written
+/// by a multipart upload.
+pub(crate) enum Output {
+    File(Sink),
+    S3(Box<envstream_s3::Upload>),
+}
+
+impl Output {
+    /// Makes the output visible: renames the file into place, or completes
+    /// the upload (which creates the object). A failed upload is aborted.
+    pub(crate) fn commit(self) -> Result<()> {
+        match self {
+            Output::File(sink) => sink.commit(),
+            Output::S3(upload) => {
+                upload.finish()?;
+                Ok(())
+            }
         }
     }
 }

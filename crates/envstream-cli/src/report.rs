@@ -50,6 +50,7 @@ pub(crate) struct Report {
     key_ids: Vec<String>,
     chunks: Option<u64>,
     backend: Option<&'static str>,
+    s3: Option<serde_json::Value>,
 }
 
 impl Report {
@@ -83,6 +84,7 @@ impl Report {
             key_ids: Vec::new(),
             chunks: None,
             backend: None,
+            s3: None,
         })
     }
 
@@ -190,6 +192,22 @@ impl Report {
         self.key_ids = key_ids;
     }
 
+    /// Counts output bytes written outside the counting writer.
+    pub(crate) fn add_output(&self, n: u64) {
+        self.bytes_out.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records what an S3 transfer moved (requests and bytes, including
+    /// bytes copied inside S3).
+    pub(crate) fn transfer(&mut self, t: envstream_s3::TransferStats) {
+        self.s3 = Some(serde_json::json!({
+            "requests": t.requests,
+            "bytes_down": t.bytes_down,
+            "bytes_up": t.bytes_up,
+            "bytes_copied_in_s3": t.bytes_copied,
+        }));
+    }
+
     /// Counts input bytes read outside the counting reader.
     pub(crate) fn add_input(&self, n: u64) {
         self.bytes_in.fetch_add(n, Ordering::Relaxed);
@@ -215,6 +233,7 @@ impl Report {
             "key_ids": self.key_ids,
             "context": self.context,
             "backend": self.backend,
+            "s3": self.s3,
             "duration_ms": self.started.elapsed().as_millis() as u64,
             "outcome": {
                 "ok": exit_code == 0,

@@ -4,28 +4,33 @@
 
 use envstream::format::{MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 
-/// `--chunk-size`: `65536`, `64K`, `64KiB`, `1M`, `1MiB` (binary units),
-/// from 4 KiB to 16 MiB.
-pub(crate) fn chunk_size(s: &str) -> Result<u32, String> {
+/// A byte count: `65536`, `64K`, `64KiB`, `1M`, `2G`, `1T` (binary
+/// units; `KiB`, `MiB`, `GiB`, `TiB` also accepted).
+fn bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let (num, mult) = if let Some(n) = t
-        .strip_suffix("KiB")
-        .or_else(|| t.strip_suffix('K'))
-        .or_else(|| t.strip_suffix('k'))
-    {
-        (n, 1024u64)
-    } else if let Some(n) = t
-        .strip_suffix("MiB")
-        .or_else(|| t.strip_suffix('M'))
-        .or_else(|| t.strip_suffix('m'))
-    {
-        (n, 1024 * 1024)
-    } else {
-        (t, 1)
-    };
-    let bad = || format!("{s:?} is not a size such as 65536, 64K or 1M");
+    let units: [(&[&str], u64); 4] = [
+        (&["KiB", "K", "k"], 1 << 10),
+        (&["MiB", "M", "m"], 1 << 20),
+        (&["GiB", "G", "g"], 1 << 30),
+        (&["TiB", "T", "t"], 1 << 40),
+    ];
+    let (num, mult) = units
+        .iter()
+        .find_map(|(suffixes, m)| {
+            suffixes
+                .iter()
+                .find_map(|suf| t.strip_suffix(suf))
+                .map(|n| (n, *m))
+        })
+        .unwrap_or((t, 1));
+    let bad = || format!("{s:?} is not a size such as 65536, 64K, 8M or 2T");
     let n: u64 = num.trim().parse().map_err(|_| bad())?;
-    let v = n.checked_mul(mult).ok_or_else(bad)?;
+    n.checked_mul(mult).ok_or_else(bad)
+}
+
+/// `--chunk-size`: from 4 KiB to 16 MiB.
+pub(crate) fn chunk_size(s: &str) -> Result<u32, String> {
+    let v = bytes(s)?;
     u32::try_from(v)
         .ok()
         .filter(|v| (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(v))
@@ -34,6 +39,27 @@ pub(crate) fn chunk_size(s: &str) -> Result<u32, String> {
                 "chunk size {v} is out of range: it must be between {MIN_CHUNK_SIZE} (4K) and {MAX_CHUNK_SIZE} (16M) bytes"
             )
         })
+}
+
+/// `--expected-size`: the plaintext size, up to what one S3 object holds.
+pub(crate) fn expected_size(s: &str) -> Result<u64, String> {
+    let v = bytes(s)?;
+    if v > envstream_s3::MAX_OBJECT_SIZE {
+        return Err(format!(
+            "{v} bytes is more than one S3 object holds ({} bytes, 48.8 TiB)",
+            envstream_s3::MAX_OBJECT_SIZE
+        ));
+    }
+    Ok(v)
+}
+
+/// `--s3-buffer`: 16 MiB to 16 GiB.
+pub(crate) fn s3_buffer(s: &str) -> Result<u64, String> {
+    let v = bytes(s)?;
+    if !(16 << 20..=16 << 30).contains(&v) {
+        return Err(format!("{v} bytes is outside 16M..=16G"));
+    }
+    Ok(v)
 }
 
 /// A plaintext byte range: `START..END` (END exclusive), `START..` or `..END`.
@@ -87,6 +113,11 @@ mod tests {
         assert!(chunk_size("99999999M").is_err());
         assert!(chunk_size("1K").is_err(), "below 4 KiB");
         assert!(chunk_size("17M").is_err(), "above 16 MiB");
+        assert_eq!(expected_size("2T"), Ok(2 << 40));
+        assert_eq!(expected_size("3GiB"), Ok(3 << 30));
+        assert!(expected_size("49T").is_err(), "above 48.8 TiB");
+        assert_eq!(s3_buffer("192M"), Ok(192 << 20));
+        assert!(s3_buffer("1M").is_err());
     }
 
     #[test]

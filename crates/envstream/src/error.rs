@@ -217,7 +217,10 @@ impl Error {
         e.get_ref().and_then(|inner| inner.downcast_ref::<Error>())
     }
 
-    pub(crate) fn into_io(self) -> std::io::Error {
+    /// Wraps this error in an [`std::io::Error`] (an I/O error is returned
+    /// as it is), for `Read`/`Write` adapters; [`Error::from_io_ref`]
+    /// recovers it.
+    pub fn into_io(self) -> std::io::Error {
         match self {
             Error::Io(e) => e,
             other => std::io::Error::other(other),

@@ -7,13 +7,20 @@ use std::path::PathBuf;
 use anyhow::Result;
 use envstream::{Header, Opener};
 
+use crate::cli::{AwsArgs, S3Args};
 use crate::output::open_sealed_input;
 use crate::report::context_json;
 
-pub(super) fn run(json: bool, input: &Option<PathBuf>) -> Result<()> {
-    let f: File = open_sealed_input(input)?;
-    let opener = Opener::new(f)?;
-    let h = opener.header();
+pub(super) fn run(json: bool, input: &Option<PathBuf>, aws: &AwsArgs, s3: &S3Args) -> Result<()> {
+    let header = match crate::s3::location(input.as_ref())? {
+        // One ranged GET (two if the header is longer than the first read).
+        Some(url) => crate::s3::open_object(&crate::s3::client(aws, s3)?, &url)?.1,
+        None => {
+            let f: File = open_sealed_input(input)?;
+            Opener::new(f)?.header().clone()
+        }
+    };
+    let h = &header;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", header_json(h))?;

@@ -31,7 +31,12 @@ pub(crate) fn run(cmd: Command, report: &mut Report) -> Result<()> {
         Command::Open(args) => open::run(args, report),
         Command::Verify(args) => verify::run(args, report),
         Command::Rekey(args) => rekey::run(args, report),
-        Command::Inspect { json, input } => inspect::run(json, &input),
+        Command::Inspect {
+            json,
+            input,
+            aws,
+            s3,
+        } => inspect::run(json, &input, &aws, &s3),
         Command::Completions { shell } => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             // Generate into memory: clap_complete panics on write errors.

@@ -5,14 +5,16 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use anyhow::{Context, Result};
-use envstream::Opener;
+use envstream::{BodyLayout, Opener};
 
 use super::keys::{key_file_paths, open_options, with_unwrap_keys};
 use super::{backend, check_output_target, input_size};
 use crate::cli::OpenArgs;
+use crate::error::UsageError;
 use crate::output::{input_label, open_sealed_input, output_label, Sink};
 use crate::paths::Protected;
 use crate::report::Report;
+use crate::s3::Input;
 use crate::values::ByteRange;
 
 pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
@@ -26,19 +28,49 @@ pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
             .into_iter()
             .map(Protected::KeyFile),
     );
+    if crate::s3::location(args.out.output.as_ref())?.is_some() {
+        return Err(UsageError(
+            "open writes plaintext, and never to S3: write it to a file (-o FILE) or stdout".into(),
+        )
+        .into());
+    }
     check_output_target(&args.out.output, &protected)?;
+    // An S3 input is opened (its size, ETag and header: one or two ranged
+    // GETs) before any key is used.
+    let object = match crate::s3::location(args.input.as_ref())? {
+        Some(url) => Some(crate::s3::open_object(
+            &crate::s3::client(&args.unwrap.aws, &args.s3)?,
+            &url,
+        )?),
+        None => None,
+    };
     let mut seekable = false;
     // A range from a pipe stops reading early; the rest of the pipe is then
     // read and discarded (not decrypted) so that the writer upstream is not
     // killed by SIGPIPE, which would fail a `set -o pipefail` pipeline.
     let mut drain: Option<File> = None;
     let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, _| {
-        let input = open_sealed_input(&args.input)?;
-        let size = input_size(&input);
-        seekable = size.is_some();
-        if range.is_some() && !seekable {
-            drain = Some(input.try_clone().context("cannot use the input")?);
-        }
+        let (input, size) = match &object {
+            Some((obj, header)) => {
+                // Fetch only up to the last chunk the range needs.
+                let end = match range {
+                    Some(r) => crate::s3::range_end(obj, header, r.start, r.end)?,
+                    None => obj.size(),
+                };
+                let reader = obj.reader(&BodyLayout::new(header), end);
+                seekable = true;
+                (Input::S3(Box::new(reader)), Some(obj.size()))
+            }
+            None => {
+                let input = open_sealed_input(&args.input)?;
+                let size = input_size(&input);
+                seekable = size.is_some();
+                if range.is_some() && !seekable {
+                    drain = Some(input.try_clone().context("cannot use the input")?);
+                }
+                (Input::File(input), size)
+            }
+        };
         let input = report.count_input(
             input,
             if range.is_some() { None } else { size },

@@ -2,16 +2,18 @@
 //! removed, and copy the body verbatim (nothing is decrypted).
 
 use anyhow::{Context, Result};
-use envstream::{Backend, LocalKey, OpenOptions, Opener};
+use envstream::{Backend, BodyLayout, LocalKey, OpenOptions, Opener};
 use envstream_kms::KmsKeyring;
+use envstream_s3::{PartSchedule, Upload, UploadOptions};
 
 use super::keys::{key_file_paths, recipients, unique_kms_keys, warn_if_shared, with_unwrap_keys};
 use super::{check_output_target, input_size, key_ids, refuse_terminal_stdout};
 use crate::cli::RekeyArgs;
 use crate::error::UsageError;
-use crate::output::{input_label, open_sealed_input, output_label, Sink};
+use crate::output::{input_label, open_sealed_input, output_label, AbortOnSignal, Output, Sink};
 use crate::paths::Protected;
 use crate::report::Report;
+use crate::s3::Input;
 
 pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
     let be = Backend::default();
@@ -22,7 +24,10 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
             UsageError("rekey needs --add-kms-key, --add-key-file or --remove-key".into()).into(),
         );
     }
-    refuse_terminal_stdout(&args.out.output)?;
+    let s3_out = crate::s3::location(args.out.output.as_ref())?;
+    if s3_out.is_none() {
+        refuse_terminal_stdout(&args.out.output)?;
+    }
     let input_path = Some(args.input.clone());
     let mut protected = vec![Protected::input(&input_path)];
     protected.extend(
@@ -41,9 +46,28 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
         }
     }
     let add_kms_names = unique_kms_keys("--add-kms-key", &args.add_kms_keys);
+    let s3_in = crate::s3::location(input_path.as_ref())?;
+    let s3 = if s3_in.is_some() || s3_out.is_some() {
+        Some(crate::s3::client(&args.unwrap.aws, &args.s3)?)
+    } else {
+        None
+    };
+    let object = match (&s3_in, &s3) {
+        (Some(url), Some(s3)) => Some(crate::s3::open_object(s3, url)?),
+        _ => None,
+    };
     let rekeyed = with_unwrap_keys(&args.unwrap, be, !add_kms_names.is_empty(), |refs, kms| {
-        let input = open_sealed_input(&input_path)?;
-        let size = input_size(&input);
+        let (input, size) = match &object {
+            Some((obj, header)) => (
+                Input::S3(Box::new(obj.reader(&BodyLayout::new(header), obj.size()))),
+                Some(obj.size()),
+            ),
+            None => {
+                let f = open_sealed_input(&input_path)?;
+                let size = input_size(&f);
+                (Input::File(f), size)
+            }
+        };
         let input = report.count_input(input, size, &input_label(&input_path));
         let opener = Opener::new(input)?;
         let add_kms: Vec<KmsKeyring> = match kms {
@@ -59,9 +83,62 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
     })?;
     let header = rekeyed.header().clone();
     report.header(&header, key_ids(&header));
-    let mut sink = Sink::open(&args.out.output, args.out.force)?;
-    let out = report.count_output(sink.writer(), &output_label(&args.out.output));
-    let (_, body) = rekeyed.write_to(out)?;
-    report.stats(envstream::BodyLayout::new(&header).chunk_count(body));
-    sink.commit()
+    if let (Some((obj, old)), Some(url), Some(s3)) = (&object, &s3_out, &s3) {
+        // S3 to S3: the body is copied inside S3; only the first part (the
+        // new header and the start of the body) crosses the network.
+        let upload = Upload::new(
+            s3.clone(),
+            url.clone(),
+            UploadOptions {
+                schedule: PartSchedule::Growing,
+                overwrite: args.out.force,
+            },
+        )?;
+        let _registered = AbortOnSignal::new(upload.abort_handle());
+        let moved = envstream_s3::rekey_copy(obj, old.len() as u64, &header.to_bytes(), upload)?;
+        let body = obj.size() - old.len() as u64;
+        report.add_input(moved.bytes_down);
+        report.add_output(moved.bytes_up);
+        report.transfer(moved);
+        report.stats(BodyLayout::new(&header).chunk_count(body));
+        eprintln!(
+            "envstream: rekeyed {} to {url}: {} bytes uploaded, {} downloaded, {} copied inside S3, {} requests",
+            obj.url(),
+            moved.bytes_up,
+            moved.bytes_down,
+            moved.bytes_copied,
+            moved.requests
+        );
+        return Ok(());
+    }
+    let mut out = match (&s3_out, &s3) {
+        (Some(url), Some(s3)) => Output::S3(Box::new(Upload::new(
+            s3.clone(),
+            url.clone(),
+            UploadOptions {
+                schedule: PartSchedule::Growing,
+                overwrite: args.out.force,
+            },
+        )?)),
+        _ => Output::File(Sink::open(&args.out.output, args.out.force)?),
+    };
+    let _registered = match &out {
+        Output::S3(upload) => Some(AbortOnSignal::new(upload.abort_handle())),
+        Output::File(_) => None,
+    };
+    let label = output_label(&args.out.output);
+    let body = match &mut out {
+        Output::File(sink) => {
+            rekeyed
+                .write_to(report.count_output(sink.writer(), &label))?
+                .1
+        }
+        Output::S3(upload) => {
+            rekeyed
+                .write_to(report.count_output(upload.as_mut(), &label))?
+                .1
+        }
+    };
+    report.stats(BodyLayout::new(&header).chunk_count(body));
+    out.commit()
 }

@@ -4,21 +4,39 @@
 use std::io::Write;
 
 use anyhow::Result;
-use envstream::Opener;
+use envstream::{BodyLayout, Opener};
 
 use super::keys::{open_options, with_unwrap_keys};
 use super::{backend, input_size};
 use crate::cli::VerifyArgs;
 use crate::output::{input_label, open_sealed_input};
 use crate::report::Report;
+use crate::s3::Input;
 
 pub(super) fn run(args: VerifyArgs, report: &mut Report) -> Result<()> {
     let be = backend(args.perf.backend);
     report.backend(be);
     let options = open_options(&args.context, be);
+    let object = match crate::s3::location(args.input.as_ref())? {
+        Some(url) => Some(crate::s3::open_object(
+            &crate::s3::client(&args.unwrap.aws, &args.s3)?,
+            &url,
+        )?),
+        None => None,
+    };
     let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, _| {
-        let input = open_sealed_input(&args.input)?;
-        let size = input_size(&input);
+        let (input, size) = match &object {
+            // Every chunk, fetched by concurrent ranged GETs.
+            Some((obj, header)) => (
+                Input::S3(Box::new(obj.reader(&BodyLayout::new(header), obj.size()))),
+                Some(obj.size()),
+            ),
+            None => {
+                let f = open_sealed_input(&args.input)?;
+                let size = input_size(&f);
+                (Input::File(f), size)
+            }
+        };
         let input = report.count_input(input, size, &input_label(&args.input));
         let opener = Opener::new(input)?;
         Ok(opener.unlock_blocking(refs, options)?)

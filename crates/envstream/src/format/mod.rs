@@ -24,5 +24,5 @@ pub use context::EncryptionContext;
 pub use header::{Header, WrappedKey};
 pub use limits::*;
 pub(crate) use prefix::check_chunk_size;
-pub use prefix::Suite;
+pub use prefix::{declared_header_len, Suite};
 pub(crate) use reader::HeaderReader;

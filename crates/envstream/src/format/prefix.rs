@@ -74,6 +74,18 @@ pub(crate) fn parse_prefix(bytes: &[u8]) -> Result<Prefix, Error> {
     Ok(Prefix { header_len })
 }
 
+/// The header length that a stream's first bytes declare, once the fixed
+/// prefix (magic, version, suite, chunk size, header length) is valid.
+/// Lets a transport fetch exactly the header before parsing it with
+/// [`Header::parse`](super::Header::parse). Needs the first
+/// [`PREFIX_LEN`] bytes; fewer is a truncation error.
+pub fn declared_header_len(first_bytes: &[u8]) -> Result<usize, Error> {
+    if first_bytes.is_empty() {
+        return Err(Error::Format(FormatError::Truncated("the input is empty")));
+    }
+    parse_prefix(first_bytes).map(|p| p.header_len)
+}
+
 /// Checks a chunk size against the format's limits.
 pub(crate) fn check_chunk_size(size: u32) -> Result<(), Error> {
     if (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {

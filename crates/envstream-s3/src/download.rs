@@ -1,0 +1,397 @@
+//! Sealed streams out of S3: the object's first bytes (size, ETag and the
+//! header) from one ranged GET, then a [`RangeReader`] that fetches whole
+//! chunks with concurrent ranged GETs, ahead of the reader, and hands them
+//! out in order. Every GET carries `If-Match` with the ETag of the first
+//! answer, so an object replaced during a restore fails cleanly instead of
+//! mixing two objects.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use envstream::{BodyLayout, Header};
+
+use crate::client::{join, Counters, S3Client};
+use crate::error::{causes, s3_error, Op, S3Error, S3ErrorKind};
+use crate::url::S3Url;
+
+/// Bytes the first GET asks for: enough for any ordinary header (a few
+/// hundred bytes per wrapped key). A longer header costs one more GET.
+pub const FIRST_READ: u64 = 16 * 1024;
+
+/// Attempts at one ranged GET whose body breaks off (the SDK retries
+/// failed requests, but not a body cut short after the answer started).
+const BODY_ATTEMPTS: u32 = 3;
+
+/// An object opened for reading: its size, its ETag, and its first bytes.
+pub struct S3Object {
+    s3: Arc<S3Client>,
+    url: S3Url,
+    size: u64,
+    etag: String,
+    /// Bytes `[0, prefix.len())` of the object.
+    prefix: Bytes,
+}
+
+impl std::fmt::Debug for S3Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Object")
+            .field("url", &self.url.to_string())
+            .field("size", &self.size)
+            .field("etag", &self.etag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Object {
+    /// One ranged GET of the first [`FIRST_READ`] bytes: the answer's
+    /// `Content-Range` gives the size and its ETag pins the object for
+    /// every later read. (No HeadObject is needed.)
+    pub fn open(s3: Arc<S3Client>, url: S3Url) -> Result<S3Object, S3Error> {
+        let (client, u, endpoint, counters) = (
+            s3.client.clone(),
+            url.clone(),
+            s3.endpoint().to_owned(),
+            s3.counters.clone(),
+        );
+        let timeouts = s3.timeouts(0);
+        let (prefix, size, etag) = s3.wait(async move {
+            let name = u.to_string();
+            for attempt in 1..=BODY_ATTEMPTS {
+                Counters::add(&counters.requests, 1);
+                let out = client
+                    .get_object()
+                    .bucket(u.bucket())
+                    .key(u.key())
+                    .range(format!("bytes=0-{}", FIRST_READ - 1))
+                    .customize()
+                    .config_override(timeouts.clone())
+                    .send()
+                    .await
+                    .map_err(|e| s3_error(Op::Get, &name, &endpoint, e))?;
+                let etag = out.e_tag.clone().ok_or_else(|| {
+                    S3Error::new(
+                        S3ErrorKind::BadObject,
+                        format!("S3 GetObject {name}: the answer has no ETag"),
+                    )
+                })?;
+                let size = match out.content_range.as_deref() {
+                    Some(r) => total_from_content_range(r).ok_or_else(|| {
+                        S3Error::new(
+                            S3ErrorKind::BadObject,
+                            format!("S3 GetObject {name}: unreadable Content-Range {r:?}"),
+                        )
+                    })?,
+                    // A server that ignores Range sends the whole object.
+                    None => out
+                        .content_length
+                        .and_then(|l| u64::try_from(l).ok())
+                        .unwrap_or(0),
+                };
+                match out.body.collect().await {
+                    Ok(b) => {
+                        let mut bytes = b.into_bytes();
+                        Counters::add(&counters.down, bytes.len() as u64);
+                        bytes.truncate(FIRST_READ.min(size) as usize);
+                        if (bytes.len() as u64) < FIRST_READ.min(size) {
+                            return Err(short_answer(&name, 0, FIRST_READ.min(size), bytes.len()));
+                        }
+                        return Ok((bytes, size, etag));
+                    }
+                    Err(e) if attempt < BODY_ATTEMPTS => {
+                        let _ = e;
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    Err(e) => return Err(broken_body(&name, &endpoint, &e)),
+                }
+            }
+            Err(S3Error::new(
+                S3ErrorKind::Unavailable,
+                format!("S3 GetObject {name}: no answer"),
+            ))
+        })?;
+        Ok(S3Object {
+            s3,
+            url,
+            size,
+            etag,
+            prefix,
+        })
+    }
+
+    /// The object's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The ETag every read is pinned to.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// The location.
+    pub fn url(&self) -> &S3Url {
+        &self.url
+    }
+
+    /// Makes sure the prefix holds the whole header (one more GET if the
+    /// header is longer than the first read) and parses it. The header is
+    /// not authenticated here. Errors are envstream format errors (a file
+    /// that is not a sealed stream) or S3 errors, as `io::Error`s.
+    pub fn read_header(&mut self) -> io::Result<Header> {
+        let len = envstream::format::declared_header_len(&self.prefix)
+            .map_err(envstream::Error::into_io)?;
+        let len = len as u64;
+        if (self.prefix.len() as u64) < len && self.size > self.prefix.len() as u64 {
+            let from = self.prefix.len() as u64;
+            let to = len.min(self.size);
+            let rest = self
+                .s3
+                .wait(get_range(
+                    self.s3.clone(),
+                    self.url.clone(),
+                    self.etag.clone(),
+                    from,
+                    to,
+                ))
+                .map_err(S3Error::into_io)?;
+            let mut whole = Vec::with_capacity(to as usize);
+            whole.extend_from_slice(&self.prefix);
+            whole.extend_from_slice(&rest);
+            self.prefix = Bytes::from(whole);
+        }
+        let (header, _) = Header::parse(&self.prefix).map_err(envstream::Error::into_io)?;
+        Ok(header)
+    }
+
+    /// A reader of bytes `[0, end)` of the object (clipped to its size)
+    /// that serves what the first GETs fetched from memory and fetches the
+    /// rest with concurrent ranged GETs of whole chunks of `layout`.
+    /// Memory: `concurrency` ranges of about `range_size` bytes.
+    pub fn reader(&self, layout: &BodyLayout, end: u64) -> RangeReader {
+        let stride = layout.stride();
+        let per_range = (self.s3.settings.range_size / stride).max(1) * stride;
+        RangeReader {
+            s3: self.s3.clone(),
+            url: self.url.clone(),
+            etag: self.etag.clone(),
+            prefix: self.prefix.clone(),
+            size: self.size,
+            end: end.min(self.size),
+            base: layout.chunk_offset(0).unwrap_or(0),
+            per_range,
+            pos: 0,
+            window: VecDeque::new(),
+            cur: None,
+        }
+    }
+}
+
+/// `bytes A-B/TOTAL` → TOTAL.
+fn total_from_content_range(r: &str) -> Option<u64> {
+    r.rsplit_once('/')?.1.trim().parse().ok()
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * u64::from(attempt))
+}
+
+fn short_answer(name: &str, from: u64, to: u64, got: usize) -> S3Error {
+    S3Error::new(
+        S3ErrorKind::BadObject,
+        format!("S3 GetObject {name}: asked for bytes {from}..{to} and got {got} bytes"),
+    )
+}
+
+fn broken_body(name: &str, endpoint: &str, e: &dyn std::error::Error) -> S3Error {
+    S3Error::new(
+        S3ErrorKind::Unavailable,
+        format!(
+            "S3 GetObject {name}: the connection to {endpoint} broke off during the answer, {BODY_ATTEMPTS} times ({}); check the network and retry",
+            causes(e)
+        ),
+    )
+}
+
+/// One ranged GET of `[from, to)`, pinned to `etag`, retried when the
+/// body breaks off.
+pub(crate) async fn get_range(
+    s3: Arc<S3Client>,
+    url: S3Url,
+    etag: String,
+    from: u64,
+    to: u64,
+) -> Result<Bytes, S3Error> {
+    let name = url.to_string();
+    let endpoint = s3.endpoint().to_owned();
+    let timeouts = s3.timeouts(0);
+    let want = (to - from) as usize;
+    for attempt in 1..=BODY_ATTEMPTS {
+        Counters::add(&s3.counters.requests, 1);
+        let out = s3
+            .client
+            .get_object()
+            .bucket(url.bucket())
+            .key(url.key())
+            .range(format!("bytes={from}-{}", to - 1))
+            .if_match(&etag)
+            .customize()
+            .config_override(timeouts.clone())
+            .send()
+            .await
+            .map_err(|e| s3_error(Op::Get, &name, &endpoint, e))?;
+        match out.body.collect().await {
+            Ok(b) => {
+                let bytes = b.into_bytes();
+                Counters::add(&s3.counters.down, bytes.len() as u64);
+                if bytes.len() != want {
+                    return Err(short_answer(&name, from, to, bytes.len()));
+                }
+                return Ok(bytes);
+            }
+            Err(e) if attempt < BODY_ATTEMPTS => {
+                let _ = e;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) => return Err(broken_body(&name, &endpoint, &e)),
+        }
+    }
+    Err(S3Error::new(
+        S3ErrorKind::Unavailable,
+        format!("S3 GetObject {name}: no answer"),
+    ))
+}
+
+struct Pending {
+    from: u64,
+    to: u64,
+    task: tokio::task::JoinHandle<Result<Bytes, S3Error>>,
+}
+
+/// Reads an object (up to an end offset) with concurrent ranged GETs.
+/// Implements [`Read`] and [`Seek`]; a seek costs no request, and only the
+/// ranges between the position and the end are ever fetched.
+pub struct RangeReader {
+    s3: Arc<S3Client>,
+    url: S3Url,
+    etag: String,
+    prefix: Bytes,
+    size: u64,
+    end: u64,
+    /// Ranges are aligned to chunk boundaries: `base + k * per_range`.
+    base: u64,
+    per_range: u64,
+    pos: u64,
+    window: VecDeque<Pending>,
+    /// The fetched range the position is in: (start offset, bytes).
+    cur: Option<(u64, Bytes)>,
+}
+
+impl Drop for RangeReader {
+    fn drop(&mut self) {
+        for p in self.window.drain(..) {
+            p.task.abort();
+        }
+    }
+}
+
+impl RangeReader {
+    /// The end of the range that starts at `from`: the next aligned
+    /// boundary, or the end.
+    fn range_end(&self, from: u64) -> u64 {
+        let next = if from < self.base {
+            self.base
+        } else {
+            let k = (from - self.base) / self.per_range + 1;
+            self.base.saturating_add(k.saturating_mul(self.per_range))
+        };
+        next.min(self.end)
+    }
+
+    /// Keeps `concurrency` GETs in flight from the position on.
+    fn top_up(&mut self) {
+        let concurrency = self.s3.settings.concurrency.max(1);
+        let mut next = self.window.back().map_or(self.pos, |p| p.to);
+        while self.window.len() < concurrency && next < self.end {
+            let to = self.range_end(next);
+            let task = self.s3.spawn(get_range(
+                self.s3.clone(),
+                self.url.clone(),
+                self.etag.clone(),
+                next,
+                to,
+            ));
+            self.window.push_back(Pending {
+                from: next,
+                to,
+                task,
+            });
+            next = to;
+        }
+    }
+
+    fn fetch(&mut self) -> io::Result<()> {
+        if self.window.front().is_some_and(|p| p.from != self.pos) {
+            // After a seek: what was fetched ahead is not needed.
+            for p in self.window.drain(..) {
+                p.task.abort();
+            }
+        }
+        self.top_up();
+        let Some(p) = self.window.pop_front() else {
+            return Ok(());
+        };
+        let bytes = join(envstream::block_on(p.task)).map_err(S3Error::into_io)?;
+        self.cur = Some((p.from, bytes));
+        self.top_up();
+        Ok(())
+    }
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.end || out.is_empty() {
+            return Ok(0);
+        }
+        let avail: &[u8] = if (self.pos as usize) < self.prefix.len() {
+            &self.prefix[self.pos as usize..]
+        } else {
+            let inside = |c: &(u64, Bytes)| self.pos >= c.0 && self.pos < c.0 + c.1.len() as u64;
+            if !self.cur.as_ref().is_some_and(inside) {
+                self.cur = None;
+                self.fetch()?;
+            }
+            match &self.cur {
+                Some((start, bytes)) => &bytes[(self.pos - start) as usize..],
+                None => return Ok(0),
+            }
+        };
+        let n = avail
+            .len()
+            .min(out.len())
+            .min(usize::try_from(self.end - self.pos).unwrap_or(usize::MAX));
+        out[..n].copy_from_slice(&avail[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for RangeReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => i128::from(p),
+            SeekFrom::End(d) => i128::from(self.size) + i128::from(d),
+            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+        };
+        let target = u64::try_from(target).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the object",
+            )
+        })?;
+        self.pos = target;
+        Ok(target)
+    }
+}

@@ -1,0 +1,281 @@
+//! The transport against moto's S3 (started by scripts/test.sh), through
+//! the library: uploads at part boundaries, ranged reads, conditional
+//! writes, aborts and the server-side rekey copy.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+use envstream::{Backend, BodyLayout, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
+use envstream_s3::{
+    rekey_copy, PartSchedule, S3Client, S3ErrorKind, S3Object, S3Settings, S3Url, Upload,
+    UploadOptions,
+};
+
+fn moto() -> String {
+    std::env::var("ENVSTREAM_TEST_KMS_ENDPOINT").expect(
+        "ENVSTREAM_TEST_KMS_ENDPOINT is not set: run the tests through scripts/test.sh, which starts moto",
+    )
+}
+
+fn client(tweak: impl FnOnce(&mut S3Settings)) -> Arc<S3Client> {
+    let mut settings = S3Settings {
+        endpoint_url: Some(moto()),
+        region: Some("us-east-1".into()),
+        ..S3Settings::default()
+    };
+    tweak(&mut settings);
+    S3Client::load_blocking(settings).expect("client")
+}
+
+fn bucket(s3: &Arc<S3Client>, name: &str) {
+    let c = s3.sdk().clone();
+    let name = name.to_owned();
+    s3.block_on(async move {
+        let _ = c.create_bucket().bucket(name).send().await;
+    })
+    .expect("create bucket");
+}
+
+fn open_uploads(s3: &Arc<S3Client>, name: &str) -> usize {
+    let c = s3.sdk().clone();
+    let name = name.to_owned();
+    s3.block_on(async move {
+        c.list_multipart_uploads()
+            .bucket(name)
+            .send()
+            .await
+            .expect("list uploads")
+            .uploads()
+            .len()
+    })
+    .expect("list")
+}
+
+fn data(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn seal_to(
+    s3: &Arc<S3Client>,
+    url: &S3Url,
+    plain: &[u8],
+    key: &LocalKey,
+    schedule: PartSchedule,
+    overwrite: bool,
+) -> Result<(), envstream_s3::S3Error> {
+    let keys: [&dyn Keyring; 1] = [key];
+    let sealer =
+        Sealer::prepare_blocking(&keys, SealOptions::new().chunk_size(4096).expect("size"))
+            .expect("prepare");
+    let up = Upload::new(
+        s3.clone(),
+        url.clone(),
+        UploadOptions {
+            schedule,
+            overwrite,
+        },
+    )?;
+    let (up, _) = sealer.seal_stream(plain, up, 2).map_err(|e| match e {
+        envstream::Error::Io(io) => envstream_s3::S3Error::from_io_ref(&io)
+            .cloned()
+            .expect("an S3 error"),
+        other => panic!("{other}"),
+    })?;
+    up.finish().map(|_| ())
+}
+
+fn open_from(s3: &Arc<S3Client>, url: &S3Url, key: &LocalKey) -> Vec<u8> {
+    let mut obj = S3Object::open(s3.clone(), url.clone()).expect("open");
+    let header = obj.read_header().expect("header");
+    let reader = obj.reader(&BodyLayout::new(&header), obj.size());
+    let keys: [&dyn Keyring; 1] = [key];
+    let r = Opener::new(reader)
+        .expect("header")
+        .unlock_blocking(&keys, OpenOptions::new())
+        .expect("unlock");
+    let (out, _) = r.copy_to(Vec::new(), 2).expect("decrypt");
+    out
+}
+
+#[test]
+fn round_trips_across_part_and_range_boundaries() {
+    let s3 = client(|s| {
+        s.range_size = 100_000;
+        s.concurrency = 3;
+    });
+    bucket(&s3, "lib-roundtrip");
+    let key = LocalKey::from_secret(&[7; 32], Backend::default());
+    const MIB: usize = 1 << 20;
+    for (i, n) in [0usize, 1, 4096, 5 * MIB - 300, 5 * MIB, 11 * MIB + 17]
+        .into_iter()
+        .enumerate()
+    {
+        let url = S3Url::parse(&format!("s3://lib-roundtrip/obj-{i}")).expect("url");
+        let plain = data(n, i as u32);
+        seal_to(
+            &s3,
+            &url,
+            &plain,
+            &key,
+            PartSchedule::Uniform(5 * MIB as u64),
+            false,
+        )
+        .expect("upload");
+        assert_eq!(open_from(&s3, &url, &key), plain, "size {n}");
+    }
+    assert_eq!(open_uploads(&s3, "lib-roundtrip"), 0);
+}
+
+#[test]
+fn an_existing_object_is_refused_and_replaced_only_with_overwrite() {
+    let s3 = client(|_| {});
+    bucket(&s3, "lib-exists");
+    let key = LocalKey::from_secret(&[7; 32], Backend::default());
+    let url = S3Url::parse("s3://lib-exists/b.envs").expect("url");
+    seal_to(&s3, &url, b"first", &key, PartSchedule::Growing, false).expect("first");
+    let e = seal_to(&s3, &url, b"second", &key, PartSchedule::Growing, false).expect_err("exists");
+    assert_eq!(e.kind(), S3ErrorKind::Exists, "{e}");
+    assert_eq!(open_from(&s3, &url, &key), b"first");
+    seal_to(&s3, &url, b"second", &key, PartSchedule::Growing, true).expect("overwrite");
+    assert_eq!(open_from(&s3, &url, &key), b"second");
+}
+
+#[test]
+fn a_dropped_upload_is_aborted() {
+    let s3 = client(|_| {});
+    bucket(&s3, "lib-abort");
+    let url = S3Url::parse("s3://lib-abort/partial").expect("url");
+    let mut up = Upload::new(
+        s3.clone(),
+        url.clone(),
+        UploadOptions {
+            schedule: PartSchedule::Uniform(5 << 20),
+            overwrite: false,
+        },
+    )
+    .expect("upload");
+    up.write_all(&data(12 << 20, 1)).expect("two parts sent");
+    assert_eq!(open_uploads(&s3, "lib-abort"), 1);
+    drop(up);
+    assert_eq!(open_uploads(&s3, "lib-abort"), 0);
+    let e = S3Object::open(s3.clone(), url).expect_err("no object");
+    assert_eq!(e.kind(), S3ErrorKind::NoSuchObject, "{e}");
+}
+
+#[test]
+fn a_range_reads_only_its_chunks() {
+    let s3 = client(|s| s.range_size = 64 * 1024);
+    bucket(&s3, "lib-range");
+    let key = LocalKey::from_secret(&[7; 32], Backend::default());
+    let url = S3Url::parse("s3://lib-range/r").expect("url");
+    let plain = data(3 << 20, 9);
+    seal_to(&s3, &url, &plain, &key, PartSchedule::Growing, false).expect("upload");
+    let before = s3.stats();
+    let mut obj = S3Object::open(s3.clone(), url.clone()).expect("open");
+    let header = obj.read_header().expect("header");
+    let layout = BodyLayout::new(&header);
+    let (start, len) = (1_000_000u64, 10_000u64);
+    let first = start / 4096;
+    let last = (start + len - 1) / 4096;
+    let end = layout.chunk_offset(last + 1).expect("offset");
+    let keys: [&dyn Keyring; 1] = [&key];
+    let mut r = Opener::new(obj.reader(&layout, end))
+        .expect("h")
+        .unlock_blocking(&keys, OpenOptions::new())
+        .expect("unlock");
+    r.seek(SeekFrom::Start(start)).expect("seek");
+    let mut got = vec![0u8; len as usize];
+    r.read_exact(&mut got).expect("read");
+    assert_eq!(got, plain[start as usize..(start + len) as usize]);
+    let after = s3.stats();
+    // The first GET, then one GET for chunks first..=last (within one range).
+    assert_eq!(after.requests - before.requests, 2);
+    assert_eq!(
+        after.bytes_down - before.bytes_down,
+        16 * 1024 + (last - first + 1) * 4112
+    );
+}
+
+#[test]
+fn rekey_copies_the_body_inside_s3() {
+    let s3 = client(|s| s.copy_part_size = 5 << 20);
+    bucket(&s3, "lib-rekey");
+    let old = LocalKey::from_secret(&[1; 32], Backend::default());
+    let new = LocalKey::from_secret(&[2; 32], Backend::default());
+    let src = S3Url::parse("s3://lib-rekey/old").expect("url");
+    let dst = S3Url::parse("s3://lib-rekey/new").expect("url");
+    let plain = data(23 << 20, 4);
+    seal_to(&s3, &src, &plain, &old, PartSchedule::Growing, false).expect("upload");
+    let mut obj = S3Object::open(s3.clone(), src.clone()).expect("open");
+    let header = obj.read_header().expect("header");
+    let layout = BodyLayout::new(&header);
+    let reader = obj.reader(&layout, obj.size());
+    let keys: [&dyn Keyring; 1] = [&old];
+    let adds: [&dyn Keyring; 1] = [&new];
+    let rekeyed = Opener::new(reader)
+        .expect("h")
+        .rekey_blocking(&keys, OpenOptions::new(), &adds, &[old.key_id().to_owned()])
+        .expect("rekey");
+    let up = Upload::new(
+        s3.clone(),
+        dst.clone(),
+        UploadOptions {
+            schedule: PartSchedule::Growing,
+            overwrite: false,
+        },
+    )
+    .expect("upload");
+    let stats =
+        rekey_copy(&obj, header.len() as u64, &rekeyed.header().to_bytes(), up).expect("copy");
+    // The copied range: 23 MiB of body less the first part, in 5 MiB parts.
+    assert!(s3.stats().requests > 5);
+    let body = obj.size() - header.len() as u64;
+    let first = (8 << 20) - rekeyed.header().len() as u64;
+    assert_eq!(stats.bytes_up, 8 << 20);
+    assert_eq!(stats.bytes_down, first);
+    assert_eq!(stats.bytes_copied, body - first);
+    assert_eq!(open_from(&s3, &dst, &new), plain);
+    assert_eq!(open_uploads(&s3, "lib-rekey"), 0);
+}
+
+#[test]
+fn the_conditional_write_refuses_an_object_created_during_the_upload() {
+    let s3 = client(|_| {});
+    bucket(&s3, "lib-race");
+    let key = LocalKey::from_secret(&[7; 32], Backend::default());
+    for (name, n) in [("small", 1000usize), ("multipart", 11 << 20)] {
+        let url = S3Url::parse(&format!("s3://lib-race/{name}")).expect("url");
+        // The existence check passes, then another writer creates the key.
+        let mut up = Upload::new(
+            s3.clone(),
+            url.clone(),
+            UploadOptions {
+                schedule: PartSchedule::Uniform(5 << 20),
+                overwrite: false,
+            },
+        )
+        .expect("absent");
+        up.write_all(&data(n, 3)).expect("write");
+        seal_to(
+            &s3,
+            &url,
+            b"the other writer",
+            &key,
+            PartSchedule::Growing,
+            false,
+        )
+        .expect("other writer");
+        let e = up.finish().expect_err("If-None-Match: *");
+        assert_eq!(e.kind(), S3ErrorKind::Exists, "{name}: {e}");
+        assert_eq!(open_from(&s3, &url, &key), b"the other writer", "{name}");
+    }
+    assert_eq!(open_uploads(&s3, "lib-race"), 0);
+}
