@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; .ci/run calls exactly this).
 # Installs what it needs: Rust crates via cargo, and a project-local Python
-# virtualenv (.venv) with moto (the local KMS) and the independent vector
-# checker's dependency. Starts moto on a free loopback port, exports
-# ENVSTREAM_TEST_KMS_ENDPOINT to the tests, and stops it by PID at the end.
+# virtualenv (.venv) with moto (the local KMS and S3) and the independent
+# vector checker's dependency. Starts moto on a free loopback port, exports
+# ENVSTREAM_TEST_KMS_ENDPOINT to the KMS and S3 tests (one server serves
+# both), and stops it by PID at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 pip_install() { "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@"; }
 
-step "local KMS-compatible server: moto (pinned) in the project venv"
+step "local KMS- and S3-compatible server: moto (pinned) in the project venv"
 if ! "$VENV/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "5.2.5")' 2>/dev/null \
     || [ ! -x "$VENV/bin/moto_server" ]; then
     pip_install 'moto[server]==5.2.5'

@@ -106,6 +106,13 @@ const OUTPUT_RULES: &[&str] = &[
     "--threads is 1 to 64 (0: one per core, at most 64); memory is about threads x max(1 MiB, chunk size). \
      open --range from a pipe reads and discards the rest of the pipe after the range, without decrypting it, \
      so the writer upstream is not killed by SIGPIPE.",
+    "s3://BUCKET/KEY is accepted by seal -o, open, verify, inspect and rekey (and rekey -o). An upload is a \
+     multipart upload completed only after the final chunk, conditional on the key being absent (If-None-Match) \
+     unless --force; any failure or SIGINT, SIGTERM or SIGHUP aborts it, so no object and no incomplete upload is \
+     left. Parts grow from 8 MiB to 128 MiB up to 1 TiB and to 4 GiB beyond (5.3 TiB); --expected-size chooses \
+     uniform parts. Upload memory is max(--s3-buffer, one part); a restore holds --s3-concurrency x 8 MiB. \
+     Restores pin the object with If-Match on its ETag. With AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) set, \
+     requests are path-style. docs/S3.md lists the IAM actions.",
 ];
 
 const EXAMPLES: &[(&str, &str)] = &[
@@ -128,6 +135,15 @@ const EXAMPLES: &[(&str, &str)] = &[
         "envstream rekey --key-file backup.key --add-kms-key alias/new --remove-key local/KEYID -o b2.envs b.envs",
     ),
     ("Show the header (no key needed):", "envstream inspect --json b.envs"),
+    (
+        "Back up straight to S3, and restore from it with parallel ranged GETs:",
+        "tar c dir | envstream seal --kms-key alias/backup -o s3://backups/b.envs; \
+         envstream open --kms-key ARN s3://backups/b.envs | tar x",
+    ),
+    (
+        "Rekey on S3: only the first 8 MiB cross the network, the body is copied inside S3:",
+        "envstream rekey --kms-key ARN --add-kms-key alias/new -o s3://backups/b2.envs s3://backups/b.envs",
+    ),
 ];
 
 /// The whole page, in roff.

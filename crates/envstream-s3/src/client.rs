@@ -50,6 +50,9 @@ pub struct S3Settings {
     /// Upload memory: sealed bytes held in parts being filled or
     /// uploaded, at most this or one part, whichever is larger.
     pub upload_buffer: u64,
+    /// Bytes the first GET of an object asks for (its size, ETag and
+    /// header come from it); a longer header costs one more GET.
+    pub first_read: u64,
     /// Bytes per ranged GET when restoring (rounded down to whole chunks,
     /// at least one chunk).
     pub range_size: u64,
@@ -74,6 +77,7 @@ impl Default for S3Settings {
             addressing: Addressing::Auto,
             concurrency: 8,
             upload_buffer: 192 * MIB,
+            first_read: crate::download::FIRST_READ,
             range_size: 8 * MIB,
             copy_part_size: 1 << 30,
             connect_timeout: Duration::from_secs(3),

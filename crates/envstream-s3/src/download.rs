@@ -17,8 +17,9 @@ use crate::client::{join, Counters, S3Client};
 use crate::error::{causes, s3_error, Op, S3Error, S3ErrorKind};
 use crate::url::S3Url;
 
-/// Bytes the first GET asks for: enough for any ordinary header (a few
-/// hundred bytes per wrapped key). A longer header costs one more GET.
+/// Bytes the first GET asks for by default: enough for any ordinary
+/// header (a few hundred bytes per wrapped key). A longer header costs one
+/// more GET.
 pub const FIRST_READ: u64 = 16 * 1024;
 
 /// Attempts at one ranged GET whose body breaks off (the SDK retries
@@ -46,7 +47,8 @@ impl std::fmt::Debug for S3Object {
 }
 
 impl S3Object {
-    /// One ranged GET of the first [`FIRST_READ`] bytes: the answer's
+    /// One ranged GET of the first bytes (`first_read`, [`FIRST_READ`]
+    /// by default): the answer's
     /// `Content-Range` gives the size and its ETag pins the object for
     /// every later read. (No HeadObject is needed.)
     pub fn open(s3: Arc<S3Client>, url: S3Url) -> Result<S3Object, S3Error> {
@@ -57,6 +59,7 @@ impl S3Object {
             s3.counters.clone(),
         );
         let timeouts = s3.timeouts(0);
+        let first = s3.settings.first_read.max(1);
         let (prefix, size, etag) = s3.wait(async move {
             let name = u.to_string();
             for attempt in 1..=BODY_ATTEMPTS {
@@ -65,7 +68,7 @@ impl S3Object {
                     .get_object()
                     .bucket(u.bucket())
                     .key(u.key())
-                    .range(format!("bytes=0-{}", FIRST_READ - 1))
+                    .range(format!("bytes=0-{}", first - 1))
                     .customize()
                     .config_override(timeouts.clone())
                     .send()
@@ -94,9 +97,10 @@ impl S3Object {
                     Ok(b) => {
                         let mut bytes = b.into_bytes();
                         Counters::add(&counters.down, bytes.len() as u64);
-                        bytes.truncate(FIRST_READ.min(size) as usize);
-                        if (bytes.len() as u64) < FIRST_READ.min(size) {
-                            return Err(short_answer(&name, 0, FIRST_READ.min(size), bytes.len()));
+                        let want = first.min(size);
+                        bytes.truncate(usize::try_from(want).unwrap_or(usize::MAX));
+                        if (bytes.len() as u64) < want {
+                            return Err(short_answer(&name, 0, want, bytes.len()));
                         }
                         return Ok((bytes, size, etag));
                     }
@@ -200,7 +204,7 @@ fn backoff(attempt: u32) -> Duration {
 
 fn short_answer(name: &str, from: u64, to: u64, got: usize) -> S3Error {
     S3Error::new(
-        S3ErrorKind::BadObject,
+        S3ErrorKind::Unavailable,
         format!("S3 GetObject {name}: asked for bytes {from}..{to} and got {got} bytes"),
     )
 }

@@ -164,7 +164,14 @@ where
                 _ if busy => (S3ErrorKind::Unavailable, "retry later"),
                 _ => (S3ErrorKind::Other, "check the request and the endpoint"),
             };
-            let code = if code.is_empty() { "an error".to_owned() } else { code };
+            // HEAD answers have no body, so no error code: name the status.
+            let code = match (code.is_empty(), status) {
+                (false, _) => code,
+                (true, Some(403)) => "Forbidden".to_owned(),
+                (true, Some(404)) => "NotFound".to_owned(),
+                (true, Some(412)) => "PreconditionFailed".to_owned(),
+                (true, _) => "an error".to_owned(),
+            };
             S3Error::new(kind, format!("{what} failed: {status_text}{code}{detail} from {endpoint}; {hint}"))
         }
         SdkError::TimeoutError(_) => S3Error::new(

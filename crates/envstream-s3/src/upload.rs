@@ -150,8 +150,9 @@ impl Upload {
     /// Prepares an upload to `url`. Sends nothing: a stream shorter than
     /// one part becomes a single PutObject when it finishes. Without
     /// `overwrite`, an existing object is refused here with a HeadObject
-    /// (so a long stream is not sealed for nothing) and again, atomically,
-    /// by the conditional write at the end.
+    /// (so a long stream is not sealed for nothing; a 403 answer, which a
+    /// write-only role gets, passes) and again, atomically, by the
+    /// conditional write at the end.
     pub fn new(s3: Arc<S3Client>, url: S3Url, options: UploadOptions) -> Result<Upload, S3Error> {
         if !options.overwrite {
             check_absent(&s3, &url)?;
@@ -607,6 +608,7 @@ impl Write for Upload {
 }
 
 /// Fails with [`S3ErrorKind::Exists`] if `url` exists (one HeadObject).
+/// A 403 passes: the final conditional write still refuses an existing key.
 pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Error> {
     let (client, u, endpoint, counters) = (
         s3.client.clone(),
@@ -629,10 +631,13 @@ pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Erro
             Ok(_) => Ok(true),
             Err(e) => {
                 let e = s3_error(Op::Head, &u.to_string(), &endpoint, e);
-                if e.kind() == S3ErrorKind::NoSuchObject {
-                    Ok(false)
-                } else {
-                    Err(e)
+                match e.kind() {
+                    S3ErrorKind::NoSuchObject => Ok(false),
+                    // Without s3:ListBucket (or s3:GetObject) S3 answers
+                    // 403 for a missing key too: a write-only backup role
+                    // cannot tell, so the conditional write decides.
+                    S3ErrorKind::AccessDenied => Ok(false),
+                    _ => Err(e),
                 }
             }
         }

@@ -27,13 +27,15 @@ fn client(tweak: impl FnOnce(&mut S3Settings)) -> Arc<S3Client> {
     S3Client::load_blocking(settings).expect("client")
 }
 
-fn bucket(s3: &Arc<S3Client>, name: &str) {
+/// A fresh bucket per test run (moto keeps state between runs).
+fn bucket(s3: &Arc<S3Client>, prefix: &str) -> String {
+    let name = format!("{prefix}-{}", std::process::id());
     let c = s3.sdk().clone();
-    let name = name.to_owned();
-    s3.block_on(async move {
-        let _ = c.create_bucket().bucket(name).send().await;
-    })
-    .expect("create bucket");
+    let n = name.clone();
+    s3.block_on(async move { c.create_bucket().bucket(n).send().await.map(|_| ()) })
+        .expect("runtime")
+        .expect("create bucket");
+    name
 }
 
 fn open_uploads(s3: &Arc<S3Client>, name: &str) -> usize {
@@ -111,14 +113,14 @@ fn round_trips_across_part_and_range_boundaries() {
         s.range_size = 100_000;
         s.concurrency = 3;
     });
-    bucket(&s3, "lib-roundtrip");
+    let b = bucket(&s3, "lib-roundtrip");
     let key = LocalKey::from_secret(&[7; 32], Backend::default());
     const MIB: usize = 1 << 20;
     for (i, n) in [0usize, 1, 4096, 5 * MIB - 300, 5 * MIB, 11 * MIB + 17]
         .into_iter()
         .enumerate()
     {
-        let url = S3Url::parse(&format!("s3://lib-roundtrip/obj-{i}")).expect("url");
+        let url = S3Url::parse(&format!("s3://{b}/obj-{i}")).expect("url");
         let plain = data(n, i as u32);
         seal_to(
             &s3,
@@ -131,15 +133,15 @@ fn round_trips_across_part_and_range_boundaries() {
         .expect("upload");
         assert_eq!(open_from(&s3, &url, &key), plain, "size {n}");
     }
-    assert_eq!(open_uploads(&s3, "lib-roundtrip"), 0);
+    assert_eq!(open_uploads(&s3, &b), 0);
 }
 
 #[test]
 fn an_existing_object_is_refused_and_replaced_only_with_overwrite() {
     let s3 = client(|_| {});
-    bucket(&s3, "lib-exists");
+    let b = bucket(&s3, "lib-exists");
     let key = LocalKey::from_secret(&[7; 32], Backend::default());
-    let url = S3Url::parse("s3://lib-exists/b.envs").expect("url");
+    let url = S3Url::parse(&format!("s3://{b}/b.envs")).expect("url");
     seal_to(&s3, &url, b"first", &key, PartSchedule::Growing, false).expect("first");
     let e = seal_to(&s3, &url, b"second", &key, PartSchedule::Growing, false).expect_err("exists");
     assert_eq!(e.kind(), S3ErrorKind::Exists, "{e}");
@@ -151,8 +153,8 @@ fn an_existing_object_is_refused_and_replaced_only_with_overwrite() {
 #[test]
 fn a_dropped_upload_is_aborted() {
     let s3 = client(|_| {});
-    bucket(&s3, "lib-abort");
-    let url = S3Url::parse("s3://lib-abort/partial").expect("url");
+    let b = bucket(&s3, "lib-abort");
+    let url = S3Url::parse(&format!("s3://{b}/partial")).expect("url");
     let mut up = Upload::new(
         s3.clone(),
         url.clone(),
@@ -163,9 +165,9 @@ fn a_dropped_upload_is_aborted() {
     )
     .expect("upload");
     up.write_all(&data(12 << 20, 1)).expect("two parts sent");
-    assert_eq!(open_uploads(&s3, "lib-abort"), 1);
+    assert_eq!(open_uploads(&s3, &b), 1);
     drop(up);
-    assert_eq!(open_uploads(&s3, "lib-abort"), 0);
+    assert_eq!(open_uploads(&s3, &b), 0);
     let e = S3Object::open(s3.clone(), url).expect_err("no object");
     assert_eq!(e.kind(), S3ErrorKind::NoSuchObject, "{e}");
 }
@@ -173,9 +175,9 @@ fn a_dropped_upload_is_aborted() {
 #[test]
 fn a_range_reads_only_its_chunks() {
     let s3 = client(|s| s.range_size = 64 * 1024);
-    bucket(&s3, "lib-range");
+    let b = bucket(&s3, "lib-range");
     let key = LocalKey::from_secret(&[7; 32], Backend::default());
-    let url = S3Url::parse("s3://lib-range/r").expect("url");
+    let url = S3Url::parse(&format!("s3://{b}/r")).expect("url");
     let plain = data(3 << 20, 9);
     seal_to(&s3, &url, &plain, &key, PartSchedule::Growing, false).expect("upload");
     let before = s3.stats();
@@ -207,11 +209,11 @@ fn a_range_reads_only_its_chunks() {
 #[test]
 fn rekey_copies_the_body_inside_s3() {
     let s3 = client(|s| s.copy_part_size = 5 << 20);
-    bucket(&s3, "lib-rekey");
+    let b = bucket(&s3, "lib-rekey");
     let old = LocalKey::from_secret(&[1; 32], Backend::default());
     let new = LocalKey::from_secret(&[2; 32], Backend::default());
-    let src = S3Url::parse("s3://lib-rekey/old").expect("url");
-    let dst = S3Url::parse("s3://lib-rekey/new").expect("url");
+    let src = S3Url::parse(&format!("s3://{b}/old")).expect("url");
+    let dst = S3Url::parse(&format!("s3://{b}/new")).expect("url");
     let plain = data(23 << 20, 4);
     seal_to(&s3, &src, &plain, &old, PartSchedule::Growing, false).expect("upload");
     let mut obj = S3Object::open(s3.clone(), src.clone()).expect("open");
@@ -243,16 +245,16 @@ fn rekey_copies_the_body_inside_s3() {
     assert_eq!(stats.bytes_down, first);
     assert_eq!(stats.bytes_copied, body - first);
     assert_eq!(open_from(&s3, &dst, &new), plain);
-    assert_eq!(open_uploads(&s3, "lib-rekey"), 0);
+    assert_eq!(open_uploads(&s3, &b), 0);
 }
 
 #[test]
 fn the_conditional_write_refuses_an_object_created_during_the_upload() {
     let s3 = client(|_| {});
-    bucket(&s3, "lib-race");
+    let b = bucket(&s3, "lib-race");
     let key = LocalKey::from_secret(&[7; 32], Backend::default());
     for (name, n) in [("small", 1000usize), ("multipart", 11 << 20)] {
-        let url = S3Url::parse(&format!("s3://lib-race/{name}")).expect("url");
+        let url = S3Url::parse(&format!("s3://{b}/{name}")).expect("url");
         // The existence check passes, then another writer creates the key.
         let mut up = Upload::new(
             s3.clone(),
@@ -277,5 +279,54 @@ fn the_conditional_write_refuses_an_object_created_during_the_upload() {
         assert_eq!(e.kind(), S3ErrorKind::Exists, "{name}: {e}");
         assert_eq!(open_from(&s3, &url, &key), b"the other writer", "{name}");
     }
-    assert_eq!(open_uploads(&s3, "lib-race"), 0);
+    assert_eq!(open_uploads(&s3, &b), 0);
+}
+
+#[test]
+fn a_header_longer_than_the_first_read_costs_one_more_get() {
+    let s3 = client(|s| s.first_read = 100);
+    let b = bucket(&s3, "lib-long-header");
+    let key = LocalKey::from_secret(&[7; 32], Backend::default());
+    let url = S3Url::parse(&format!("s3://{b}/h")).expect("url");
+    seal_to(&s3, &url, b"hello", &key, PartSchedule::Growing, false).expect("upload");
+    let before = s3.stats();
+    let mut obj = S3Object::open(s3.clone(), url.clone()).expect("open");
+    let header = obj.read_header().expect("header");
+    assert!(header.len() > 100);
+    assert_eq!(s3.stats().requests - before.requests, 2);
+    assert_eq!(open_from(&s3, &url, &key), b"hello");
+}
+
+#[test]
+fn an_object_replaced_during_a_restore_fails_cleanly() {
+    let s3 = client(|s| s.range_size = 64 * 1024);
+    let b = bucket(&s3, "lib-changed");
+    let key = LocalKey::from_secret(&[7; 32], Backend::default());
+    let url = S3Url::parse(&format!("s3://{b}/c")).expect("url");
+    let plain = data(2 << 20, 5);
+    seal_to(&s3, &url, &plain, &key, PartSchedule::Growing, false).expect("upload");
+    let mut obj = S3Object::open(s3.clone(), url.clone()).expect("open");
+    let header = obj.read_header().expect("header");
+    // Someone replaces the object after the first read.
+    seal_to(
+        &s3,
+        &url,
+        &data(2 << 20, 6),
+        &key,
+        PartSchedule::Growing,
+        true,
+    )
+    .expect("replace");
+    let keys: [&dyn Keyring; 1] = [&key];
+    let r = Opener::new(obj.reader(&BodyLayout::new(&header), obj.size()))
+        .expect("header")
+        .unlock_blocking(&keys, OpenOptions::new())
+        .expect("unlock");
+    let err = r.copy_to(Vec::new(), 2).expect_err("If-Match fails");
+    let envstream::Error::Io(io) = err else {
+        panic!("an I/O error carrying the S3 error: {err}")
+    };
+    let e = envstream_s3::S3Error::from_io_ref(&io).expect("an S3 error");
+    assert_eq!(e.kind(), S3ErrorKind::Changed, "{e}");
+    assert!(e.to_string().contains("PreconditionFailed"), "{e}");
 }

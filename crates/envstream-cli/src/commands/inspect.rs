@@ -5,26 +5,44 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use envstream::{Header, Opener};
+use envstream::{BodyLayout, Header, Opener};
 
 use crate::cli::{AwsArgs, S3Args};
 use crate::output::open_sealed_input;
 use crate::report::context_json;
 
 pub(super) fn run(json: bool, input: &Option<PathBuf>, aws: &AwsArgs, s3: &S3Args) -> Result<()> {
-    let header = match crate::s3::location(input.as_ref())? {
+    let (header, size) = match crate::s3::location(input.as_ref())? {
         // One ranged GET (two if the header is longer than the first read).
-        Some(url) => crate::s3::open_object(&crate::s3::client(aws, s3)?, &url)?.1,
+        Some(url) => {
+            let (obj, header) = crate::s3::open_object(&crate::s3::client(aws, s3)?, &url)?;
+            (header, Some(obj.size()))
+        }
         None => {
             let f: File = open_sealed_input(input)?;
-            Opener::new(f)?.header().clone()
+            let size = super::input_size(&f);
+            (Opener::new(f)?.header().clone(), size)
         }
     };
     let h = &header;
+    // From the length alone (what `open --range` slices need); only
+    // `verify` authenticates it.
+    let plaintext = size.map(|n| BodyLayout::new(h).plaintext_size(n));
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", header_json(h))?;
+        let mut v = header_json(h);
+        v["size"] = serde_json::json!(size);
+        v["plaintext_size"] = serde_json::json!(plaintext.as_ref().and_then(|p| p.as_ref().ok()));
+        writeln!(out, "{v}")?;
     } else {
+        if let Some(n) = size {
+            writeln!(out, "sealed size:    {n}")?;
+        }
+        match &plaintext {
+            Some(Ok(p)) => writeln!(out, "plaintext size: {p} (from the length; `verify` authenticates it)")?,
+            Some(Err(e)) => writeln!(out, "plaintext size: unknown ({e})")?,
+            None => {}
+        }
         writeln!(out, "format version: {}", h.version())?;
         writeln!(
             out,

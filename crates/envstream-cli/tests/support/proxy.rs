@@ -1,6 +1,7 @@
-//! A small HTTP/1.1 proxy in front of moto for the KMS tests: it counts
-//! requests per KMS operation and injects faults moto does not emulate
-//! (error codes, non-KMS answers, a dying server). Loopback only.
+//! A small HTTP/1.1 proxy in front of moto for the KMS and S3 tests: it
+//! counts requests per operation and injects faults moto does not emulate
+//! (error codes, non-KMS answers, a dying server, a server that never
+//! answers, an answer cut off in the middle). Loopback only.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -43,6 +44,39 @@ pub fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
             break;
         }
         head.push(line);
+    }
+    let chunked = head.iter().any(|h| {
+        h.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding")
+                && v.to_ascii_lowercase().contains("chunked")
+        })
+    });
+    if chunked {
+        // Kept as sent (chunk sizes and all) and forwarded unchanged.
+        let mut body = Vec::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            body.extend_from_slice(line.as_bytes());
+            let size = usize::from_str_radix(line.trim().split(';').next()?, 16).ok()?;
+            if size == 0 {
+                loop {
+                    let mut t = String::new();
+                    if r.read_line(&mut t).ok()? == 0 {
+                        return None;
+                    }
+                    body.extend_from_slice(t.as_bytes());
+                    if t.trim().is_empty() {
+                        return Some(Request { head, body });
+                    }
+                }
+            }
+            let mut data = vec![0u8; size + 2];
+            r.read_exact(&mut data).ok()?;
+            body.extend_from_slice(&data);
+        }
     }
     let len = head
         .iter()
@@ -118,6 +152,77 @@ pub struct Fault {
 
 pub const KMS_JSON: &str = "application/x-amz-json-1.1";
 
+/// Fault status: the server "dies": the connection closes without an answer.
+pub const DIE: u16 = 0;
+/// Fault status: the server never answers (the connection stays open).
+pub const HANG: u16 = 1;
+/// Fault status: the real answer, cut off in the middle of its body.
+pub const CUT: u16 = 2;
+
+/// A fault of kind `status` (`DIE`, `HANG`, `CUT`) for `times` requests.
+pub fn fault(target: &'static str, status: u16, times: Option<usize>) -> Fault {
+    Fault {
+        target,
+        status,
+        content_type: "text/plain",
+        body: String::new(),
+        times,
+    }
+}
+
+/// An S3 error answer (XML) with `code`.
+pub fn s3_error(target: &'static str, status: u16, code: &str, times: Option<usize>) -> Fault {
+    Fault {
+        target,
+        status,
+        content_type: "application/xml",
+        body: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"),
+        times,
+    }
+}
+
+/// The KMS operation of a request (from `X-Amz-Target`).
+pub fn kms_op(req: &Request) -> String {
+    header(req, "x-amz-target")
+        .unwrap_or("")
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The S3 operation of a (path-style) request, from its method, path and query.
+pub fn s3_op(req: &Request) -> String {
+    let mut words = req.head[0].split(' ');
+    let method = words.next().unwrap_or("");
+    let target = words.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let has = |name: &str| {
+        query
+            .split('&')
+            .any(|p| p == name || p.starts_with(&format!("{name}=")))
+    };
+    let object = path.trim_start_matches('/').contains('/');
+    let op = match method {
+        "POST" if has("uploads") => "CreateMultipartUpload",
+        "POST" if has("uploadId") => "CompleteMultipartUpload",
+        "PUT" if has("partNumber") && header(req, "x-amz-copy-source").is_some() => {
+            "UploadPartCopy"
+        }
+        "PUT" if has("partNumber") => "UploadPart",
+        "PUT" if object => "PutObject",
+        "PUT" => "CreateBucket",
+        "DELETE" if has("uploadId") => "AbortMultipartUpload",
+        "DELETE" => "DeleteObject",
+        "GET" if has("uploads") => "ListMultipartUploads",
+        "GET" if object => "GetObject",
+        "GET" => "ListObjects",
+        "HEAD" => "HeadObject",
+        other => other,
+    };
+    op.to_owned()
+}
+
 /// An HTTP error page that is not a KMS answer (a proxy or the wrong endpoint).
 pub fn http_page(target: &'static str, status: u16) -> Fault {
     Fault {
@@ -147,7 +252,13 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy for KMS requests.
     pub fn start() -> Proxy {
+        Self::start_with(kms_op)
+    }
+
+    /// A proxy whose operations are named by `op`.
+    pub fn start_with(op: fn(&Request) -> String) -> Proxy {
         let upstream = host_port(&moto());
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -165,12 +276,7 @@ impl Proxy {
                     let Some(req) = read_request(&mut reader) else {
                         return;
                     };
-                    let target = header(&req, "x-amz-target")
-                        .unwrap_or("")
-                        .rsplit('.')
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
+                    let target = op(&req);
                     *c.lock().expect("lock").entry(target.clone()).or_default() += 1;
                     let injected = {
                         let mut faults = f.lock().expect("lock");
@@ -186,7 +292,25 @@ impl Proxy {
                     };
                     let resp = match injected {
                         // Status 0: the server "dies": close without answering.
-                        Some(fault) if fault.status == 0 => {
+                        Some(fault) if fault.status == DIE => {
+                            let _ = conn.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                        Some(fault) if fault.status == HANG => {
+                            std::thread::sleep(Duration::from_secs(90));
+                            return;
+                        }
+                        Some(fault) if fault.status == CUT => {
+                            let Ok(raw) = forward(&upstream, &req) else {
+                                return;
+                            };
+                            let raw = close_response(&raw);
+                            let body_at = raw
+                                .windows(4)
+                                .position(|w| w == b"\r\n\r\n")
+                                .map_or(raw.len(), |p| p + 4);
+                            let cut = body_at + (raw.len() - body_at) / 2;
+                            let _ = conn.write_all(&raw[..cut]);
                             let _ = conn.shutdown(std::net::Shutdown::Both);
                             return;
                         }
