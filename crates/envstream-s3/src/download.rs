@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use envstream::{BodyLayout, Header};
 
-use crate::client::{join, Counters, S3Client};
+use crate::client::{join, transfer_buffer, Counters, S3Client};
 use crate::error::{causes, s3_error, Op, S3Error, S3ErrorKind};
 use crate::url::S3Url;
 
@@ -231,7 +231,8 @@ pub(crate) async fn get_range(
     let name = url.to_string();
     let endpoint = s3.endpoint().to_owned();
     let timeouts = s3.timeouts(0);
-    let want = (to - from) as usize;
+    let want = usize::try_from(to - from).unwrap_or(usize::MAX);
+    let mut buf = transfer_buffer(want)?;
     for attempt in 1..=BODY_ATTEMPTS {
         Counters::add(&s3.counters.requests, 1);
         let out = s3
@@ -246,20 +247,26 @@ pub(crate) async fn get_range(
             .send()
             .await
             .map_err(|e| s3_error(Op::Get, &name, &endpoint, e))?;
-        match out.body.collect().await {
-            Ok(b) => {
-                let bytes = b.into_bytes();
-                Counters::add(&s3.counters.down, bytes.len() as u64);
-                if bytes.len() != want {
-                    return Err(short_answer(&name, from, to, bytes.len()));
+        let mut body = out.body;
+        buf.clear();
+        let broke = loop {
+            match body.try_next().await {
+                Ok(Some(piece)) => {
+                    if buf.len() + piece.len() > want {
+                        return Err(short_answer(&name, from, to, buf.len() + piece.len()));
+                    }
+                    buf.extend_from_slice(&piece);
                 }
-                return Ok(bytes);
+                Ok(None) => break None,
+                Err(e) => break Some(e),
             }
-            Err(e) if attempt < BODY_ATTEMPTS => {
-                let _ = e;
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            Err(e) => return Err(broken_body(&name, &endpoint, &e)),
+        };
+        Counters::add(&s3.counters.down, buf.len() as u64);
+        match broke {
+            None if buf.len() == want => return Ok(Bytes::from(buf)),
+            None => return Err(short_answer(&name, from, to, buf.len())),
+            Some(_) if attempt < BODY_ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
+            Some(e) => return Err(broken_body(&name, &endpoint, &e)),
         }
     }
     Err(S3Error::new(

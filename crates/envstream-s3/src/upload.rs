@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
-use crate::client::{Counters, S3Client};
+use crate::client::{transfer_buffer, Counters, S3Client};
 use crate::download::S3Object;
 use crate::error::{s3_error, Op, S3Error, S3ErrorKind};
 use crate::schedule::{PartSchedule, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
@@ -288,6 +288,7 @@ impl Upload {
         let part = i32::try_from(number).unwrap_or(i32::MAX);
         s3.spawn(async move {
             Counters::add(&counters.requests, 1);
+            let crc = crc32(&body);
             let result = client
                 .upload_part()
                 .bucket(url.bucket())
@@ -295,7 +296,7 @@ impl Upload {
                 .upload_id(id)
                 .part_number(part)
                 .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .checksum_crc32(crc.clone())
                 .body(ByteStream::from(body))
                 .customize()
                 .config_override(timeouts)
@@ -307,7 +308,7 @@ impl Upload {
                     CompletedPart::builder()
                         .part_number(part)
                         .set_e_tag(out.e_tag)
-                        .set_checksum_crc32(out.checksum_crc32)
+                        .checksum_crc32(out.checksum_crc32.unwrap_or(crc))
                         .build()
                 });
             // The receiver is gone only if the upload was dropped.
@@ -439,14 +440,7 @@ impl Upload {
             }
             if self.cur.capacity() < size {
                 // Reserved, not touched: memory grows as the part fills.
-                self.cur
-                    .try_reserve_exact(size - self.cur.len())
-                    .map_err(|_| {
-                        self.fail(S3Error::new(
-                            S3ErrorKind::Other,
-                            format!("cannot allocate a {size}-byte part buffer"),
-                        ))
-                    })?;
+                self.cur = transfer_buffer(size).map_err(|e| self.fail(e))?;
             }
             let mut take = (size - self.cur.len()).min(data.len());
             if self.held > 0 {
@@ -506,7 +500,12 @@ impl Upload {
             s3.counters.clone(),
         );
         let overwrite = self.overwrite;
-        let timeouts = s3.timeouts(0);
+        // S3 answers a completion at once (then keeps the connection with
+        // whitespace), but stores that assemble the object first answer
+        // only when done: s3s-fs took over 8 s for 4 GiB. A retry after a
+        // timeout finds the upload gone, so wait long: 2 minutes plus a
+        // second per 256 MiB.
+        let timeouts = s3.timeouts_plus(Duration::from_secs(120 + (self.written >> 28)));
         let result = s3.wait(async move {
             Counters::add(&counters.requests, 1);
             let mut req = client
@@ -568,7 +567,7 @@ impl Upload {
                 .bucket(url.bucket())
                 .key(url.key())
                 .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .checksum_crc32(crc32(&body))
                 .body(ByteStream::from(body));
             if !overwrite {
                 req = req.if_none_match("*");
@@ -605,6 +604,11 @@ impl Write for Upload {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// The base64 CRC32 of `data`, as `x-amz-checksum-crc32` carries it.
+fn crc32(data: &[u8]) -> String {
+    aws_smithy_types::base64::encode(crc32fast::hash(data).to_be_bytes())
 }
 
 /// Fails with [`S3ErrorKind::Exists`] if `url` exists (one HeadObject).

@@ -39,7 +39,10 @@ pub(super) fn run(json: bool, input: &Option<PathBuf>, aws: &AwsArgs, s3: &S3Arg
             writeln!(out, "sealed size:    {n}")?;
         }
         match &plaintext {
-            Some(Ok(p)) => writeln!(out, "plaintext size: {p} (from the length; `verify` authenticates it)")?,
+            Some(Ok(p)) => writeln!(
+                out,
+                "plaintext size: {p} (from the length; `verify` authenticates it)"
+            )?,
             Some(Err(e)) => writeln!(out, "plaintext size: unknown ({e})")?,
             None => {}
         }
