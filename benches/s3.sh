@@ -62,12 +62,13 @@ case "$SERVER" in
         ;;
     *) echo "SERVER is s3s-fs or moto" >&2; exit 2 ;;
 esac
-AWS=("$VENV/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL_S3" --only-show-errors)
+AWS=("$VENV/bin/aws" --endpoint-url "$AWS_ENDPOINT_URL_S3")
 for _ in $(seq 1 100); do
     "${AWS[@]}" s3api list-buckets >/dev/null 2>&1 && break
     sleep 0.2
 done
-"${AWS[@]}" s3api create-bucket --bucket bench >/dev/null 2>&1 || true
+"${AWS[@]}" s3api head-bucket --bucket bench >/dev/null 2>&1 \
+    || "${AWS[@]}" s3api create-bucket --bucket bench >/dev/null
 
 cd "$work"
 "$ES" keygen -o k.key 2>/dev/null
@@ -108,12 +109,12 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "# round $r of $ROUNDS" >&2
     timed seal_s3 "stage es_seal_s3 \"$ES\" seal --key-file k.key --force -o s3://bench/es.envs f"
     record_rss es_seal_s3 rss.es_seal_s3
-    timed seal_cli "set -o pipefail; stage es_seal_pipe \"$ES\" seal --key-file k.key f | stage aws_up \$AWS_CMD s3 cp - s3://bench/cli.envs"
+    timed seal_cli "set -o pipefail; stage es_seal_pipe \"$ES\" seal --key-file k.key f | stage aws_up \$AWS_CMD s3 cp --only-show-errors - s3://bench/cli.envs"
     record_rss es_seal_pipe rss.es_seal_pipe
     record_rss aws_up rss.aws_up
     timed open_s3 "stage es_open_s3 \"$ES\" open --key-file k.key s3://bench/es.envs > /dev/null"
     record_rss es_open_s3 rss.es_open_s3
-    timed open_cli "set -o pipefail; stage aws_down \$AWS_CMD s3 cp s3://bench/cli.envs - | stage es_open_pipe \"$ES\" open --key-file k.key > /dev/null"
+    timed open_cli "set -o pipefail; stage aws_down \$AWS_CMD s3 cp --only-show-errors s3://bench/cli.envs - | stage es_open_pipe \"$ES\" open --key-file k.key > /dev/null"
     record_rss aws_down rss.aws_down
     record_rss es_open_pipe rss.es_open_pipe
 done

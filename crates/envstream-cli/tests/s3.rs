@@ -721,3 +721,51 @@ fn s3_open_never_writes_plaintext_to_s3() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(!exists(&env.bucket, "plain"));
 }
+
+#[test]
+fn s3_setup_mistakes_exit_2_before_any_request() {
+    let env = Env::new("setup");
+    env.write("plain", b"backup");
+    // No credentials anywhere.
+    let out = env
+        .cmd()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args([
+            "seal",
+            "--key-file",
+            "k.key",
+            "-o",
+            &env.url("c.envs"),
+            "plain",
+        ])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no AWS credentials"),
+        "{}",
+        stderr(&out)
+    );
+    // No region.
+    let out = env
+        .cmd()
+        .env_remove("AWS_REGION")
+        .args(["inspect", &env.url("c.envs")])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no AWS region"), "{}", stderr(&out));
+    assert_eq!(env.proxy.total(), 0, "nothing was sent");
+    // The generic AWS_ENDPOINT_URL works too (path-style, no flag).
+    env.seal("g.envs", b"generic");
+    let out = env
+        .cmd()
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env("AWS_ENDPOINT_URL", &env.proxy.url)
+        .args(["open", "--key-file", "k.key", &env.url("g.envs")])
+        .output()
+        .expect("spawn");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(out.stdout, b"generic");
+}

@@ -90,7 +90,8 @@ impl Default for S3Settings {
 /// Requests sent and bytes moved, for reports and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TransferStats {
-    /// Requests sent (each retry counts).
+    /// Requests made (the SDK's own retries inside one request are not
+    /// counted; envstream's retries of a broken-off GET body are).
     pub requests: u64,
     /// Object bytes downloaded.
     pub bytes_down: u64,

@@ -10,6 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use envstream::{BodyLayout, Header};
 
@@ -76,14 +77,14 @@ impl S3Object {
                     .map_err(|e| s3_error(Op::Get, &name, &endpoint, e))?;
                 let etag = out.e_tag.clone().ok_or_else(|| {
                     S3Error::new(
-                        S3ErrorKind::BadObject,
+                        S3ErrorKind::Other,
                         format!("S3 GetObject {name}: the answer has no ETag"),
                     )
                 })?;
                 let size = match out.content_range.as_deref() {
                     Some(r) => total_from_content_range(r).ok_or_else(|| {
                         S3Error::new(
-                            S3ErrorKind::BadObject,
+                            S3ErrorKind::Other,
                             format!("S3 GetObject {name}: unreadable Content-Range {r:?}"),
                         )
                     })?,
@@ -93,22 +94,23 @@ impl S3Object {
                         .and_then(|l| u64::try_from(l).ok())
                         .unwrap_or(0),
                 };
-                match out.body.collect().await {
-                    Ok(b) => {
-                        let mut bytes = b.into_bytes();
+                let want = usize::try_from(first.min(size)).unwrap_or(usize::MAX);
+                // A server that ignores Range sends the whole object: take
+                // the first bytes and drop the rest unread.
+                match read_body(out.body, want, true).await {
+                    Ok(bytes) => {
                         Counters::add(&counters.down, bytes.len() as u64);
-                        let want = first.min(size);
-                        bytes.truncate(usize::try_from(want).unwrap_or(usize::MAX));
-                        if (bytes.len() as u64) < want {
-                            return Err(short_answer(&name, 0, want, bytes.len()));
+                        if bytes.len() < want {
+                            return Err(short_answer(&name, 0, want as u64, bytes.len()));
                         }
-                        return Ok((bytes, size, etag));
+                        return Ok((Bytes::from(bytes), size, etag));
                     }
-                    Err(e) if attempt < BODY_ATTEMPTS => {
-                        let _ = e;
+                    Err(Body::TooLong(n)) => return Err(short_answer(&name, 0, want as u64, n)),
+                    Err(Body::Broke(_)) if attempt < BODY_ATTEMPTS => {
                         tokio::time::sleep(backoff(attempt)).await;
                     }
-                    Err(e) => return Err(broken_body(&name, &endpoint, &e)),
+                    Err(Body::Broke(e)) => return Err(broken_body(&name, &endpoint, &e)),
+                    Err(Body::Alloc(e)) => return Err(e),
                 }
             }
             Err(S3Error::new(
@@ -232,7 +234,6 @@ pub(crate) async fn get_range(
     let endpoint = s3.endpoint().to_owned();
     let timeouts = s3.timeouts(0);
     let want = usize::try_from(to - from).unwrap_or(usize::MAX);
-    let mut buf = transfer_buffer(want)?;
     for attempt in 1..=BODY_ATTEMPTS {
         Counters::add(&s3.counters.requests, 1);
         let out = s3
@@ -247,32 +248,63 @@ pub(crate) async fn get_range(
             .send()
             .await
             .map_err(|e| s3_error(Op::Get, &name, &endpoint, e))?;
-        let mut body = out.body;
-        buf.clear();
-        let broke = loop {
-            match body.try_next().await {
-                Ok(Some(piece)) => {
-                    if buf.len() + piece.len() > want {
-                        return Err(short_answer(&name, from, to, buf.len() + piece.len()));
-                    }
-                    buf.extend_from_slice(&piece);
+        match read_body(out.body, want, false).await {
+            Ok(buf) => {
+                Counters::add(&s3.counters.down, buf.len() as u64);
+                if buf.len() != want {
+                    return Err(short_answer(&name, from, to, buf.len()));
                 }
-                Ok(None) => break None,
-                Err(e) => break Some(e),
+                return Ok(Bytes::from(buf));
             }
-        };
-        Counters::add(&s3.counters.down, buf.len() as u64);
-        match broke {
-            None if buf.len() == want => return Ok(Bytes::from(buf)),
-            None => return Err(short_answer(&name, from, to, buf.len())),
-            Some(_) if attempt < BODY_ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
-            Some(e) => return Err(broken_body(&name, &endpoint, &e)),
+            Err(Body::TooLong(n)) => return Err(short_answer(&name, from, to, n)),
+            Err(Body::Broke(_)) if attempt < BODY_ATTEMPTS => {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(Body::Broke(e)) => return Err(broken_body(&name, &endpoint, &e)),
+            Err(Body::Alloc(e)) => return Err(e),
         }
     }
     Err(S3Error::new(
         S3ErrorKind::Unavailable,
         format!("S3 GetObject {name}: no answer"),
     ))
+}
+
+/// Why a body could not be read whole.
+enum Body {
+    /// The connection broke off (retried).
+    Broke(aws_sdk_s3::primitives::ByteStreamError),
+    /// More bytes than asked for arrived (so many, counted so far).
+    TooLong(usize),
+    /// No buffer for it.
+    Alloc(S3Error),
+}
+
+/// Reads `body` into one buffer of `want` bytes, piece by piece (no
+/// second copy). With `cap`, bytes beyond `want` are left unread;
+/// without, they are an error.
+async fn read_body(mut body: ByteStream, want: usize, cap: bool) -> Result<Vec<u8>, Body> {
+    let mut buf = transfer_buffer(want).map_err(Body::Alloc)?;
+    loop {
+        match body.try_next().await {
+            Ok(Some(piece)) => {
+                let room = want - buf.len();
+                if piece.len() > room {
+                    if !cap {
+                        return Err(Body::TooLong(buf.len() + piece.len()));
+                    }
+                    buf.extend_from_slice(&piece[..room]);
+                    return Ok(buf);
+                }
+                buf.extend_from_slice(&piece);
+                if cap && buf.len() == want {
+                    return Ok(buf);
+                }
+            }
+            Ok(None) => return Ok(buf),
+            Err(e) => return Err(Body::Broke(e)),
+        }
+    }
 }
 
 struct Pending {
