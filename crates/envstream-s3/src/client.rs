@@ -16,6 +16,11 @@ use crate::error::{S3Error, S3ErrorKind};
 
 const MIB: u64 = 1 << 20;
 
+/// Bytes the first GET asks for by default: enough for any ordinary
+/// header (a few hundred bytes per wrapped key). A longer header costs one
+/// more GET.
+pub const FIRST_READ: u64 = 16 * 1024;
+
 /// Path-style (`https://host/bucket/key`) or virtual-hosted-style
 /// (`https://bucket.host/key`) requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -77,7 +82,7 @@ impl Default for S3Settings {
             addressing: Addressing::Auto,
             concurrency: 8,
             upload_buffer: 192 * MIB,
-            first_read: crate::download::FIRST_READ,
+            first_read: FIRST_READ,
             range_size: 8 * MIB,
             copy_part_size: 1 << 30,
             connect_timeout: Duration::from_secs(3),

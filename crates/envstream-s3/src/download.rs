@@ -18,11 +18,6 @@ use crate::client::{join, transfer_buffer, Counters, S3Client};
 use crate::error::{causes, s3_error, Op, S3Error, S3ErrorKind};
 use crate::url::S3Url;
 
-/// Bytes the first GET asks for by default: enough for any ordinary
-/// header (a few hundred bytes per wrapped key). A longer header costs one
-/// more GET.
-pub const FIRST_READ: u64 = 16 * 1024;
-
 /// Attempts at one ranged GET whose body breaks off (the SDK retries
 /// failed requests, but not a body cut short after the answer started).
 const BODY_ATTEMPTS: u32 = 3;
@@ -48,7 +43,7 @@ impl std::fmt::Debug for S3Object {
 }
 
 impl S3Object {
-    /// One ranged GET of the first bytes (`first_read`, [`FIRST_READ`]
+    /// One ranged GET of the first bytes (`first_read`, [`FIRST_READ`](crate::FIRST_READ)
     /// by default): the answer's
     /// `Content-Range` gives the size and its ETag pins the object for
     /// every later read. (No HeadObject is needed.)
