@@ -34,7 +34,11 @@ ES="$ROOT/target/release/envstream"
 work="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    # Never fail here: under set -e a failed wait would skip the removal.
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
