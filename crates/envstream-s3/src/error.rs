@@ -194,7 +194,8 @@ where
                 return S3Error::new(kind, format!("{what}: {why}"));
             }
             let verb = if df.is_timeout() {
-                "timed out connecting to"
+                // A connect timeout, or no answer after the request was sent.
+                "timed out waiting for"
             } else if df.is_io() {
                 "could not connect to"
             } else {
