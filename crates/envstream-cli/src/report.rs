@@ -198,7 +198,7 @@ impl Report {
     }
 
     /// Records what an S3 transfer moved (requests and bytes, including
-    /// bytes copied inside S3).
+    /// bytes copied inside S3): seal, open and verify of `s3://`, and rekey.
     pub(crate) fn transfer(&mut self, t: envstream_s3::TransferStats) {
         self.s3 = Some(serde_json::json!({
             "requests": t.requests,

@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::proxy::{fault, host_port, moto, s3_error, s3_op, Proxy, CUT, HANG};
+use support::proxy::{fault, host_port, moto, s3_error, s3_op, Proxy, CUT, HANG, LOSE};
 use support::{code, stderr, stdout, BIN};
 
 const MIB: usize = 1 << 20;
@@ -187,6 +187,11 @@ impl Env {
         out.stdout
     }
 
+    /// A JSON file the binary wrote (a `--report`).
+    fn json(&self, name: &str) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.p(name)).expect("report")).expect("json")
+    }
+
     fn header_len(&self, key: &str) -> usize {
         let out = self.run(&["inspect", "--json", &self.url(key)]);
         assert_eq!(code(&out), 0, "inspect: {}", stderr(&out));
@@ -328,6 +333,21 @@ fn s3_range_fetches_only_the_chunks_it_needs() {
         assert_eq!(env.proxy.count("GetObject"), 2, "{range}");
         assert_eq!(env.proxy.total(), 2, "{range}");
     }
+    // The report counts the requests and bytes.
+    let out = env.run(&[
+        "open",
+        "--key-file",
+        "k.key",
+        "--range",
+        "0..10",
+        "--report",
+        "r.json",
+        &env.url("r.envs"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = env.json("r.json");
+    assert_eq!(report["s3"]["requests"], 2);
+    assert_eq!(report["s3"]["bytes_up"], 0);
     // Past the end: only the final chunk is read (and verified).
     let out = env.run(&[
         "open",
@@ -646,8 +666,7 @@ fn s3_rekey_copies_the_body_inside_s3() {
         &env.url("old.envs"),
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(env.p("r.json")).expect("report")).expect("json");
+    let report = env.json("r.json");
     let sealed = get(&env.bucket, "old.envs").len() as u64;
     let new_len = get(&env.bucket, "new.envs").len() as u64;
     // Only the first part (8 MiB) is uploaded; the rest is copied in S3.
@@ -768,4 +787,47 @@ fn s3_setup_mistakes_exit_2_before_any_request() {
         .expect("spawn");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(out.stdout, b"generic");
+}
+
+#[test]
+fn s3_a_lost_answer_to_the_completion_is_recognised() {
+    let env = Env::new("lost");
+    for (name, n, op) in [
+        ("multi.envs", 20 * MIB, "CompleteMultipartUpload"),
+        ("single.envs", 1000, "PutObject"),
+    ] {
+        let plain = data(n, 11);
+        env.write("plain", &plain);
+        env.proxy.reset();
+        // The server completes the object, but its answer never arrives: the
+        // retry is refused (the key exists now), and the object's ETag shows
+        // that it is ours.
+        env.proxy.inject(fault(op, LOSE, Some(1)));
+        if op == "CompleteMultipartUpload" {
+            // moto would accept the retried completion; S3 may find the
+            // upload gone.
+            env.proxy.inject(s3_error(op, 404, "NoSuchUpload", Some(1)));
+        }
+        let out = env.run(&["seal", "--key-file", "k.key", "-o", &env.url(name), "plain"]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        assert_eq!(env.proxy.count(op), 2, "{name}: sent, then retried");
+        assert_eq!(
+            env.proxy.count("HeadObject"),
+            2,
+            "{name}: the check, then the ETag"
+        );
+        assert_eq!(env.open(name), plain, "{name}");
+    }
+    // Someone else's object under the key is still refused.
+    env.write("other", b"other");
+    let out = env.run(&[
+        "seal",
+        "--key-file",
+        "k.key",
+        "-o",
+        &env.url("single.envs"),
+        "other",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(open_uploads(&env.bucket), 0);
 }

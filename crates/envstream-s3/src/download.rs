@@ -137,6 +137,11 @@ impl S3Object {
         &self.url
     }
 
+    /// The client this object is read with.
+    pub fn client(&self) -> &Arc<S3Client> {
+        &self.s3
+    }
+
     /// Makes sure the prefix holds the whole header (one more GET if the
     /// header is longer than the first read) and parses it. The header is
     /// not authenticated here. Errors are envstream format errors (a file
@@ -184,6 +189,7 @@ impl S3Object {
             base: layout.chunk_offset(0).unwrap_or(0),
             per_range,
             pos: 0,
+            ahead: 0,
             window: VecDeque::new(),
             cur: None,
         }
@@ -304,7 +310,6 @@ async fn read_body(mut body: ByteStream, want: usize, cap: bool) -> Result<Vec<u
 
 struct Pending {
     from: u64,
-    to: u64,
     task: tokio::task::JoinHandle<Result<Bytes, S3Error>>,
 }
 
@@ -322,6 +327,8 @@ pub struct RangeReader {
     base: u64,
     per_range: u64,
     pos: u64,
+    /// Where the next GET starts: the end of the last range asked for.
+    ahead: u64,
     window: VecDeque<Pending>,
     /// The fetched range the position is in: (start offset, bytes).
     cur: Option<(u64, Bytes)>,
@@ -348,34 +355,31 @@ impl RangeReader {
         next.min(self.end)
     }
 
-    /// Keeps `concurrency` GETs in flight from the position on.
+    /// Keeps `concurrency` GETs in flight, from `ahead` on.
     fn top_up(&mut self) {
         let concurrency = self.s3.settings.concurrency.max(1);
-        let mut next = self.window.back().map_or(self.pos, |p| p.to);
-        while self.window.len() < concurrency && next < self.end {
-            let to = self.range_end(next);
+        while self.window.len() < concurrency && self.ahead < self.end {
+            let (from, to) = (self.ahead, self.range_end(self.ahead));
             let task = self.s3.spawn(get_range(
                 self.s3.clone(),
                 self.url.clone(),
                 self.etag.clone(),
-                next,
+                from,
                 to,
             ));
-            self.window.push_back(Pending {
-                from: next,
-                to,
-                task,
-            });
-            next = to;
+            self.window.push_back(Pending { from, task });
+            self.ahead = to;
         }
     }
 
     fn fetch(&mut self) -> io::Result<()> {
-        if self.window.front().is_some_and(|p| p.from != self.pos) {
-            // After a seek: what was fetched ahead is not needed.
+        if self.window.front().is_none_or(|p| p.from != self.pos) {
+            // The start, or after a seek: what was fetched ahead is not
+            // needed; fetch from the position on.
             for p in self.window.drain(..) {
                 p.task.abort();
             }
+            self.ahead = self.pos;
         }
         self.top_up();
         let Some(p) = self.window.pop_front() else {

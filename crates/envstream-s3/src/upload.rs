@@ -13,6 +13,7 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
+use md5::{Digest, Md5};
 
 use crate::client::{transfer_buffer, Counters, S3Client};
 use crate::download::S3Object;
@@ -488,6 +489,7 @@ impl Upload {
         let mut parts = std::mem::take(&mut self.parts);
         parts.sort_by_key(|p| p.part_number);
         let count = parts.len() as u32;
+        let expected = multipart_etag(&parts);
         let mut stage = self.control.lock();
         let Stage::Open(id) = &*stage else {
             return Err(S3Error::new(S3ErrorKind::Other, "the upload was aborted"));
@@ -528,6 +530,7 @@ impl Upload {
                 .map_err(|e| s3_error(Op::Complete, &url.to_string(), &endpoint, e))?;
             Ok(())
         });
+        let result = result.or_else(|e| self.ours_after_all(e, expected.as_deref()));
         match result {
             Ok(()) => {
                 *stage = Stage::Done;
@@ -543,6 +546,24 @@ impl Upload {
         }
     }
 
+    /// After a failed completion: when the answer to a completion that
+    /// worked was lost, the SDK's retry is refused (the key now exists, or
+    /// the upload is gone). The object is ours if its ETag is the one S3
+    /// gives our parts (`expected`); then the upload did complete.
+    fn ours_after_all(&self, e: S3Error, expected: Option<&str>) -> Result<(), S3Error> {
+        let retry_refused = matches!(
+            e.kind(),
+            S3ErrorKind::Exists | S3ErrorKind::Other | S3ErrorKind::Unavailable
+        );
+        let Some(expected) = expected.filter(|_| retry_refused) else {
+            return Err(e);
+        };
+        match head_etag(self.s3(), &self.control.url) {
+            Ok(Some(etag)) if etag.trim_matches('"') == expected => Ok(()),
+            _ => Err(e),
+        }
+    }
+
     /// The whole (short) stream in one conditional PutObject.
     fn put_whole(&mut self) -> Result<UploadSummary, S3Error> {
         let mut stage = self.control.lock();
@@ -551,6 +572,7 @@ impl Upload {
         }
         let body = Bytes::from(std::mem::take(&mut self.cur));
         let len = body.len() as u64;
+        let sent = body.clone();
         let s3 = self.control.s3.clone();
         let (client, url, endpoint, counters) = (
             s3.client.clone(),
@@ -560,7 +582,7 @@ impl Upload {
         );
         let overwrite = self.overwrite;
         let timeouts = s3.timeouts(len);
-        s3.wait(async move {
+        let result = s3.wait(async move {
             Counters::add(&counters.requests, 1);
             let mut req = client
                 .put_object()
@@ -579,7 +601,9 @@ impl Upload {
                 .map_err(|e| s3_error(Op::Put, &url.to_string(), &endpoint, e))?;
             Counters::add(&counters.up, len);
             Ok(())
-        })?;
+        });
+        // A single object's ETag is the MD5 of its bytes.
+        result.or_else(|e| self.ours_after_all(e, Some(&hex(&Md5::digest(&sent)))))?;
         *stage = Stage::Done;
         Ok(UploadSummary {
             bytes: self.written,
@@ -611,9 +635,8 @@ fn crc32(data: &[u8]) -> String {
     aws_smithy_types::base64::encode(crc32fast::hash(data).to_be_bytes())
 }
 
-/// Fails with [`S3ErrorKind::Exists`] if `url` exists (one HeadObject).
-/// A 403 passes: the final conditional write still refuses an existing key.
-pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Error> {
+/// The ETag of `url`, or `None` when there is no such object (one HeadObject).
+fn head_etag(s3: &Arc<S3Client>, url: &S3Url) -> Result<Option<String>, S3Error> {
     let (client, u, endpoint, counters) = (
         s3.client.clone(),
         url.clone(),
@@ -621,7 +644,7 @@ pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Erro
         s3.counters.clone(),
     );
     let timeouts = s3.timeouts(0);
-    let found = s3.wait(async move {
+    s3.wait(async move {
         Counters::add(&counters.requests, 1);
         match client
             .head_object()
@@ -632,25 +655,77 @@ pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Erro
             .send()
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(out) => Ok(Some(out.e_tag.unwrap_or_default())),
             Err(e) => {
                 let e = s3_error(Op::Head, &u.to_string(), &endpoint, e);
-                match e.kind() {
-                    S3ErrorKind::NoSuchObject => Ok(false),
-                    // Without s3:ListBucket (or s3:GetObject) S3 answers
-                    // 403 for a missing key too: a write-only backup role
-                    // cannot tell, so the conditional write decides.
-                    S3ErrorKind::AccessDenied => Ok(false),
-                    _ => Err(e),
+                if e.kind() == S3ErrorKind::NoSuchObject {
+                    Ok(None)
+                } else {
+                    Err(e)
                 }
             }
         }
-    })?;
-    if found {
-        return Err(S3Error::new(
+    })
+}
+
+/// Fails with [`S3ErrorKind::Exists`] if `url` exists (one HeadObject).
+/// A 403 passes: without s3:ListBucket (or s3:GetObject) S3 answers 403
+/// for a missing key too, so a write-only backup role cannot tell, and the
+/// final conditional write decides.
+pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Error> {
+    match head_etag(s3, url) {
+        Ok(None) => Ok(()),
+        Err(e) if e.kind() == S3ErrorKind::AccessDenied => Ok(()),
+        Err(e) => Err(e),
+        Ok(Some(_)) => Err(S3Error::new(
             S3ErrorKind::Exists,
             format!("{url} already exists"),
-        ));
+        )),
     }
-    Ok(())
+}
+
+/// S3's ETag of a multipart object made of `parts`: the MD5 of the parts'
+/// binary MD5s, then `-` and the part count. `None` when a part's ETag is
+/// not an MD5 (SSE-KMS buckets, some stores): nothing to compare then.
+fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
+    let mut md5s = Vec::with_capacity(parts.len() * 16);
+    for p in parts {
+        let tag = p.e_tag()?.trim_matches('"');
+        if tag.len() != 32 {
+            return None;
+        }
+        for i in (0..32).step_by(2) {
+            md5s.push(u8::from_str_radix(tag.get(i..i + 2)?, 16).ok()?);
+        }
+    }
+    Some(format!("{}-{}", hex(&Md5::digest(&md5s)), parts.len()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(n: i32, etag: &str) -> CompletedPart {
+        CompletedPart::builder().part_number(n).e_tag(etag).build()
+    }
+
+    #[test]
+    fn the_multipart_etag_is_the_md5_of_the_part_md5s() {
+        // Parts "a" and "b" (their ETags are their MD5s, quoted as S3 sends them).
+        let parts = [
+            part(1, "\"0cc175b9c0f1b6a831c399e269772661\""),
+            part(2, "92eb5ffee6ae2fec3ad71c777531578f"),
+        ];
+        assert_eq!(
+            multipart_etag(&parts).as_deref(),
+            Some("96e024ba2074fe77e8e965ba43a704be-2")
+        );
+        // Not MD5s (SSE-KMS): nothing to compare.
+        assert_eq!(multipart_etag(&[part(1, "\"abc\"")]), None);
+        assert_eq!(hex(&Md5::digest(b"a")), "0cc175b9c0f1b6a831c399e269772661");
+    }
 }

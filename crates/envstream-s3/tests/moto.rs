@@ -330,3 +330,44 @@ fn an_object_replaced_during_a_restore_fails_cleanly() {
     assert_eq!(e.kind(), S3ErrorKind::Changed, "{e}");
     assert!(e.to_string().contains("PreconditionFailed"), "{e}");
 }
+
+#[test]
+fn a_restore_fetches_every_range_once() {
+    // Regression: with the window empty after taking a range, the next GET
+    // started again from the range just taken (a duplicate request).
+    for concurrency in [1, 3] {
+        let s3 = client(|s| {
+            s.range_size = 64 * 1024;
+            s.concurrency = concurrency;
+        });
+        let b = bucket(&s3, &format!("lib-once-{concurrency}"));
+        let key = LocalKey::from_secret(&[7; 32], Backend::default());
+        let url = S3Url::parse(&format!("s3://{b}/o")).expect("url");
+        let plain = data(1 << 20, 12);
+        seal_to(&s3, &url, &plain, &key, PartSchedule::Growing, false).expect("upload");
+        let before = s3.stats();
+        assert_eq!(open_from(&s3, &url, &key), plain);
+        let after = s3.stats();
+        let mut obj = S3Object::open(s3.clone(), url.clone()).expect("open");
+        let layout = BodyLayout::new(&obj.read_header().expect("header"));
+        // The first read, then ranges of 15 whole chunks (15 x 4112 bytes)
+        // on the chunk grid from the end of the first read.
+        let per = (64 * 1024 / layout.stride()) * layout.stride();
+        let base = layout.chunk_offset(0).expect("offset");
+        let (mut at, mut ranges) = (envstream_s3::FIRST_READ, 0);
+        while at < obj.size() {
+            at = base + ((at - base) / per + 1) * per;
+            ranges += 1;
+        }
+        assert_eq!(
+            after.requests - before.requests,
+            1 + ranges,
+            "concurrency {concurrency}"
+        );
+        assert_eq!(
+            after.bytes_down - before.bytes_down,
+            obj.size(),
+            "each byte once"
+        );
+    }
+}

@@ -118,5 +118,9 @@ pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
             }
         }
     }
-    sink.commit()
+    sink.commit()?;
+    if let Some((obj, _)) = &object {
+        report.transfer(obj.client().stats());
+    }
+    Ok(())
 }

@@ -105,7 +105,15 @@ pub(super) fn run(args: SealArgs, report: &mut Report) -> Result<()> {
             report.stats(stats.chunks);
         }
     }
-    out.commit()
+    let client = match &out {
+        Output::S3(upload) => Some(upload.client().clone()),
+        Output::File(_) => None,
+    };
+    out.commit()?;
+    if let Some(c) = client {
+        report.transfer(c.stats());
+    }
+    Ok(())
 }
 
 fn protected_seal(args: &SealArgs) -> Vec<Protected> {

@@ -46,6 +46,9 @@ pub(super) fn run(args: VerifyArgs, report: &mut Report) -> Result<()> {
     report.header(&header, vec![opened_with.clone()]);
     let (_, stats) = reader.copy_to(std::io::sink(), usize::from(args.perf.threads))?;
     report.stats(stats.chunks);
+    if let Some((obj, _)) = &object {
+        report.transfer(obj.client().stats());
+    }
     // The summary replaces the progress bar; a bar left above it would
     // look as if verification stopped early.
     report.clear_progress();

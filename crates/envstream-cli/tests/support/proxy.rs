@@ -158,6 +158,9 @@ pub const DIE: u16 = 0;
 pub const HANG: u16 = 1;
 /// Fault status: the real answer, cut off in the middle of its body.
 pub const CUT: u16 = 2;
+/// Fault status: the request reaches the server, but its answer is lost
+/// (the connection closes before it).
+pub const LOSE: u16 = 3;
 
 /// A fault of kind `status` (`DIE`, `HANG`, `CUT`) for `times` requests.
 pub fn fault(target: &'static str, status: u16, times: Option<usize>) -> Fault {
@@ -298,6 +301,11 @@ impl Proxy {
                         }
                         Some(fault) if fault.status == HANG => {
                             std::thread::sleep(Duration::from_secs(90));
+                            return;
+                        }
+                        Some(fault) if fault.status == LOSE => {
+                            let _ = forward(&upstream, &req);
+                            let _ = conn.shutdown(std::net::Shutdown::Both);
                             return;
                         }
                         Some(fault) if fault.status == CUT => {
