@@ -11,14 +11,14 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::proxy::{
     forward, host_port, http_page, kms_error, moto, Fault, Proxy, Request, KMS_JSON,
 };
-use support::{code, stderr, BIN};
+use support::{aws_cmd, code, stderr};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -98,23 +98,8 @@ impl Env {
     }
 
     fn cmd(&self, endpoint: &str) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.dir.path().join("no-aws-credentials"),
-            )
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .stdin(Stdio::null());
+        let mut c = aws_cmd(self.dir.path());
+        c.env("AWS_ENDPOINT_URL", endpoint);
         c
     }
 

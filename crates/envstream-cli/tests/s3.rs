@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::proxy::{fault, host_port, moto, s3_error, s3_op, Proxy, CUT, HANG, LOSE};
-use support::{code, stderr, stdout, BIN};
+use support::{aws_cmd, code, feed, stderr, stdout};
 
 const MIB: usize = 1 << 20;
 
@@ -117,22 +117,8 @@ impl Env {
     }
 
     fn cmd_at(&self, endpoint: &str) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.dir.path().join("no-aws-credentials"),
-            )
-            .env("AWS_ENDPOINT_URL_S3", endpoint)
-            .stdin(Stdio::null());
+        let mut c = aws_cmd(self.dir.path());
+        c.env("AWS_ENDPOINT_URL_S3", endpoint);
         c
     }
 
@@ -145,22 +131,9 @@ impl Env {
     }
 
     fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .cmd()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let data = input.to_vec();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let out = child.wait_with_output().expect("wait");
-        feeder.join().expect("feeder");
-        out
+        let mut c = self.cmd();
+        c.args(args);
+        feed(c, input)
     }
 
     fn write(&self, name: &str, data: &[u8]) {
@@ -770,6 +743,7 @@ fn s3_setup_mistakes_exit_2_before_any_request() {
     let out = env
         .cmd()
         .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
         .args(["inspect", &env.url("c.envs")])
         .output()
         .expect("spawn");

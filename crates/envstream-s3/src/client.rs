@@ -120,6 +120,14 @@ impl Counters {
     }
 }
 
+/// What a request task needs, cloned to move into it: the SDK client, the
+/// endpoint (for messages) and the counters.
+pub(crate) struct Req {
+    pub(crate) client: Client,
+    pub(crate) endpoint: String,
+    pub(crate) counters: Arc<Counters>,
+}
+
 /// An S3 client, its settings, and the Tokio runtime its requests run on.
 ///
 /// Every request is spawned onto that runtime and waited for from the
@@ -267,6 +275,15 @@ impl S3Client {
             bytes_down: c.down.load(Ordering::Relaxed),
             bytes_up: c.up.load(Ordering::Relaxed),
             bytes_copied: c.copied.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The pieces a request task takes along.
+    pub(crate) fn req(&self) -> Req {
+        Req {
+            client: self.client.clone(),
+            endpoint: self.endpoint.clone(),
+            counters: self.counters.clone(),
         }
     }
 

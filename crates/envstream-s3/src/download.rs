@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use envstream::{BodyLayout, Header};
 
-use crate::client::{join, transfer_buffer, Counters, S3Client};
+use crate::client::{join, transfer_buffer, Counters, Req, S3Client};
 use crate::error::{causes, s3_error, Op, S3Error, S3ErrorKind};
 use crate::url::S3Url;
 
@@ -48,12 +48,12 @@ impl S3Object {
     /// `Content-Range` gives the size and its ETag pins the object for
     /// every later read. (No HeadObject is needed.)
     pub fn open(s3: Arc<S3Client>, url: S3Url) -> Result<S3Object, S3Error> {
-        let (client, u, endpoint, counters) = (
-            s3.client.clone(),
-            url.clone(),
-            s3.endpoint().to_owned(),
-            s3.counters.clone(),
-        );
+        let Req {
+            client,
+            endpoint,
+            counters,
+        } = s3.req();
+        let u = url.clone();
         let timeouts = s3.timeouts(0);
         let first = s3.settings.first_read.max(1);
         let (prefix, size, etag) = s3.wait(async move {

@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPa
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use crate::client::{transfer_buffer, Counters, S3Client};
+use crate::client::{transfer_buffer, Counters, Req, S3Client};
 use crate::download::S3Object;
 use crate::error::{s3_error, Op, S3Error, S3ErrorKind};
 use crate::schedule::{PartSchedule, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
@@ -74,13 +74,13 @@ impl Control {
             Stage::NotStarted => return Ok(true),
             Stage::Aborted => return Ok(false),
         };
-        let (client, url, endpoint) = (
-            self.s3.client.clone(),
-            self.url.clone(),
-            self.s3.endpoint().to_owned(),
-        );
+        let Req {
+            client,
+            endpoint,
+            counters,
+        } = self.s3.req();
+        let url = self.url.clone();
         let timeouts = self.s3.timeouts(0);
-        let counters = self.s3.counters.clone();
         self.s3.wait(async move {
             Counters::add(&counters.requests, 1);
             client
@@ -227,12 +227,12 @@ impl Upload {
             Stage::NotStarted => {}
         }
         let s3 = self.s3().clone();
-        let (client, url, endpoint, counters) = (
-            s3.client.clone(),
-            self.control.url.clone(),
-            s3.endpoint().to_owned(),
-            s3.counters.clone(),
-        );
+        let Req {
+            client,
+            endpoint,
+            counters,
+        } = s3.req();
+        let url = self.control.url.clone();
         let timeouts = s3.timeouts(0);
         let id = s3.wait(async move {
             Counters::add(&counters.requests, 1);
@@ -278,12 +278,12 @@ impl Upload {
         self.inflight += 1;
         self.held += len;
         let s3 = self.s3().clone();
-        let (client, url, endpoint, counters) = (
-            s3.client.clone(),
-            self.control.url.clone(),
-            s3.endpoint().to_owned(),
-            s3.counters.clone(),
-        );
+        let Req {
+            client,
+            endpoint,
+            counters,
+        } = s3.req();
+        let url = self.control.url.clone();
         let timeouts = s3.timeouts(len);
         let tx = self.tx.clone();
         let part = i32::try_from(number).unwrap_or(i32::MAX);
@@ -362,12 +362,12 @@ impl Upload {
             self.next_part += 1;
             self.inflight += 1;
             let s3 = self.s3().clone();
-            let (client, url, endpoint, counters) = (
-                s3.client.clone(),
-                self.control.url.clone(),
-                s3.endpoint().to_owned(),
-                s3.counters.clone(),
-            );
+            let Req {
+                client,
+                endpoint,
+                counters,
+            } = s3.req();
+            let url = self.control.url.clone();
             let (copy_source, etag) = (source.url().copy_source(), source.etag().to_owned());
             // A server-side copy answers when it is done: allow 2 minutes
             // plus a second per 64 MiB.
@@ -495,12 +495,12 @@ impl Upload {
             return Err(S3Error::new(S3ErrorKind::Other, "the upload was aborted"));
         };
         let (id, s3) = (id.clone(), self.control.s3.clone());
-        let (client, url, endpoint, counters) = (
-            s3.client.clone(),
-            self.control.url.clone(),
-            s3.endpoint().to_owned(),
-            s3.counters.clone(),
-        );
+        let Req {
+            client,
+            endpoint,
+            counters,
+        } = s3.req();
+        let url = self.control.url.clone();
         let overwrite = self.overwrite;
         // S3 answers a completion at once (then keeps the connection with
         // whitespace), but stores that assemble the object first answer
@@ -574,12 +574,12 @@ impl Upload {
         let len = body.len() as u64;
         let sent = body.clone();
         let s3 = self.control.s3.clone();
-        let (client, url, endpoint, counters) = (
-            s3.client.clone(),
-            self.control.url.clone(),
-            s3.endpoint().to_owned(),
-            s3.counters.clone(),
-        );
+        let Req {
+            client,
+            endpoint,
+            counters,
+        } = s3.req();
+        let url = self.control.url.clone();
         let overwrite = self.overwrite;
         let timeouts = s3.timeouts(len);
         let result = s3.wait(async move {
@@ -637,12 +637,12 @@ fn crc32(data: &[u8]) -> String {
 
 /// The ETag of `url`, or `None` when there is no such object (one HeadObject).
 fn head_etag(s3: &Arc<S3Client>, url: &S3Url) -> Result<Option<String>, S3Error> {
-    let (client, u, endpoint, counters) = (
-        s3.client.clone(),
-        url.clone(),
-        s3.endpoint().to_owned(),
-        s3.counters.clone(),
-    );
+    let Req {
+        client,
+        endpoint,
+        counters,
+    } = s3.req();
+    let u = url.clone();
     let timeouts = s3.timeouts(0);
     s3.wait(async move {
         Counters::add(&counters.requests, 1);

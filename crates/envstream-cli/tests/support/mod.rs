@@ -28,8 +28,14 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs with `input` on stdin (fed from a thread, so large inputs cannot deadlock).
 pub fn run_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
-    let mut child = cmd(dir)
-        .args(args)
+    let mut c = cmd(dir);
+    c.args(args);
+    feed(c, input)
+}
+
+/// Runs `c` with `input` on stdin, fed from a thread, and captures the output.
+pub fn feed(mut c: Command, input: &[u8]) -> Output {
+    let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -43,6 +49,29 @@ pub fn run_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
     let out = child.wait_with_output().expect("wait");
     feeder.join().expect("feeder thread");
     out
+}
+
+/// The binary in `dir` for the AWS tests: a clean environment with dummy
+/// credentials and region, no instance metadata and no AWS files (HOME is
+/// `dir`), stdin null. The caller adds the endpoint.
+pub fn aws_cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .stdin(Stdio::null());
+    c
 }
 
 /// The exit code; -1 if the process died from a signal.
