@@ -184,10 +184,6 @@ impl Upload {
         AbortHandle(self.control.clone())
     }
 
-    fn s3(&self) -> &Arc<S3Client> {
-        &self.control.s3
-    }
-
     /// The client this upload uses.
     pub fn client(&self) -> &Arc<S3Client> {
         &self.control.s3
@@ -226,7 +222,7 @@ impl Upload {
             }
             Stage::NotStarted => {}
         }
-        let s3 = self.s3().clone();
+        let s3 = self.client().clone();
         let Req {
             client,
             endpoint,
@@ -267,7 +263,7 @@ impl Upload {
             ));
         }
         let id = self.ensure_open()?;
-        let concurrency = self.s3().settings.concurrency.max(1);
+        let concurrency = self.client().settings.concurrency.max(1);
         while self.inflight >= concurrency {
             self.wait_one()?;
         }
@@ -277,7 +273,7 @@ impl Upload {
         self.next_part += 1;
         self.inflight += 1;
         self.held += len;
-        let s3 = self.s3().clone();
+        let s3 = self.client().clone();
         let Req {
             client,
             endpoint,
@@ -339,12 +335,12 @@ impl Upload {
         }
         let left = u64::from(MAX_PARTS.saturating_sub(self.next_part - 1)).max(1);
         let size = self
-            .s3()
+            .client()
             .settings
             .copy_part_size
             .max((to - from).div_ceil(left))
             .clamp(MIN_PART_SIZE, MAX_PART_SIZE);
-        let concurrency = self.s3().settings.concurrency.max(1);
+        let concurrency = self.client().settings.concurrency.max(1);
         let mut at = from;
         while at < to {
             if self.next_part > MAX_PARTS {
@@ -361,7 +357,7 @@ impl Upload {
             let number = self.next_part;
             self.next_part += 1;
             self.inflight += 1;
-            let s3 = self.s3().clone();
+            let s3 = self.client().clone();
             let Req {
                 client,
                 endpoint,
@@ -428,7 +424,7 @@ impl Upload {
     }
 
     fn write_some(&mut self, mut data: &[u8]) -> Result<(), S3Error> {
-        let budget = self.s3().settings.upload_buffer;
+        let budget = self.client().settings.upload_buffer;
         while !data.is_empty() {
             if let Some(e) = &self.failed {
                 return Err(e.clone());
@@ -558,7 +554,7 @@ impl Upload {
         let Some(expected) = expected.filter(|_| retry_refused) else {
             return Err(e);
         };
-        match head_etag(self.s3(), &self.control.url) {
+        match head_etag(self.client(), &self.control.url) {
             Ok(Some(etag)) if etag.trim_matches('"') == expected => Ok(()),
             _ => Err(e),
         }
