@@ -71,9 +71,9 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        aws: AwsArgs,
+        aws: S3AwsArgs,
         #[command(flatten)]
-        s3: S3Args,
+        s3: S3PathArgs,
         /// The sealed file or s3://BUCKET/KEY; `-` or absent means stdin.
         #[arg(value_name = "INPUT")]
         input: Option<PathBuf>,
@@ -95,15 +95,36 @@ pub(crate) struct KeyArgs {
     pub(crate) key_files: Vec<PathBuf>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub(crate) struct AwsArgs {
     /// AWS region for KMS key ids and alias names (key ARNs carry their
     /// own) and for S3 buckets.
-    #[arg(long, value_name = "REGION")]
+    #[arg(long, value_name = "REGION", value_parser = crate::values::region)]
     pub(crate) region: Option<String>,
-    /// AWS profile from ~/.aws/config and ~/.aws/credentials.
-    #[arg(long, value_name = "PROFILE")]
+    /// AWS profile from ~/.aws/config and ~/.aws/credentials; it must exist.
+    #[arg(long, value_name = "PROFILE", value_parser = non_empty("--profile"))]
     pub(crate) profile: Option<String>,
+}
+
+/// The AWS settings of `inspect`, which uses no key: only S3.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct S3AwsArgs {
+    /// AWS region of the bucket, for an s3:// input.
+    #[arg(long, value_name = "REGION", value_parser = crate::values::region)]
+    pub(crate) region: Option<String>,
+    /// AWS profile from ~/.aws/config and ~/.aws/credentials, for an
+    /// s3:// input; it must exist.
+    #[arg(long, value_name = "PROFILE", value_parser = non_empty("--profile"))]
+    pub(crate) profile: Option<String>,
+}
+
+impl From<&S3AwsArgs> for AwsArgs {
+    fn from(a: &S3AwsArgs) -> AwsArgs {
+        AwsArgs {
+            region: a.region.clone(),
+            profile: a.profile.clone(),
+        }
+    }
 }
 
 /// The keys that may unwrap a file's data key (open, verify, rekey).
@@ -124,26 +145,63 @@ pub(crate) struct UnwrapArgs {
     pub(crate) aws: AwsArgs,
 }
 
-/// How to talk to S3 when an input or output is `s3://BUCKET/KEY`.
-#[derive(Args, Debug, Clone)]
-pub(crate) struct S3Args {
+/// Path-style requests, for any command that can use S3.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct S3PathArgs {
     /// Path-style S3 requests (http://host/BUCKET/KEY). Automatic when an
     /// endpoint is set (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL): MinIO,
     /// Ceph and moto need it.
     #[arg(long = "s3-path-style", help_heading = "S3")]
     pub(crate) path_style: bool,
+}
+
+/// How many S3 requests run at once, for commands that move a body.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct S3ConcurrencyArgs {
     /// Parts uploaded, or ranged GETs of about 8 MiB of whole chunks
-    /// fetched, at the same time (1 to 64). A restore holds N × 8 MiB.
-    #[arg(long = "s3-concurrency", value_name = "N", default_value_t = 8, help_heading = "S3",
+    /// fetched, at the same time: 1 to 64 (default 8). A restore holds
+    /// N × 8 MiB.
+    #[arg(long = "s3-concurrency", value_name = "N", help_heading = "S3",
           value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub(crate) concurrency: u16,
-    /// Upload memory: sealed bytes held in parts being filled or uploaded
-    /// (16M to 16G). Peak memory is max(SIZE, one part) plus --threads × 1 MiB;
-    /// parts are 8 MiB, growing to 128 MiB up to 1 TiB and 4 GiB beyond
-    /// (docs/S3.md), so the default keeps streams up to 1 TiB under 256 MiB.
-    #[arg(long = "s3-buffer", value_name = "SIZE", default_value = "192M", help_heading = "S3",
+    pub(crate) concurrency: Option<u16>,
+}
+
+/// Upload memory, for commands that write S3 objects.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct S3BufferArgs {
+    /// With -o s3://…: upload memory, the sealed bytes held in parts being
+    /// filled or uploaded (16M to 16G, default 192M). Peak memory is
+    /// max(SIZE, one part) plus --threads × 1 MiB; parts are 8 MiB, growing
+    /// to 128 MiB up to 1 TiB and 4 GiB beyond (docs/S3.md), so the default
+    /// keeps streams up to 1 TiB under 256 MiB.
+    #[arg(long = "s3-buffer", value_name = "SIZE", help_heading = "S3",
           value_parser = crate::values::s3_buffer)]
-    pub(crate) buffer: u64,
+    pub(crate) buffer: Option<u64>,
+}
+
+/// The S3 flags of a command (those it does not take stay unset).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct S3Args {
+    pub(crate) path: S3PathArgs,
+    pub(crate) concurrency: S3ConcurrencyArgs,
+    pub(crate) buffer: S3BufferArgs,
+}
+
+impl S3Args {
+    /// The S3 flags given, by name, to refuse them where no S3 location is used.
+    pub(crate) fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.path.path_style {
+            v.push("--s3-path-style");
+        }
+        if self.concurrency.concurrency.is_some() {
+            v.push("--s3-concurrency");
+        }
+        if self.buffer.buffer.is_some() {
+            v.push("--s3-buffer");
+        }
+        v
+    }
 }
 
 #[derive(Args, Debug)]
@@ -191,14 +249,27 @@ pub(crate) struct UiArgs {
     pub(crate) report: Option<PathBuf>,
 }
 
+/// The output of `seal` and `rekey`: a file, stdout or an S3 object.
 #[derive(Args, Debug)]
 pub(crate) struct OutputArgs {
     /// Output file, written atomically (temporary file, renamed when
-    /// complete), or s3://BUCKET/KEY for seal and rekey (multipart upload,
-    /// completed only after the final chunk).
+    /// complete), or s3://BUCKET/KEY (multipart upload, completed only
+    /// after the final chunk); `-` or absent means stdout.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
     /// Replace OUT if it exists (for S3: an existing object).
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// The output of `open`: plaintext, to a file or stdout, never to S3.
+#[derive(Args, Debug)]
+pub(crate) struct PlainOutputArgs {
+    /// Output file, written atomically (temporary file, renamed only after
+    /// the final chunk verified); `-` or absent means stdout.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub(crate) output: Option<PathBuf>,
+    /// Replace OUT if it exists.
     #[arg(long)]
     pub(crate) force: bool,
 }
@@ -226,16 +297,36 @@ pub(crate) struct SealArgs {
           value_parser = crate::values::expected_size)]
     pub(crate) expected_size: Option<u64>,
     #[command(flatten)]
-    pub(crate) s3: S3Args,
+    pub(crate) s3_path: S3PathArgs,
+    #[command(flatten)]
+    pub(crate) s3_concurrency: S3ConcurrencyArgs,
+    #[command(flatten)]
+    pub(crate) s3_buffer: S3BufferArgs,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]
     pub(crate) ui: UiArgs,
-    /// Input file; `-` or absent means stdin.
-    #[arg(value_name = "INPUT")]
+    /// Input file; `-` or absent means stdin (a terminal is refused).
+    #[arg(value_name = "INPUT", conflicts_with = "producer")]
     pub(crate) input: Option<PathBuf>,
+    /// After `--`: a command whose output is sealed (`-- tar c dir`). The
+    /// stream is finished, and the file or object published, only if the
+    /// command exits 0; otherwise nothing is, and envstream exits 1.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) producer: Vec<String>,
+}
+
+impl SealArgs {
+    /// The S3 flags given.
+    pub(crate) fn s3(&self) -> S3Args {
+        S3Args {
+            path: self.s3_path.clone(),
+            concurrency: self.s3_concurrency.clone(),
+            buffer: self.s3_buffer.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -250,9 +341,11 @@ pub(crate) struct OpenArgs {
     #[arg(long, value_name = "START..END", value_parser = crate::values::range)]
     pub(crate) range: Option<crate::values::ByteRange>,
     #[command(flatten)]
-    pub(crate) out: OutputArgs,
+    pub(crate) out: PlainOutputArgs,
     #[command(flatten)]
-    pub(crate) s3: S3Args,
+    pub(crate) s3_path: S3PathArgs,
+    #[command(flatten)]
+    pub(crate) s3_concurrency: S3ConcurrencyArgs,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]
@@ -260,6 +353,17 @@ pub(crate) struct OpenArgs {
     /// Input file or s3://BUCKET/KEY; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
+}
+
+impl OpenArgs {
+    /// The S3 flags given.
+    pub(crate) fn s3(&self) -> S3Args {
+        S3Args {
+            path: self.s3_path.clone(),
+            concurrency: self.s3_concurrency.clone(),
+            ..S3Args::default()
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -270,7 +374,9 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "context", value_name = "K=V", value_parser = crate::values::context_pair)]
     pub(crate) context: Vec<(String, String)>,
     #[command(flatten)]
-    pub(crate) s3: S3Args,
+    pub(crate) s3_path: S3PathArgs,
+    #[command(flatten)]
+    pub(crate) s3_concurrency: S3ConcurrencyArgs,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]
@@ -278,6 +384,17 @@ pub(crate) struct VerifyArgs {
     /// Input file or s3://BUCKET/KEY; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
+}
+
+impl VerifyArgs {
+    /// The S3 flags given.
+    pub(crate) fn s3(&self) -> S3Args {
+        S3Args {
+            path: self.s3_path.clone(),
+            concurrency: self.s3_concurrency.clone(),
+            ..S3Args::default()
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -294,7 +411,11 @@ pub(crate) struct RekeyArgs {
     #[arg(long = "remove-key", value_name = "KEYID")]
     pub(crate) remove_keys: Vec<String>,
     #[command(flatten)]
-    pub(crate) s3: S3Args,
+    pub(crate) s3_path: S3PathArgs,
+    #[command(flatten)]
+    pub(crate) s3_concurrency: S3ConcurrencyArgs,
+    #[command(flatten)]
+    pub(crate) s3_buffer: S3BufferArgs,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
@@ -302,6 +423,17 @@ pub(crate) struct RekeyArgs {
     /// The sealed file or s3://BUCKET/KEY; `-` means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
+}
+
+impl RekeyArgs {
+    /// The S3 flags given.
+    pub(crate) fn s3(&self) -> S3Args {
+        S3Args {
+            path: self.s3_path.clone(),
+            concurrency: self.s3_concurrency.clone(),
+            buffer: self.s3_buffer.clone(),
+        }
+    }
 }
 
 impl Command {

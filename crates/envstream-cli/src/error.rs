@@ -1,5 +1,6 @@
 //! Exit codes and one-line error reporting.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::process::ExitCode;
 
@@ -33,12 +34,43 @@ pub(crate) enum BrokenPipe {
     Incomplete,
 }
 
+/// The first error of type `T` in `err`'s chain, looking inside I/O
+/// errors too: the engine's reads and writes carry S3 and envstream errors
+/// inside `io::Error`s (whose `source()` skips the error they carry), and
+/// the progress counter wraps those to name the file.
+pub(crate) fn find<T: StdError + 'static>(err: &anyhow::Error) -> Option<&T> {
+    err.chain().find_map(|e| find_in::<T>(e, 0))
+}
+
+fn find_in<'a, T: StdError + 'static>(
+    e: &'a (dyn StdError + 'static),
+    depth: u32,
+) -> Option<&'a T> {
+    if depth > 32 {
+        return None;
+    }
+    if let Some(t) = e.downcast_ref::<T>() {
+        return Some(t);
+    }
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        let inner: &(dyn StdError + 'static) = inner;
+        if let Some(t) = find_in::<T>(inner, depth + 1) {
+            return Some(t);
+        }
+    }
+    e.source().and_then(|s| find_in::<T>(s, depth + 1))
+}
+
 /// Whether the error is a broken pipe downstream.
 pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>().is_some_and(|io| {
             io.kind() == std::io::ErrorKind::BrokenPipe
                 && envstream::Error::from_io_ref(io).is_none()
+                && envstream_s3::S3Error::from_io_ref(io).is_none()
         })
     })
 }
@@ -46,24 +78,58 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// The S3 error in the chain, also inside an I/O error (the transport's
 /// `Read` and `Write` carry it there) or an envstream I/O error.
 pub(crate) fn s3_error(err: &anyhow::Error) -> Option<&envstream_s3::S3Error> {
-    err.chain().find_map(|e| {
-        e.downcast_ref::<envstream_s3::S3Error>()
-            .or_else(|| {
-                e.downcast_ref::<std::io::Error>()
-                    .and_then(envstream_s3::S3Error::from_io_ref)
-            })
-            .or_else(|| match e.downcast_ref::<envstream::Error>() {
-                Some(envstream::Error::Io(io)) => envstream_s3::S3Error::from_io_ref(io),
-                _ => None,
-            })
-    })
+    find::<envstream_s3::S3Error>(err)
+}
+
+/// A failed run whose S3 upload could not be aborted either.
+#[derive(Debug)]
+pub(crate) struct Abandoned {
+    pub(crate) first: Box<dyn StdError + Send + Sync + 'static>,
+    pub(crate) line: String,
+    pub(crate) abort: envstream_s3::S3Error,
+}
+
+impl Abandoned {
+    /// `first` (the failure), then the failure to abort the upload.
+    pub(crate) fn error(first: anyhow::Error, abort: envstream_s3::S3Error) -> anyhow::Error {
+        let line = primary_line(&first);
+        anyhow::Error::new(Abandoned {
+            first: first.into(),
+            line,
+            abort,
+        })
+    }
+}
+
+impl fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; aborting the S3 upload failed too: {}",
+            self.line, self.abort
+        )
+    }
+}
+
+impl StdError for Abandoned {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.first)
+    }
+}
+
+/// The multipart upload a failure left behind, if aborting it failed.
+pub(crate) fn leftover_upload(err: &anyhow::Error) -> Option<&envstream_s3::LeftoverUpload> {
+    if let Some(a) = find::<Abandoned>(err) {
+        return a.abort.leftover_upload();
+    }
+    s3_error(err).and_then(|e| e.leftover_upload())
 }
 
 /// The exit code of an S3 failure.
 fn s3_exit_code(e: &envstream_s3::S3Error) -> u8 {
     use envstream_s3::S3ErrorKind as K;
     match e.kind() {
-        K::InvalidLocation | K::Configuration | K::Exists => EXIT_USAGE,
+        K::InvalidLocation | K::Configuration | K::Exists | K::NotS3 => EXIT_USAGE,
         K::AccessDenied | K::NoSuchBucket => EXIT_KEY,
         K::Unavailable => EXIT_KEY_SERVICE,
         K::BadObject => EXIT_INTEGRITY,
@@ -77,25 +143,35 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(e) = s3_error(err) {
         return s3_exit_code(e);
     }
-    for e in err.chain() {
-        let lib = e.downcast_ref::<envstream::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(envstream::Error::from_io_ref)
-        });
-        if let Some(lib) = lib {
-            return match lib.class() {
-                ErrorClass::Integrity => EXIT_INTEGRITY,
-                ErrorClass::Key => EXIT_KEY,
-                ErrorClass::KeyService => EXIT_KEY_SERVICE,
-                ErrorClass::Usage => EXIT_USAGE,
-                _ => EXIT_IO,
-            };
-        }
-        if e.is::<UsageError>() {
-            return EXIT_USAGE;
-        }
+    if let Some(lib) = find::<envstream::Error>(err) {
+        return match lib.class() {
+            ErrorClass::Integrity => EXIT_INTEGRITY,
+            ErrorClass::Key => EXIT_KEY,
+            ErrorClass::KeyService => EXIT_KEY_SERVICE,
+            ErrorClass::Usage => EXIT_USAGE,
+            _ => EXIT_IO,
+        };
+    }
+    if find::<UsageError>(err).is_some() {
+        return EXIT_USAGE;
     }
     EXIT_IO
+}
+
+/// The line that describes an error: an S3 failure or an input that is
+/// not whole says it all in its own words (it names the operation and the
+/// object, or the input); anything else is the whole chain on one line.
+fn primary_line(err: &anyhow::Error) -> String {
+    if let Some(a) = err.downcast_ref::<Abandoned>() {
+        return a.to_string();
+    }
+    if let Some(e) = s3_error(err) {
+        return e.to_string();
+    }
+    if let Some(e) = find::<crate::source::SourceError>(err) {
+        return e.to_string();
+    }
+    one_line(err)
 }
 
 /// The error as one line: each context or cause once, joined with ": ".
@@ -132,12 +208,7 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             _ => None,
         };
     }
-    let lib = err.chain().find_map(|e| {
-        e.downcast_ref::<envstream::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(envstream::Error::from_io_ref)
-        })
-    })?;
+    let lib = find::<envstream::Error>(err)?;
     match lib {
         envstream::Error::Key(envstream::KeyError::ContextMismatch { .. }) => {
             Some("check --context")
@@ -167,7 +238,7 @@ pub(crate) fn classify(err: &anyhow::Error, pipe: BrokenPipe) -> (u8, Option<Str
             ),
         }
     } else {
-        let mut line = one_line(err);
+        let mut line = primary_line(err);
         if let Some(h) = hint(err).filter(|h| !line.contains(h)) {
             line.push_str("; ");
             line.push_str(h);

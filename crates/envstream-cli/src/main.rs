@@ -9,6 +9,8 @@ mod output;
 mod paths;
 mod report;
 mod s3;
+mod signals;
+mod source;
 mod values;
 
 use std::process::ExitCode;
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    output::install_signal_cleanup();
+    signals::install();
     let pipe = cli.command.broken_pipe();
     let protected = commands::protected(&cli.command);
     let mut report = match report::Report::new(cli.command.name(), cli.command.ui(), &protected) {
@@ -49,11 +51,12 @@ fn main() -> ExitCode {
             return error::report(code, message.as_deref());
         }
     };
-    let (code, message) = match commands::run(cli.command, &mut report) {
+    let result = commands::run(cli.command, &mut report);
+    let (code, message) = match &result {
         Ok(()) => (0, None),
-        Err(e) => error::classify(&e, pipe),
+        Err(e) => error::classify(e, pipe),
     };
-    if let Err(e) = report.finish(code, message.clone()) {
+    if let Err(e) = report.finish(code, message.as_deref(), result.as_ref().err()) {
         // The work is done (or failed on its own); the report is not.
         let line = error::one_line(&e);
         return match message {

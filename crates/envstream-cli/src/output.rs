@@ -17,98 +17,6 @@ pub(crate) struct Sink {
     atomic: Option<(TempFile, bool)>,
 }
 
-/// Temporary output files in progress, removed by the signal handler.
-static PARTIALS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-fn register(p: &Path) {
-    if let Ok(mut v) = PARTIALS.lock() {
-        v.push(p.to_path_buf());
-    }
-}
-
-fn unregister(p: &Path) {
-    if let Ok(mut v) = PARTIALS.lock() {
-        v.retain(|x| x != p);
-    }
-}
-
-/// S3 uploads in progress, aborted by the signal handler.
-static UPLOADS: std::sync::Mutex<Vec<(u64, envstream_s3::AbortHandle)>> =
-    std::sync::Mutex::new(Vec::new());
-
-/// Keeps an S3 upload registered with the signal handler while it lives.
-pub(crate) struct AbortOnSignal(u64);
-
-impl AbortOnSignal {
-    pub(crate) fn new(handle: envstream_s3::AbortHandle) -> AbortOnSignal {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut v) = UPLOADS.lock() {
-            v.push((id, handle));
-        }
-        AbortOnSignal(id)
-    }
-}
-
-impl Drop for AbortOnSignal {
-    fn drop(&mut self) {
-        if let Ok(mut v) = UPLOADS.lock() {
-            v.retain(|(id, _)| *id != self.0);
-        }
-    }
-}
-
-/// On SIGINT, SIGTERM or SIGHUP: remove every partial output file, abort
-/// every S3 upload in progress, and exit with 128 + the signal number, so
-/// an interrupted run leaves nothing that looks like a finished file.
-pub(crate) fn install_signal_cleanup() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            // Holding the lock keeps a commit from racing the removal.
-            let held = PARTIALS.lock();
-            let mut removed = 0;
-            if let Ok(v) = &held {
-                for p in v.iter() {
-                    if std::fs::remove_file(p).is_ok() {
-                        removed += 1;
-                    }
-                }
-            }
-            let uploads: Vec<_> = match UPLOADS.lock() {
-                Ok(v) => v.iter().map(|(_, h)| h.clone()).collect(),
-                Err(_) => Vec::new(),
-            };
-            let mut aborted = false;
-            for h in uploads {
-                match h.abort() {
-                    Ok(true) => {
-                        aborted = true;
-                        eprintln!(
-                            "envstream: interrupted by signal {sig}; the S3 multipart upload was aborted, so no object was created"
-                        );
-                    }
-                    Ok(false) => {}
-                    Err(e) => eprintln!(
-                        "envstream: interrupted by signal {sig}; aborting the S3 upload failed ({e}); list and abort it with `aws s3api list-multipart-uploads`"
-                    ),
-                }
-            }
-            if removed > 0 {
-                eprintln!(
-                    "envstream: interrupted by signal {sig}; the partial output file was removed"
-                );
-            } else if !aborted {
-                eprintln!("envstream: interrupted by signal {sig}; any output written so far is incomplete");
-            }
-            std::process::exit(128 + sig);
-        }
-    });
-}
-
 /// Pipe capacity requested for stdin and stdout pipes: many chunks fit, so
 /// the processes on either side do not wake each other for every 64 KiB.
 const PIPE_SIZE: usize = 1 << 20;
@@ -120,8 +28,15 @@ fn grow_pipe(f: &File) {
         .metadata()
         .map(|m| m.file_type().is_fifo())
         .unwrap_or(false);
-    if is_pipe && rustix::pipe::fcntl_getpipe_size(f).is_ok_and(|n| n < PIPE_SIZE) {
-        let _ = rustix::pipe::fcntl_setpipe_size(f, PIPE_SIZE);
+    if is_pipe {
+        grow_pipe_fd(f);
+    }
+}
+
+/// Enlarges the buffer of a pipe (a producer command's stdout).
+pub(crate) fn grow_pipe_fd(f: impl std::os::fd::AsFd) {
+    if rustix::pipe::fcntl_getpipe_size(&f).is_ok_and(|n| n < PIPE_SIZE) {
+        let _ = rustix::pipe::fcntl_setpipe_size(&f, PIPE_SIZE);
     }
 }
 
@@ -197,18 +112,22 @@ pub(crate) fn output_label(p: &Option<PathBuf>) -> String {
     )
 }
 
-/// A temporary file beside its destination, removed on drop (and by the
-/// signal handler) unless it was moved into place.
+/// A temporary file beside its destination, removed on drop (and, for an
+/// output, by the signal handler) unless it was moved into place.
 pub(crate) struct TempFile {
     file: File,
     tmp: PathBuf,
     dest: PathBuf,
     done: bool,
+    /// Registered with the signal handler as a partial output.
+    output: bool,
 }
 
 impl TempFile {
     /// Creates `.NAME.envstream-partial.PID.NANOS.N` in `dest`'s directory.
-    pub(crate) fn create(dest: &Path, mode: u32) -> Result<TempFile> {
+    /// An `output` is removed by the signal handler; a report is not (the
+    /// handler replaces the report with one that says it was interrupted).
+    pub(crate) fn create(dest: &Path, mode: u32, output: bool) -> Result<TempFile> {
         let dir = match dest.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -235,12 +154,15 @@ impl TempFile {
                 .open(&tmp)
             {
                 Ok(file) => {
-                    register(&tmp);
+                    if output {
+                        crate::signals::add_partial(&tmp, dest);
+                    }
                     return Ok(TempFile {
                         file,
                         tmp,
                         dest: dest.to_path_buf(),
                         done: false,
+                        output,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
@@ -309,7 +231,9 @@ impl Drop for TempFile {
         if !self.done {
             let _ = std::fs::remove_file(&self.tmp);
         }
-        unregister(&self.tmp);
+        if self.output {
+            crate::signals::remove_partial(&self.tmp);
+        }
     }
 }
 
@@ -349,6 +273,7 @@ impl Sink {
     /// and writes to a temporary file in the same directory.
     pub(crate) fn open(output: &Option<PathBuf>, force: bool) -> Result<Sink> {
         if is_stdio(output) {
+            crate::signals::produces(crate::signals::Produces::Stdout);
             return Ok(Sink {
                 file: stdout_file()?,
                 atomic: None,
@@ -389,7 +314,7 @@ impl Sink {
             return Err(UsageError(format!("output {} has no file name", dest.display())).into());
         }
         note_leftovers(&dest);
-        let tmp = TempFile::create(&dest, 0o600)?;
+        let tmp = TempFile::create(&dest, 0o600, true)?;
         let file = tmp
             .file
             .try_clone()
@@ -416,22 +341,65 @@ impl Sink {
 }
 
 /// Where sealed output goes: a local destination, or an S3 object written
-/// by a multipart upload.
+/// by a multipart upload (registered with the signal handler, which aborts
+/// it, until it is complete).
 pub(crate) enum Output {
     File(Sink),
-    S3(Box<envstream_s3::Upload>),
+    S3(Box<envstream_s3::Upload>, crate::signals::AbortOnSignal),
 }
 
 impl Output {
+    /// An S3 output, aborted by a signal until it is complete.
+    pub(crate) fn s3(upload: envstream_s3::Upload) -> Output {
+        let registered = crate::signals::AbortOnSignal::new(upload.abort_handle());
+        Output::S3(Box::new(upload), registered)
+    }
+
     /// Makes the output visible: renames the file into place, or completes
     /// the upload (which creates the object). A failed upload is aborted.
     pub(crate) fn commit(self) -> Result<()> {
         match self {
             Output::File(sink) => sink.commit(),
-            Output::S3(upload) => {
+            Output::S3(upload, _registered) => {
                 upload.finish()?;
                 Ok(())
             }
+        }
+    }
+
+    /// Gives the output up after `err`: the temporary file is removed, the
+    /// upload aborted. When aborting fails too, the error says so and names
+    /// the upload left behind.
+    pub(crate) fn abandon(self, err: anyhow::Error) -> anyhow::Error {
+        match self {
+            Output::File(_) => err,
+            Output::S3(upload, _registered) => match upload.abort() {
+                Ok(_) => err,
+                Err(abort) => crate::error::Abandoned::error(err, abort),
+            },
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::File(sink) => sink.file.write(buf),
+            Output::S3(upload, _) => upload.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Output::File(sink) => sink.file.write_vectored(bufs),
+            Output::S3(upload, _) => upload.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::File(sink) => sink.file.flush(),
+            Output::S3(upload, _) => upload.flush(),
         }
     }
 }

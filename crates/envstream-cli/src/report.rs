@@ -12,7 +12,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -36,13 +36,12 @@ enum Dest {
     Atomic(TempFile),
 }
 
-/// What one command did, for the progress bar and the report.
-pub(crate) struct Report {
+/// What the report says, shared with the signal handler so that an
+/// interrupted run still writes one.
+struct Fields {
     operation: &'static str,
     started: Instant,
     dest: Option<Dest>,
-    show_progress: bool,
-    bar: Option<ProgressBar>,
     bytes_in: Counter,
     bytes_out: Counter,
     chunk_size: Option<u32>,
@@ -50,12 +49,115 @@ pub(crate) struct Report {
     key_ids: Vec<String>,
     chunks: Option<u64>,
     backend: Option<&'static str>,
-    s3: Option<serde_json::Value>,
+    /// The S3 client of the run, whose counters the report shows.
+    s3: Option<Arc<envstream_s3::S3Client>>,
+    leftover: Option<serde_json::Value>,
+    producer: Option<crate::source::SharedStatus>,
+}
+
+/// How a run ended.
+pub(crate) struct Outcome<'a> {
+    pub(crate) exit_code: u8,
+    pub(crate) error: Option<&'a str>,
+    /// The signal that interrupted the run.
+    pub(crate) signal: Option<i32>,
+}
+
+impl Fields {
+    fn json(&self, outcome: &Outcome<'_>) -> serde_json::Value {
+        let s3 = self.s3.as_ref().map(|c| {
+            let t = c.stats();
+            serde_json::json!({
+                "requests": t.requests,
+                "bytes_down": t.bytes_down,
+                "bytes_up": t.bytes_up,
+                "bytes_copied_in_s3": t.bytes_copied,
+                "leftover_upload": self.leftover,
+            })
+        });
+        let producer = self.producer.as_ref().map(|p| {
+            let p = match p.lock() {
+                Ok(g) => g.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            serde_json::json!({
+                "command": p.command,
+                "ended": p.ended,
+                "exit_code": p.exit_code,
+                "signal": p.signal,
+                "stopped_by_envstream": p.stopped,
+            })
+        });
+        serde_json::json!({
+            "operation": self.operation,
+            "bytes_in": self.bytes_in.load(Ordering::Relaxed),
+            "bytes_out": self.bytes_out.load(Ordering::Relaxed),
+            "chunks": self.chunks,
+            "chunk_size": self.chunk_size,
+            "key_ids": self.key_ids,
+            "context": self.context,
+            "backend": self.backend,
+            "s3": s3,
+            "producer": producer,
+            "duration_ms": self.started.elapsed().as_millis() as u64,
+            "outcome": {
+                "ok": outcome.exit_code == 0,
+                "exit_code": outcome.exit_code,
+                "error": outcome.error,
+                "interrupted": outcome.signal.map(crate::signals::name),
+            },
+        })
+    }
+
+    /// Writes the report once (later calls find no destination).
+    fn write(&mut self, outcome: &Outcome<'_>) -> Result<()> {
+        let Some(dest) = self.dest.take() else {
+            return Ok(());
+        };
+        let text = format!("{}\n", self.json(outcome));
+        match dest {
+            Dest::Stderr => std::io::stderr()
+                .write_all(text.as_bytes())
+                .context("cannot write the report to stderr"),
+            Dest::Direct(p) => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .and_then(|mut f: File| f.write_all(text.as_bytes()))
+                .with_context(|| format!("cannot write the report {}", p.display())),
+            Dest::Atomic(mut tmp) => {
+                let dest = tmp.dest().to_path_buf();
+                tmp.file()
+                    .write_all(text.as_bytes())
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| tmp.replace())
+                    .with_context(|| format!("cannot write the report {}", dest.display()))
+            }
+        }
+    }
+}
+
+/// What one command did, for the progress bar and the report.
+pub(crate) struct Report {
+    fields: Arc<Mutex<Fields>>,
+    operation: &'static str,
+    show_progress: bool,
+    bar: Option<ProgressBar>,
+    bytes_in: Counter,
+    bytes_out: Counter,
+}
+
+fn lock(f: &Mutex<Fields>) -> MutexGuard<'_, Fields> {
+    match f.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl Report {
     /// Sets up progress and the report. `protected` lists the files the
-    /// command reads or writes; the report may be none of them.
+    /// command reads or writes; the report may be none of them. A report
+    /// is registered with the signal handler, which writes it for an
+    /// interrupted run.
     pub(crate) fn new(
         operation: &'static str,
         ui: Option<&UiArgs>,
@@ -71,20 +173,43 @@ impl Report {
             None => None,
             Some(p) => Some(Self::prepare(p, protected)?),
         };
-        Ok(Report {
+        let has_dest = dest.is_some();
+        let (bytes_in, bytes_out) = (Counter::default(), Counter::default());
+        let fields = Arc::new(Mutex::new(Fields {
             operation,
             started: Instant::now(),
             dest,
-            show_progress,
-            bar: None,
-            bytes_in: Counter::default(),
-            bytes_out: Counter::default(),
+            bytes_in: bytes_in.clone(),
+            bytes_out: bytes_out.clone(),
             chunk_size: None,
             context: None,
             key_ids: Vec::new(),
             chunks: None,
             backend: None,
             s3: None,
+            leftover: None,
+            producer: None,
+        }));
+        if has_dest {
+            let shared = fields.clone();
+            crate::signals::on_interrupt(Box::new(move |sig, line| {
+                let outcome = Outcome {
+                    exit_code: u8::try_from(128 + sig).unwrap_or(u8::MAX),
+                    error: Some(line),
+                    signal: Some(sig),
+                };
+                if let Err(e) = lock(&shared).write(&outcome) {
+                    eprintln!("envstream: error: {}", crate::error::one_line(&e));
+                }
+            }));
+        }
+        Ok(Report {
+            fields,
+            operation,
+            show_progress,
+            bar: None,
+            bytes_in,
+            bytes_out,
         })
     }
 
@@ -92,6 +217,12 @@ impl Report {
     fn prepare(path: &Path, protected: &[Protected]) -> Result<Dest> {
         if path.as_os_str() == "-" {
             return Ok(Dest::Stderr);
+        }
+        if let Some(s) = path.to_str().filter(|s| crate::s3::looks_like_s3(s)) {
+            return Err(UsageError(format!(
+                "--report {s} names S3, but reports are written locally; name a local file (and upload it afterwards if needed)"
+            ))
+            .into());
         }
         for p in protected {
             if same_file(path, p) {
@@ -118,7 +249,7 @@ impl Report {
                 Ok(Dest::Direct(target))
             }
             _ => {
-                let tmp = TempFile::create(&target, 0o644)
+                let tmp = TempFile::create(&target, 0o644, false)
                     .with_context(|| format!("cannot write the report {}", path.display()))?;
                 Ok(Dest::Atomic(tmp))
             }
@@ -127,7 +258,7 @@ impl Report {
 
     /// Records the backend that ran.
     pub(crate) fn backend(&mut self, backend: envstream::Backend) {
-        self.backend = Some(backend.name());
+        lock(&self.fields).backend = Some(backend.name());
     }
 
     /// Removes the progress bar from the terminal (before printing a summary).
@@ -187,9 +318,10 @@ impl Report {
     /// Records what the header says. `key_ids` are `provider/key id`, the
     /// form `--remove-key` takes.
     pub(crate) fn header(&mut self, h: &envstream::Header, key_ids: Vec<String>) {
-        self.chunk_size = Some(h.chunk_size());
-        self.context = Some(context_json(h));
-        self.key_ids = key_ids;
+        let mut f = lock(&self.fields);
+        f.chunk_size = Some(h.chunk_size());
+        f.context = Some(context_json(h));
+        f.key_ids = key_ids;
     }
 
     /// Counts output bytes written outside the counting writer.
@@ -197,69 +329,50 @@ impl Report {
         self.bytes_out.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Records what an S3 transfer moved (requests and bytes, including
-    /// bytes copied inside S3): seal, open and verify of `s3://`, and rekey.
-    pub(crate) fn transfer(&mut self, t: envstream_s3::TransferStats) {
-        self.s3 = Some(serde_json::json!({
-            "requests": t.requests,
-            "bytes_down": t.bytes_down,
-            "bytes_up": t.bytes_up,
-            "bytes_copied_in_s3": t.bytes_copied,
-        }));
-    }
-
     /// Counts input bytes read outside the counting reader.
     pub(crate) fn add_input(&self, n: u64) {
         self.bytes_in.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Records the S3 client of the run: the report shows its requests
+    /// and bytes whenever the run used S3, on failure too.
+    pub(crate) fn s3(&mut self, client: &Arc<envstream_s3::S3Client>) {
+        lock(&self.fields).s3 = Some(client.clone());
+    }
+
+    /// Records the producer command's status (updated as it ends).
+    pub(crate) fn producer(&mut self, status: crate::source::SharedStatus) {
+        lock(&self.fields).producer = Some(status);
+    }
+
     pub(crate) fn stats(&mut self, chunks: u64) {
-        self.chunks = Some(chunks);
+        lock(&self.fields).chunks = Some(chunks);
     }
 
     /// Ends the progress bar and writes the report, if one was asked for.
+    /// `err` is the run's failure: an S3 upload it left behind is named.
     /// An error means the report could not be written.
-    pub(crate) fn finish(&mut self, exit_code: u8, error: Option<String>) -> Result<()> {
+    pub(crate) fn finish(
+        &mut self,
+        exit_code: u8,
+        message: Option<&str>,
+        err: Option<&anyhow::Error>,
+    ) -> Result<()> {
         self.clear_progress();
-        let Some(dest) = self.dest.take() else {
-            return Ok(());
-        };
-        let value = serde_json::json!({
-            "operation": self.operation,
-            "bytes_in": self.bytes_in.load(Ordering::Relaxed),
-            "bytes_out": self.bytes_out.load(Ordering::Relaxed),
-            "chunks": self.chunks,
-            "chunk_size": self.chunk_size,
-            "key_ids": self.key_ids,
-            "context": self.context,
-            "backend": self.backend,
-            "s3": self.s3,
-            "duration_ms": self.started.elapsed().as_millis() as u64,
-            "outcome": {
-                "ok": exit_code == 0,
-                "exit_code": exit_code,
-                "error": error,
-            },
-        });
-        let text = format!("{value}\n");
-        match dest {
-            Dest::Stderr => std::io::stderr()
-                .write_all(text.as_bytes())
-                .context("cannot write the report to stderr"),
-            Dest::Direct(p) => std::fs::OpenOptions::new()
-                .write(true)
-                .open(&p)
-                .and_then(|mut f: File| f.write_all(text.as_bytes()))
-                .with_context(|| format!("cannot write the report {}", p.display())),
-            Dest::Atomic(mut tmp) => {
-                let dest = tmp.dest().to_path_buf();
-                tmp.file()
-                    .write_all(text.as_bytes())
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| tmp.replace())
-                    .with_context(|| format!("cannot write the report {}", dest.display()))
-            }
+        let mut f = lock(&self.fields);
+        if let Some(l) = err.and_then(crate::error::leftover_upload) {
+            f.leftover = Some(serde_json::json!({
+                "bucket": l.bucket,
+                "key": l.key,
+                "upload_id": l.upload_id,
+                "cleanup": l.cleanup_command(),
+            }));
         }
+        f.write(&Outcome {
+            exit_code,
+            error: message,
+            signal: None,
+        })
     }
 }
 
@@ -329,12 +442,38 @@ impl<T> Counting<T> {
         }
     }
 
-    /// Names the file in an I/O error; an interrupted call stays as it is
-    /// (std retries those).
+    /// Names the file in an I/O error, keeping the error it carries (an
+    /// S3 or envstream error decides the exit code); an interrupted call
+    /// stays as it is (std retries those).
     fn name(&self, e: std::io::Error) -> std::io::Error {
         if e.kind() == std::io::ErrorKind::Interrupted {
             return e;
         }
-        std::io::Error::new(e.kind(), format!("{}: {e}", self.what))
+        std::io::Error::new(
+            e.kind(),
+            Named {
+                what: self.what.clone(),
+                inner: e,
+            },
+        )
+    }
+}
+
+/// An I/O error with the file it happened on.
+#[derive(Debug)]
+struct Named {
+    what: String,
+    inner: std::io::Error,
+}
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.inner)
+    }
+}
+
+impl std::error::Error for Named {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.inner)
     }
 }

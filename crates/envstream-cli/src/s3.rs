@@ -15,36 +15,86 @@ use envstream_s3::{Addressing, PartSchedule, RangeReader, S3Client, S3Object, S3
 use crate::cli::{AwsArgs, S3Args};
 use crate::error::UsageError;
 
+/// Whether a path argument was meant as an S3 location: `s3://…`, or a
+/// near miss such as `S3://b/k`, `s3:/b/k` or `s3:b/k`.
+pub(crate) fn looks_like_s3(s: &str) -> bool {
+    s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("s3:"))
+}
+
+/// `s3://` and the rest of a near miss, as the user probably meant it.
+fn meant(s: &str) -> String {
+    let rest = s.get(3..).unwrap_or("").trim_start_matches('/');
+    format!("s3://{rest}")
+}
+
 /// The S3 location a path argument names, if it starts with `s3://`; a
-/// malformed one is a usage error.
+/// malformed one is a usage error, and so is a near miss (`S3://b/k`,
+/// `s3:/b/k`): it would otherwise be taken as a local path.
 pub(crate) fn location(p: Option<&PathBuf>) -> Result<Option<S3Url>> {
     let Some(s) = p.and_then(|p| p.to_str()) else {
         return Ok(None);
     };
-    if !S3Url::is_s3(s) {
+    if !looks_like_s3(s) {
         return Ok(None);
+    }
+    if !S3Url::is_s3(s) {
+        return Err(UsageError(format!(
+            "{s:?} is not an S3 location: did you mean {:?}? (for a local file of that name, write ./{s})",
+            meant(s)
+        ))
+        .into());
     }
     S3Url::parse(s)
         .map(Some)
         .map_err(|e| UsageError(e.to_string()).into())
 }
 
+/// Refuses an S3 location (or a near miss) where only a local file works:
+/// `what` says what the path is for.
+pub(crate) fn local_only(p: &std::path::Path, what: &str) -> Result<()> {
+    match p.to_str() {
+        Some(s) if looks_like_s3(s) => {
+            Err(UsageError(format!("{s} names S3, but {what}; name a local file")).into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A client configured by `--region`, `--profile` and the S3 flags (and
 /// the standard AWS environment and files).
 pub(crate) fn client(aws: &AwsArgs, s3: &S3Args) -> Result<Arc<S3Client>> {
+    let defaults = S3Settings::default();
     let settings = S3Settings {
         region: aws.region.clone(),
         profile: aws.profile.clone(),
-        addressing: if s3.path_style {
+        addressing: if s3.path.path_style {
             Addressing::Path
         } else {
             Addressing::Auto
         },
-        concurrency: usize::from(s3.concurrency),
-        upload_buffer: s3.buffer,
-        ..S3Settings::default()
+        concurrency: s3
+            .concurrency
+            .concurrency
+            .map_or(defaults.concurrency, usize::from),
+        upload_buffer: s3.buffer.buffer.unwrap_or(defaults.upload_buffer),
+        ..defaults
     };
     Ok(S3Client::load_blocking(settings)?)
+}
+
+/// Refuses S3 flags when the command names no S3 location: they would
+/// silently do nothing.
+pub(crate) fn refuse_unused(s3: &S3Args, what: &str) -> Result<()> {
+    match s3.given().as_slice() {
+        [] => Ok(()),
+        flags => Err(UsageError(format!(
+            "{} {} only with {what}; drop {}",
+            flags.join(", "),
+            if flags.len() == 1 { "applies" } else { "apply" },
+            if flags.len() == 1 { "it" } else { "them" }
+        ))
+        .into()),
+    }
 }
 
 /// Part sizes for sealing about `plaintext` bytes (`--expected-size`):

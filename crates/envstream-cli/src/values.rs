@@ -89,6 +89,23 @@ pub(crate) fn range(s: &str) -> Result<ByteRange, String> {
     Ok(ByteRange { start, end })
 }
 
+/// `--region`: a region name (a DNS label such as `us-east-1`, or the
+/// name an S3-compatible store uses, such as `garage`).
+pub(crate) fn region(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err(
+            "--region needs a region name such as us-east-1; it was given an empty value".into(),
+        );
+    }
+    if !envstream_aws::is_region_label(s) {
+        let shown: String = s.chars().take(40).collect();
+        return Err(format!(
+            "{shown:?} is not a region name (letters, digits and hyphens, such as us-east-1)"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 /// `--context K=V`: a non-empty key, any value.
 pub(crate) fn context_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

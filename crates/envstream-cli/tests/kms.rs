@@ -15,70 +15,9 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::proxy::{
-    forward, host_port, http_page, kms_error, moto, Fault, Proxy, Request, KMS_JSON,
-};
+use support::proxy::{http_page, kms_error, Fault, Proxy, KMS_JSON};
+use support::setup::{create_alias, create_key, create_key_in, ACCOUNT};
 use support::{aws_cmd, code, stderr};
-
-const ACCOUNT: &str = "123456789012";
-
-/// A raw, unsigned KMS JSON call to moto (test setup only), in us-east-1.
-fn kms_call(target: &str, body: serde_json::Value) -> serde_json::Value {
-    kms_call_in("us-east-1", target, body)
-}
-
-/// A raw KMS JSON call to moto in `region` (moto takes the region from the
-/// credential scope and does not check signatures).
-fn kms_call_in(region: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
-    let upstream = host_port(&moto());
-    let body = body.to_string();
-    let req = Request {
-        head: vec![
-            "POST / HTTP/1.1".into(),
-            format!("Host: {upstream}"),
-            format!("X-Amz-Target: TrentService.{target}"),
-            "Content-Type: application/x-amz-json-1.1".into(),
-            format!("Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{region}/kms/aws4_request, SignedHeaders=host, Signature=0"),
-            format!("Content-Length: {}", body.len()),
-        ],
-        body: body.into_bytes(),
-    };
-    let raw = forward(&upstream, &req).expect("moto reachable");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("http response")
-        + 4;
-    let status = String::from_utf8_lossy(&raw[..split]).to_string();
-    assert!(
-        status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"),
-        "{target}: {status}"
-    );
-    serde_json::from_slice(&raw[split..]).expect("json")
-}
-
-/// Creates a KMS key in moto (us-east-1) and returns its ARN.
-fn create_key() -> String {
-    create_key_in("us-east-1")
-}
-
-fn create_key_in(region: &str) -> String {
-    let v = kms_call_in(
-        region,
-        "CreateKey",
-        serde_json::json!({"Description": "envstream test"}),
-    );
-    let arn = v["KeyMetadata"]["Arn"].as_str().expect("arn").to_owned();
-    assert!(arn.starts_with(&format!("arn:aws:kms:{region}:")), "{arn}");
-    arn
-}
-
-fn create_alias(name: &str, arn: &str) {
-    kms_call(
-        "CreateAlias",
-        serde_json::json!({"AliasName": name, "TargetKeyId": arn}),
-    );
-}
 
 struct Env {
     dir: tempfile::TempDir,
@@ -586,6 +525,7 @@ fn decrypt_answer_for_another_key_is_refused() {
         status: 200,
         body: format!("{{\"KeyId\":\"{other}\",\"Plaintext\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}}"),
         times: None,
+        ..Fault::default()
     });
     let o = env.run(&["open", "--kms-key", &a, "-o", "q", "c"]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
@@ -855,6 +795,7 @@ fn server_dying_before_decrypt_exits_5() {
         status: 0,
         body: String::new(),
         times: None,
+        ..Fault::default()
     });
     let start = Instant::now();
     let o = env.run(&["open", "--kms-key", &arn, "-o", "q", "c"]);
@@ -1029,19 +970,50 @@ fn item10_duplicate_kms_keys_and_alias_with_its_arn_take_one_slot() {
             vec![("aws-kms".to_owned(), arn.clone())]
         );
     }
-    // rekey adding the key the file already has.
+    // rekey adding the key the file already has (by its alias): the key is
+    // noted as already there, and a rekey that changes nothing is refused
+    // (exit 2, no output), so an operator never believes a rotation
+    // happened that did not.
+    let o = env.run(&[
+        "rekey",
+        "--kms-key",
+        &arn,
+        "--add-kms-key",
+        &alias,
+        "-o",
+        "r",
+        "c",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("aws-kms/{arn} already wraps the data key")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("nothing to change"), "{}", stderr(&o));
+    assert!(!env.dir.path().join("r").exists());
+    // With a real change beside it, the rekey runs and says which key was
+    // already there.
+    assert_eq!(code(&env.run(&["keygen", "-o", "extra.key"])), 0);
     let o = env.run(&[
         "rekey",
         "--kms-key",
         &arn,
         "--add-kms-key",
         &arn,
+        "--add-key-file",
+        "extra.key",
         "-o",
         "r",
         "c",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(inspect_keys(&env, "r").len(), 1);
+    assert!(
+        stderr(&o).contains("already wraps the data key"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(inspect_keys(&env, "r").len(), 2);
     let o = env.run(&["open", "--kms-key", &arn, "r"]);
     assert_eq!(o.stdout, plain());
 }

@@ -5,78 +5,16 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::proxy::{fault, host_port, moto, s3_error, s3_op, Proxy, CUT, HANG, LOSE};
+use support::proxy::{fault, s3_error, s3_op, Proxy, CUT, HANG, LOSE};
+use support::setup::{bucket, exists, get, open_uploads, put};
 use support::{aws_cmd, code, feed, stderr, stdout};
 
 const MIB: usize = 1 << 20;
-
-/// One unsigned request straight to moto; returns the status and body.
-fn http(method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let hp = host_port(&moto());
-    let mut s = TcpStream::connect(&hp).expect("moto");
-    let head = format!(
-        // moto checks no signature, but refuses some anonymous reads.
-        "{method} {path} HTTP/1.1\r\nHost: {hp}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("send");
-    s.write_all(body).expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("answer");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer")
-        + 4;
-    let status = String::from_utf8_lossy(&raw[..split])
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, raw[split..].to_vec())
-}
-
-/// A fresh bucket per test, so tests can run in parallel.
-fn bucket(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let (status, _) = http("PUT", &format!("/{name}"), b"");
-    assert_eq!(status, 200, "create bucket {name}");
-    name
-}
-
-/// Multipart uploads still open in `bucket`.
-fn open_uploads(bucket: &str) -> usize {
-    let (status, body) = http("GET", &format!("/{bucket}?uploads"), b"");
-    assert_eq!(status, 200);
-    String::from_utf8_lossy(&body).matches("<Upload>").count()
-}
-
-fn exists(bucket: &str, key: &str) -> bool {
-    http("HEAD", &format!("/{bucket}/{key}"), b"").0 == 200
-}
-
-fn get(bucket: &str, key: &str) -> Vec<u8> {
-    let (status, body) = http("GET", &format!("/{bucket}/{key}"), b"");
-    assert_eq!(status, 200, "GET {bucket}/{key}");
-    body
-}
-
-fn put(bucket: &str, key: &str, data: &[u8]) {
-    let (status, _) = http("PUT", &format!("/{bucket}/{key}"), data);
-    assert_eq!(status, 200, "PUT {bucket}/{key}");
-}
 
 fn data(n: usize, seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);

@@ -411,7 +411,8 @@ fn item10_duplicate_key_files_are_wrapped_once() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("used once"), "{}", stderr(&o));
     assert_eq!(key_count(&fx, "d"), 1);
-    // rekey adding a key the file already has.
+    // rekey adding a key the file already has (a copy of its key file):
+    // noted, and refused as a rekey that changes nothing (exit 2, no output).
     let o = fx.run(&[
         "rekey",
         "--key-file",
@@ -422,12 +423,14 @@ fn item10_duplicate_key_files_are_wrapped_once() {
         "r",
         "c",
     ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(key_count(&fx, "r"), 1);
-    assert_eq!(
-        fx.run(&["open", "--key-file", "k.key", "r"]).stdout,
-        data(1_000)
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already wraps the data key"),
+        "{}",
+        stderr(&o)
     );
+    assert!(stderr(&o).contains("nothing to change"), "{}", stderr(&o));
+    assert!(!fx.p("r").exists());
 }
 
 // ---- 11. ENVSTREAM_KEY_FILE with an explicit --key-file ----

@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::Region;
 use aws_sdk_kms::Client;
 use envstream::{KeyringError, KeyringErrorKind};
+use envstream_aws::{LoadSettings, Service, Timeouts};
 
-use crate::errors::one_line;
+use crate::errors::config_error;
 
 /// How to reach KMS. Unset fields come from the standard AWS configuration.
 #[derive(Clone, Debug)]
@@ -52,14 +51,13 @@ impl Default for KmsSettings {
 /// (`Sealer::prepare_blocking`, `Opener::unlock_blocking`) works with a
 /// KMS keyring without the caller owning a runtime.
 pub struct KmsClients {
-    config: SdkConfig,
+    /// The checked AWS configuration.
+    loaded: envstream_aws::Loaded,
     /// Where requests run: the caller's runtime ([`KmsClients::load`]) or
     /// one of our own ([`KmsClients::load_blocking`]).
     handle: tokio::runtime::Handle,
     /// Our own runtime, when there is one (kept alive as long as the clients).
     own: Option<tokio::runtime::Runtime>,
-    /// `AWS_ENDPOINT_URL_KMS`, `AWS_ENDPOINT_URL` or the profile's, if set.
-    endpoint: Option<String>,
     by_region: Mutex<HashMap<String, Client>>,
 }
 
@@ -76,63 +74,45 @@ impl Drop for KmsClients {
 impl std::fmt::Debug for KmsClients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KmsClients")
-            .field("region", &self.config.region())
+            .field("region", &self.loaded.region())
             .finish_non_exhaustive()
     }
 }
 
 impl KmsClients {
     /// Loads the AWS configuration (environment, profiles, endpoint
-    /// overrides) with explicit timeouts and standard retries.
-    ///
-    /// A profile that is selected (by `settings.profile` or `AWS_PROFILE`)
-    /// but defined in neither AWS file is a
-    /// [`KeyringErrorKind::Configuration`] error, even when credentials
-    /// come from the environment: the caller asked for that profile.
+    /// overrides) with explicit timeouts and standard retries, and checks
+    /// it before any request (see [`envstream_aws::load`]): a selected
+    /// profile that is defined in neither AWS file, a region that is not a
+    /// region, or an endpoint override that is not an absolute `http` or
+    /// `https` URL is a [`KeyringErrorKind::Configuration`] error naming
+    /// the setting.
     pub async fn load(settings: &KmsSettings) -> Result<Arc<Self>, KeyringError> {
         Self::configure(settings).await.map(Arc::new)
     }
 
     /// The clients, on the runtime this runs on (its handle is kept).
     async fn configure(settings: &KmsSettings) -> Result<Self, KeyringError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(settings.connect_timeout)
-                    .operation_attempt_timeout(settings.attempt_timeout)
-                    .operation_timeout(settings.operation_timeout)
-                    .build(),
-            );
-        if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &settings.region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        let selected = settings
-            .profile
-            .clone()
-            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
-        if let Some(name) = selected.filter(|n| n != "default") {
-            check_profile(&name).await?;
-        }
-        let config = loader.load().await;
-        let endpoint = config.service_config().and_then(|c| {
-            let key = aws_types::service_config::ServiceConfigKey::builder()
-                .service_id("KMS")
-                .env("AWS_ENDPOINT_URL")
-                .profile("endpoint_url")
-                .build()
-                .ok()?;
-            c.load_config(key)
-        });
-        let endpoint = endpoint.or_else(|| config.endpoint_url().map(str::to_owned));
+        let loaded = envstream_aws::load(
+            Service::Kms,
+            &LoadSettings {
+                region: settings.region.clone(),
+                profile: settings.profile.clone(),
+                endpoint_url: None,
+                max_attempts: settings.max_attempts,
+                timeouts: Timeouts {
+                    connect: Some(settings.connect_timeout),
+                    attempt: Some(settings.attempt_timeout),
+                    operation: Some(settings.operation_timeout),
+                },
+            },
+        )
+        .await
+        .map_err(config_error)?;
         Ok(KmsClients {
-            config,
+            loaded,
             handle: tokio::runtime::Handle::current(),
             own: None,
-            endpoint,
             by_region: Mutex::new(HashMap::new()),
         })
     }
@@ -165,10 +145,10 @@ impl KmsClients {
         &self,
         fut: impl std::future::Future<Output = T> + Send + 'static,
     ) -> Result<T, KeyringError> {
-        self.handle.spawn(fut).await.map_err(|e| {
+        self.handle.spawn(fut).await.map_err(|_| {
             KeyringError::new(
                 KeyringErrorKind::Other,
-                format!("the KMS request task failed: {e}"),
+                "the KMS request task failed (it panicked or was cancelled)",
             )
         })
     }
@@ -176,19 +156,12 @@ impl KmsClients {
     /// The endpoint a call in `region` goes to, for messages: the
     /// configured override, or the public KMS endpoint of the region.
     pub(crate) fn endpoint(&self, region: Option<&str>) -> String {
-        match (
-            &self.endpoint,
-            region.map(str::to_owned).or_else(|| self.default_region()),
-        ) {
-            (Some(url), _) => url.clone(),
-            (None, Some(r)) => format!("https://kms.{r}.amazonaws.com"),
-            (None, None) => "the KMS endpoint".to_owned(),
-        }
+        self.loaded.endpoint(region)
     }
 
     /// The configured default region, if any.
     pub fn default_region(&self) -> Option<String> {
-        self.config.region().map(|r| r.to_string())
+        self.loaded.region()
     }
 
     /// A client for `region`, or for the default region; a
@@ -208,39 +181,10 @@ impl KmsClients {
         Ok(map
             .entry(region.clone())
             .or_insert_with(|| {
-                let b =
-                    aws_sdk_kms::config::Builder::from(&self.config).region(Region::new(region));
+                let b = aws_sdk_kms::config::Builder::from(&self.loaded.sdk)
+                    .region(Region::new(region));
                 Client::from_conf(b.build())
             })
             .clone())
     }
-}
-
-/// Fails unless profile `name` is defined in the AWS config or credentials file.
-async fn check_profile(name: &str) -> Result<(), KeyringError> {
-    use aws_types::os_shim_internal::{Env, Fs};
-    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-    let set = aws_config::profile::load(
-        &Fs::real(),
-        &Env::real(),
-        &files,
-        Some(std::borrow::Cow::Owned(name.to_owned())),
-    )
-    .await
-    .map_err(|e| {
-        KeyringError::new(
-            KeyringErrorKind::Configuration,
-            format!(
-                "cannot read the AWS config files: {}",
-                one_line(&e.to_string())
-            ),
-        )
-    })?;
-    if set.get_profile(name).is_none() {
-        return Err(KeyringError::new(
-            KeyringErrorKind::Configuration,
-            format!("AWS profile {name:?} is not defined in the AWS config or credentials file (~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE); define it or choose another profile"),
-        ));
-    }
-    Ok(())
 }

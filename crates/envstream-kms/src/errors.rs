@@ -1,160 +1,143 @@
-//! KMS failures as keyring errors: one line naming the operation, the key
-//! and what went wrong, with a kind that decides the exit class.
+//! KMS failures as keyring errors: one line naming the operation, the key,
+//! the endpoint and what went wrong, built from the allow-listed facts of
+//! [`envstream_aws::Failure`] only (the SDK error itself, which can carry
+//! the request and so the data key, is never formatted).
 
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use envstream::{KeyringError, KeyringErrorKind};
+use envstream_aws::{ConfigError, ConfigErrorKind, Failure, Transport};
+
+/// KMS error codes that mean "busy or broken for now": retry later.
+const TRANSIENT: [&str; 7] = [
+    "ThrottlingException",
+    "LimitExceededException",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "KeyUnavailableException",
+    "ServiceUnavailableException",
+    "InternalFailure",
+];
 
 /// Maps an SDK error to a keyring error that names the operation, the key,
-/// and what went wrong: the KMS error code, the HTTP status and endpoint of
-/// an answer that is not from KMS, or the missing credentials.
+/// the endpoint and what went wrong.
 pub(crate) fn kms_error<E>(
     op: &str,
     key: &str,
     endpoint: &str,
-    err: SdkError<E, HttpResponse>,
+    err: &SdkError<E, HttpResponse>,
 ) -> KeyringError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_credential_types::provider::error::CredentialsError;
-    let status = http_status(&err);
-    let unavailable_status = status.is_some_and(|s| s >= 500 || s == 429 || s == 408);
-    match &err {
-        SdkError::ServiceError(se) => {
-            let Some(code) = se.err().code().map(str::to_owned) else {
-                // No KMS error shape: a proxy, a load balancer or the wrong
-                // endpoint answered.
-                let status = status.map_or_else(|| "an HTTP error".to_owned(), |s| format!("HTTP {s}"));
-                let (kind, hint) = if unavailable_status {
-                    (KeyringErrorKind::Unavailable, "retry later")
-                } else {
-                    (KeyringErrorKind::Configuration, "check the endpoint and any proxy")
-                };
-                return KeyringError::new(
-                    kind,
-                    format!("KMS {op} with key {key}: {endpoint} answered {status}, which is not a KMS answer; {hint}"),
-                );
-            };
-            let msg = one_line(se.err().message().unwrap_or(""));
-            let kind = match code.as_str() {
-                "ThrottlingException"
-                | "LimitExceededException"
-                | "KMSInternalException"
-                | "DependencyTimeoutException"
-                | "KeyUnavailableException"
-                | "ServiceUnavailableException"
-                | "InternalFailure" => KeyringErrorKind::Unavailable,
-                _ if unavailable_status => KeyringErrorKind::Unavailable,
-                _ => KeyringErrorKind::Denied,
-            };
-            let detail = if msg.is_empty() {
-                String::new()
-            } else {
-                format!(" ({msg})")
-            };
-            let hint = match kind {
-                KeyringErrorKind::Unavailable => "retry later",
-                _ => "check the key, its policy and the encryption context",
-            };
-            KeyringError::new(
-                kind,
-                format!("KMS {op} with key {key} failed: {code}{detail}; {hint}"),
-            )
-        }
-        SdkError::TimeoutError(_) => KeyringError::new(
-            KeyringErrorKind::Unavailable,
-            format!("KMS {op} with key {key} timed out waiting for {endpoint}; check the network, region and endpoint"),
-        ),
-        SdkError::DispatchFailure(df) => {
-            if let Some(ce) = find_cause::<CredentialsError>(&err) {
-                let (kind, what) = match ce {
-                    CredentialsError::CredentialsNotLoaded(_) => (
-                        KeyringErrorKind::Configuration,
-                        "no AWS credentials were found (environment, profile, SSO or instance role): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or select a profile that has credentials".to_owned(),
-                    ),
-                    CredentialsError::InvalidConfiguration(_) => (
-                        KeyringErrorKind::Configuration,
-                        format!("the AWS credential configuration is invalid ({})", describe_chain(ce)),
-                    ),
-                    _ => (
-                        KeyringErrorKind::Unavailable,
-                        format!("AWS credentials could not be loaded ({})", describe_chain(ce)),
-                    ),
-                };
-                return KeyringError::new(kind, format!("KMS {op} with key {key}: {what}"));
-            }
-            let what = if df.is_timeout() {
-                "timed out connecting to"
-            } else if df.is_io() {
-                "could not connect to"
-            } else {
-                "could not be sent to"
-            };
-            KeyringError::new(
+    describe(op, key, endpoint, &Failure::of(err))
+}
+
+/// The keyring error for the facts of a failure (see [`kms_error`]).
+fn describe(op: &str, key: &str, endpoint: &str, f: &Failure) -> KeyringError {
+    let what = format!("KMS {op} with key {key}");
+    if let Some(c) = f.credentials {
+        let kind = if c.transient() {
+            KeyringErrorKind::Unavailable
+        } else {
+            KeyringErrorKind::Configuration
+        };
+        return KeyringError::new(kind, format!("{what}: {}", c.describe()));
+    }
+    if let Some(t) = f.transport {
+        let (kind, text) = match t {
+            Transport::Timeout => (
                 KeyringErrorKind::Unavailable,
-                format!(
-                    "KMS {op} with key {key} {what} {endpoint} ({}); check the network, region and endpoint",
-                    describe_chain(&err)
-                ),
-            )
-        }
-        SdkError::ResponseError(_) => {
-            let status = status.map_or_else(String::new, |s| format!(" (HTTP {s})"));
-            let (kind, hint) = if unavailable_status || status.is_empty() {
-                (KeyringErrorKind::Unavailable, "retry later")
-            } else {
-                (KeyringErrorKind::Configuration, "check the endpoint and any proxy")
-            };
-            KeyringError::new(
-                kind,
-                format!("KMS {op} with key {key}: unreadable answer{status} from {endpoint}; {hint}"),
-            )
-        }
-        _ => KeyringError::new(
-            KeyringErrorKind::Other,
-            format!(
-                "KMS {op} with key {key} could not be built: {}",
-                describe_chain(&err)
+                format!("{what} timed out waiting for {endpoint}; check the network, region and endpoint"),
             ),
-        ),
+            Transport::NotSent => (
+                KeyringErrorKind::Configuration,
+                format!("{what} could not be sent to {endpoint} ({}); check the endpoint and region settings", t.describe()),
+            ),
+            _ => (
+                KeyringErrorKind::Unavailable,
+                format!("{what} could not connect to {endpoint} ({}); check the network, region and endpoint", t.describe()),
+            ),
+        };
+        return KeyringError::new(kind, text);
     }
-}
-
-/// The HTTP status of the answer behind an SDK error, if there was one.
-fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
-    err.raw_response().map(|r| r.status().as_u16())
-}
-
-/// The first cause of type `T` in `err`'s source chain.
-fn find_cause<'a, T: std::error::Error + 'static>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(t) = e.downcast_ref::<T>() {
-            return Some(t);
-        }
-        cur = e.source();
+    let status = f
+        .status
+        .map_or_else(|| "an answer".to_owned(), |s| format!("HTTP {s}"));
+    if f.unreadable || f.not_from_service() {
+        // A proxy, a load balancer or the wrong endpoint answered.
+        let (kind, hint) = if f.busy_status() || f.status.is_none() {
+            (KeyringErrorKind::Unavailable, "retry later")
+        } else {
+            (
+                KeyringErrorKind::Configuration,
+                "check the endpoint and any proxy",
+            )
+        };
+        return KeyringError::new(
+            kind,
+            format!("{what}: {endpoint} answered {status}, which is not a KMS answer; {hint}"),
+        );
     }
-    None
-}
-
-fn describe_chain(err: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        parts.push(e.to_string());
-        cur = e.source();
-    }
-    if parts.is_empty() {
-        err.to_string()
+    let code = f.code.as_deref().unwrap_or("");
+    let kind = if TRANSIENT.contains(&code) || f.busy_status() {
+        KeyringErrorKind::Unavailable
     } else {
-        one_line(&parts.join(": "))
-    }
+        KeyringErrorKind::Denied
+    };
+    let hint = match kind {
+        KeyringErrorKind::Unavailable => "retry later",
+        _ => "check the key, its policy and the encryption context",
+    };
+    KeyringError::new(kind, format!("{what} failed: {}; {hint}", f.detail()))
 }
 
-/// Folds a possibly multi-line message onto one line.
-pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A configuration problem as a keyring error.
+pub(crate) fn config_error(e: ConfigError) -> KeyringError {
+    let kind = match e.kind() {
+        ConfigErrorKind::Configuration => KeyringErrorKind::Configuration,
+        _ => KeyringErrorKind::Other,
+    };
+    KeyringError::new(kind, e.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, code: Option<&str>) -> Failure {
+        Failure {
+            status: Some(status),
+            code: code.map(str::to_owned),
+            ..Failure::default()
+        }
+    }
+
+    #[test]
+    fn kinds_follow_the_facts() {
+        let kind = |f: &Failure| describe("Decrypt", "k", "http://e", f).kind();
+        assert_eq!(
+            kind(&answer(400, Some("AccessDeniedException"))),
+            KeyringErrorKind::Denied
+        );
+        assert_eq!(
+            kind(&answer(400, Some("ThrottlingException"))),
+            KeyringErrorKind::Unavailable
+        );
+        assert_eq!(kind(&answer(502, None)), KeyringErrorKind::Unavailable);
+        assert_eq!(kind(&answer(404, None)), KeyringErrorKind::Configuration);
+        let unreadable = Failure {
+            status: Some(200),
+            unreadable: true,
+            ..Failure::default()
+        };
+        assert_eq!(kind(&unreadable), KeyringErrorKind::Configuration);
+        let refused = Failure {
+            transport: Some(Transport::Connect),
+            ..Failure::default()
+        };
+        let e = describe("Encrypt", "k", "http://e", &refused);
+        assert_eq!(e.kind(), KeyringErrorKind::Unavailable);
+        assert!(e.message().contains("could not connect to http://e"), "{e}");
+    }
 }

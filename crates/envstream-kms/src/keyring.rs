@@ -117,7 +117,7 @@ impl KmsCore {
         self.clients
             .run(make(client))
             .await?
-            .map_err(|e| kms_error(op, key, &endpoint, e))
+            .map_err(|e| kms_error(op, key, &endpoint, &e))
     }
 
     fn seal_key(&self) -> Result<&str, KeyringError> {
@@ -184,7 +184,10 @@ impl KmsCore {
         if !parse_arn(&arn).is_some_and(|a| a.resource.starts_with("key/")) {
             return Err(KeyringError::new(
                 KeyringErrorKind::Other,
-                format!("KMS returned {arn:?} for key {key}, which is not a key ARN"),
+                format!(
+                    "KMS returned {} for key {key}, which is not a key ARN",
+                    envstream_aws::text::server_value(&arn)
+                ),
             ));
         }
         if blob.is_empty() {
@@ -235,8 +238,8 @@ impl KmsCore {
             return Err(KeyringError::new(
                 KeyringErrorKind::Denied,
                 format!(
-                    "KMS Decrypt answered for key {:?}, not the expected {arn}; refusing it",
-                    out.key_id.unwrap_or_default()
+                    "KMS Decrypt answered for key {}, not the expected {arn}; refusing it",
+                    envstream_aws::text::server_value(out.key_id.as_deref().unwrap_or_default())
                 ),
             ));
         }

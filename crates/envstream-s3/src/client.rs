@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
+use envstream_aws::{LoadSettings, Service, Timeouts};
 
-use crate::error::{S3Error, S3ErrorKind};
+use crate::error::{config_error, S3Error, S3ErrorKind};
 
 const MIB: u64 = 1 << 20;
 
@@ -185,52 +184,36 @@ impl S3Client {
     }
 
     async fn configure(settings: S3Settings) -> Result<S3Client, S3Error> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(settings.connect_timeout)
-                    .build(),
-            );
-        if let Some(p) = &settings.profile {
-            loader = loader.profile_name(p);
-        }
-        if let Some(r) = &settings.region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
-        let Some(region) = config.region().map(|r| r.to_string()) else {
+        let loaded = envstream_aws::load(
+            Service::S3,
+            &LoadSettings {
+                region: settings.region.clone(),
+                profile: settings.profile.clone(),
+                endpoint_url: settings.endpoint_url.clone(),
+                max_attempts: settings.max_attempts,
+                timeouts: Timeouts {
+                    connect: Some(settings.connect_timeout),
+                    ..Timeouts::default()
+                },
+            },
+        )
+        .await
+        .map_err(config_error)?;
+        let Some(region) = loaded.region() else {
             return Err(S3Error::new(
                 S3ErrorKind::Configuration,
-                "no AWS region is configured for S3: set AWS_REGION (or a region in the AWS profile), or pass --region",
+                "no AWS region is configured for S3: set AWS_REGION (or a region in the AWS profile)",
             ));
         };
-        let endpoint_override = config
-            .service_config()
-            .and_then(|c| {
-                let key = aws_types::service_config::ServiceConfigKey::builder()
-                    .service_id("S3")
-                    .env("AWS_ENDPOINT_URL")
-                    .profile("endpoint_url")
-                    .build()
-                    .ok()?;
-                c.load_config(key)
-            })
-            .or_else(|| config.endpoint_url().map(str::to_owned));
-        let endpoint_override = settings.endpoint_url.clone().or(endpoint_override);
         let path_style = match settings.addressing {
             Addressing::Path => true,
             Addressing::Virtual => false,
-            Addressing::Auto => endpoint_override.is_some(),
+            Addressing::Auto => loaded.endpoint_override.is_some(),
         };
-        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+        let s3_config = aws_sdk_s3::config::Builder::from(&loaded.sdk)
             .force_path_style(path_style)
             .build();
-        let endpoint =
-            endpoint_override.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let endpoint = loaded.endpoint(Some(&region));
         Ok(S3Client {
             client: Client::from_conf(s3_config),
             settings,
@@ -322,10 +305,10 @@ impl S3Client {
 
 /// A task's result, or the error that it panicked or was cancelled.
 pub(crate) fn join<T>(r: Result<Result<T, S3Error>, tokio::task::JoinError>) -> Result<T, S3Error> {
-    r.unwrap_or_else(|e| {
+    r.unwrap_or_else(|_| {
         Err(S3Error::new(
             S3ErrorKind::Other,
-            format!("an S3 request task failed: {e}"),
+            "an S3 request task failed (it panicked or was cancelled)",
         ))
     })
 }

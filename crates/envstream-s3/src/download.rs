@@ -15,7 +15,7 @@ use bytes::Bytes;
 use envstream::{BodyLayout, Header};
 
 use crate::client::{join, transfer_buffer, Counters, Req, S3Client};
-use crate::error::{causes, s3_error, Op, S3Error, S3ErrorKind};
+use crate::error::{s3_error, Op, S3Error, S3ErrorKind};
 use crate::url::S3Url;
 
 /// Attempts at one ranged GET whose body breaks off (the SDK retries
@@ -69,7 +69,7 @@ impl S3Object {
                     .config_override(timeouts.clone())
                     .send()
                     .await
-                    .map_err(|e| s3_error(Op::Get, &name, &endpoint, e))?;
+                    .map_err(|e| s3_error(Op::Get, &name, &endpoint, &e))?;
                 let etag = out.e_tag.clone().ok_or_else(|| {
                     S3Error::new(
                         S3ErrorKind::Other,
@@ -80,7 +80,10 @@ impl S3Object {
                     Some(r) => total_from_content_range(r).ok_or_else(|| {
                         S3Error::new(
                             S3ErrorKind::Other,
-                            format!("S3 GetObject {name}: unreadable Content-Range {r:?}"),
+                            format!(
+                                "S3 GetObject {name}: unreadable Content-Range {}",
+                                envstream_aws::text::server_value(r)
+                            ),
                         )
                     })?,
                     // A server that ignores Range sends the whole object.
@@ -101,10 +104,10 @@ impl S3Object {
                         return Ok((Bytes::from(bytes), size, etag));
                     }
                     Err(Body::TooLong(n)) => return Err(short_answer(&name, 0, want as u64, n)),
-                    Err(Body::Broke(_)) if attempt < BODY_ATTEMPTS => {
+                    Err(Body::Broke) if attempt < BODY_ATTEMPTS => {
                         tokio::time::sleep(backoff(attempt)).await;
                     }
-                    Err(Body::Broke(e)) => return Err(broken_body(&name, &endpoint, &e)),
+                    Err(Body::Broke) => return Err(broken_body(&name, &endpoint)),
                     Err(Body::Alloc(e)) => return Err(e),
                 }
             }
@@ -212,12 +215,12 @@ fn short_answer(name: &str, from: u64, to: u64, got: usize) -> S3Error {
     )
 }
 
-fn broken_body(name: &str, endpoint: &str, e: &dyn std::error::Error) -> S3Error {
+fn broken_body(name: &str, endpoint: &str) -> S3Error {
+    // The body error's text is not used: only that the answer broke off.
     S3Error::new(
         S3ErrorKind::Unavailable,
         format!(
-            "S3 GetObject {name}: the connection to {endpoint} broke off during the answer, {BODY_ATTEMPTS} times ({}); check the network and retry",
-            causes(e)
+            "S3 GetObject {name}: the connection to {endpoint} broke off during the answer, {BODY_ATTEMPTS} times; check the network and retry"
         ),
     )
 }
@@ -248,7 +251,7 @@ pub(crate) async fn get_range(
             .config_override(timeouts.clone())
             .send()
             .await
-            .map_err(|e| s3_error(Op::Get, &name, &endpoint, e))?;
+            .map_err(|e| s3_error(Op::Get, &name, &endpoint, &e))?;
         match read_body(out.body, want, false).await {
             Ok(buf) => {
                 Counters::add(&s3.counters.down, buf.len() as u64);
@@ -258,10 +261,10 @@ pub(crate) async fn get_range(
                 return Ok(Bytes::from(buf));
             }
             Err(Body::TooLong(n)) => return Err(short_answer(&name, from, to, n)),
-            Err(Body::Broke(_)) if attempt < BODY_ATTEMPTS => {
+            Err(Body::Broke) if attempt < BODY_ATTEMPTS => {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            Err(Body::Broke(e)) => return Err(broken_body(&name, &endpoint, &e)),
+            Err(Body::Broke) => return Err(broken_body(&name, &endpoint)),
             Err(Body::Alloc(e)) => return Err(e),
         }
     }
@@ -274,7 +277,7 @@ pub(crate) async fn get_range(
 /// Why a body could not be read whole.
 enum Body {
     /// The connection broke off (retried).
-    Broke(aws_sdk_s3::primitives::ByteStreamError),
+    Broke,
     /// More bytes than asked for arrived (so many, counted so far).
     TooLong(usize),
     /// No buffer for it.
@@ -303,7 +306,7 @@ async fn read_body(mut body: ByteStream, want: usize, cap: bool) -> Result<Vec<u
                 }
             }
             Ok(None) => return Ok(buf),
-            Err(e) => return Err(Body::Broke(e)),
+            Err(_) => return Err(Body::Broke),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use envstream_aws::{ConfigError, ConfigErrorKind, Failure, Transport};
 
 /// What kind of S3 failure happened; decides the caller's exit class.
 #[non_exhaustive]
@@ -32,8 +33,36 @@ pub enum S3ErrorKind {
     /// The object is not what a sealed stream needs (empty, or the server
     /// returned other bytes than asked for).
     BadObject,
+    /// The endpoint answered, but not as S3 does (an HTML page, a body
+    /// that does not parse, a write acknowledged without an ETag): a wrong
+    /// endpoint, a captive portal or a broken proxy.
+    NotS3,
     /// Anything else the server refused.
     Other,
+}
+
+/// A multipart upload that could not be aborted: it holds storage (and is
+/// billed) until it is aborted, by hand or by a lifecycle rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftoverUpload {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// The multipart upload id.
+    pub upload_id: String,
+}
+
+impl LeftoverUpload {
+    /// The AWS CLI command that aborts it.
+    pub fn cleanup_command(&self) -> String {
+        format!(
+            "aws s3api abort-multipart-upload --bucket {} --key '{}' --upload-id '{}'",
+            self.bucket,
+            self.key.replace('\'', "'\\''"),
+            self.upload_id.replace('\'', "'\\''")
+        )
+    }
 }
 
 /// An S3 failure, as one line.
@@ -41,6 +70,7 @@ pub enum S3ErrorKind {
 pub struct S3Error {
     kind: S3ErrorKind,
     message: String,
+    leftover: Option<Box<LeftoverUpload>>,
 }
 
 impl S3Error {
@@ -49,12 +79,41 @@ impl S3Error {
         S3Error {
             kind,
             message: message.into(),
+            leftover: None,
         }
     }
 
     /// The kind.
     pub fn kind(&self) -> S3ErrorKind {
         self.kind
+    }
+
+    /// The multipart upload this failure left behind, if aborting it failed.
+    pub fn leftover_upload(&self) -> Option<&LeftoverUpload> {
+        self.leftover.as_deref()
+    }
+
+    /// This error (a failed abort) leaves `upload` behind: the message
+    /// names it and the command that removes it.
+    pub(crate) fn left_behind(mut self, upload: LeftoverUpload) -> Self {
+        self.message = format!(
+            "{}; the incomplete multipart upload remains: remove it with `{}`",
+            self.message,
+            upload.cleanup_command()
+        );
+        self.leftover = Some(Box::new(upload));
+        self
+    }
+
+    /// This error, and then `abort` (the failure to abort the upload it
+    /// ended): one message, the leftover upload kept.
+    pub fn with_failed_abort(mut self, abort: S3Error) -> Self {
+        self.message = format!(
+            "{}; aborting the upload failed too: {}",
+            self.message, abort.message
+        );
+        self.leftover = abort.leftover;
+        self
     }
 
     /// Wraps this error in an `io::Error` (for `Read`/`Write` adapters);
@@ -93,7 +152,7 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Op::Head => "HeadObject",
             Op::Get => "GetObject",
@@ -112,148 +171,122 @@ impl Op {
 }
 
 /// Maps an SDK error to an [`S3Error`] naming the operation, the object
-/// and the endpoint.
+/// and the endpoint, built from the allow-listed facts of
+/// [`envstream_aws::Failure`] only: the SDK error itself is never formatted.
 pub(crate) fn s3_error<E>(
     op: Op,
     object: &str,
     endpoint: &str,
-    err: SdkError<E, HttpResponse>,
+    err: &SdkError<E, HttpResponse>,
 ) -> S3Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_credential_types::provider::error::CredentialsError;
-    let status = err.raw_response().map(|r| r.status().as_u16());
+    describe(op, object, endpoint, &Failure::of(err))
+}
+
+/// The [`S3Error`] for the facts of a failure (see [`s3_error`]).
+pub(crate) fn describe(op: Op, object: &str, endpoint: &str, f: &Failure) -> S3Error {
     let what = format!("S3 {} {object}", op.name());
-    let busy = status.is_some_and(|s| s >= 500 || s == 429 || s == 408);
-    match &err {
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("").to_owned();
-            let msg = fold(se.err().message().unwrap_or(""));
-            let detail = if msg.is_empty() { String::new() } else { format!(" ({msg})") };
-            let status_text = status.map_or_else(String::new, |s| format!("HTTP {s} "));
-            let (kind, hint) = match (code.as_str(), status) {
-                ("NoSuchKey", _) | ("NotFound", _) | ("", Some(404)) if op != Op::Complete => (
-                    S3ErrorKind::NoSuchObject,
-                    "check the bucket and key",
-                ),
-                ("NoSuchBucket", _) => (S3ErrorKind::NoSuchBucket, "check the bucket name and region"),
-                ("AccessDenied", _) | ("Forbidden", _) | ("", Some(403)) | ("InvalidAccessKeyId", _)
-                | ("SignatureDoesNotMatch", _) => (
-                    S3ErrorKind::AccessDenied,
-                    "check the credentials and the bucket policy (docs/S3.md lists the IAM actions)",
-                ),
-                ("PreconditionFailed", _) | ("", Some(412)) if op.writes() => (
-                    S3ErrorKind::Exists,
-                    "the object exists; choose another key or replace it deliberately",
-                ),
-                ("PreconditionFailed", _) | ("", Some(412)) => (
-                    S3ErrorKind::Changed,
-                    "the object was replaced while it was read; run again",
-                ),
-                ("NoSuchUpload", _) => (
-                    S3ErrorKind::Other,
-                    "the multipart upload was aborted (another process, or a lifecycle rule); run again",
-                ),
-                ("InvalidRange", _) | ("", Some(416)) => (
-                    S3ErrorKind::BadObject,
-                    "the object is empty, so it is not a sealed stream",
-                ),
-                ("SlowDown", _) | ("ServiceUnavailable", _) | ("InternalError", _)
-                | ("RequestTimeout", _) => (S3ErrorKind::Unavailable, "retry later"),
-                _ if busy => (S3ErrorKind::Unavailable, "retry later"),
-                _ => (S3ErrorKind::Other, "check the request and the endpoint"),
-            };
-            // HEAD answers have no body, so no error code: name the status.
-            let code = match (code.is_empty(), status) {
-                (false, _) => code,
-                (true, Some(403)) => "Forbidden".to_owned(),
-                (true, Some(404)) => "NotFound".to_owned(),
-                (true, Some(412)) => "PreconditionFailed".to_owned(),
-                (true, _) => "an error".to_owned(),
-            };
-            S3Error::new(kind, format!("{what} failed: {status_text}{code}{detail} from {endpoint}; {hint}"))
-        }
-        SdkError::TimeoutError(_) => S3Error::new(
-            S3ErrorKind::Unavailable,
-            format!("{what} timed out waiting for {endpoint}; check the network and the endpoint"),
-        ),
-        SdkError::DispatchFailure(df) => {
-            if let Some(ce) = find_cause::<CredentialsError>(&err) {
-                let (kind, why) = match ce {
-                    CredentialsError::CredentialsNotLoaded(_) => (
-                        S3ErrorKind::Configuration,
-                        "no AWS credentials were found (environment, profile, SSO or instance role): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or select a profile that has credentials".to_owned(),
-                    ),
-                    CredentialsError::InvalidConfiguration(_) => (
-                        S3ErrorKind::Configuration,
-                        format!("the AWS credential configuration is invalid ({})", causes(ce)),
-                    ),
-                    _ => (S3ErrorKind::Unavailable, format!("AWS credentials could not be loaded ({})", causes(ce))),
-                };
-                return S3Error::new(kind, format!("{what}: {why}"));
-            }
-            let verb = if df.is_timeout() {
-                // A connect timeout, or no answer after the request was sent.
-                "timed out waiting for"
-            } else if df.is_io() {
-                "could not connect to"
-            } else {
-                "could not be sent to"
-            };
-            S3Error::new(
+    if let Some(c) = f.credentials {
+        let kind = if c.transient() {
+            S3ErrorKind::Unavailable
+        } else {
+            S3ErrorKind::Configuration
+        };
+        return S3Error::new(kind, format!("{what}: {}", c.describe()));
+    }
+    if let Some(t) = f.transport {
+        let (kind, text) = match t {
+            Transport::Timeout => (
                 S3ErrorKind::Unavailable,
-                format!("{what} {verb} {endpoint} ({}); check the network and the endpoint", causes(&err)),
-            )
-        }
-        SdkError::ResponseError(_) => S3Error::new(
-            if busy || status.is_none() { S3ErrorKind::Unavailable } else { S3ErrorKind::Other },
-            format!(
-                "{what}: unreadable answer{} from {endpoint} ({}); check the endpoint and any proxy",
-                status.map_or_else(String::new, |s| format!(" (HTTP {s})")),
-                causes(&err)
+                format!("{what} timed out waiting for {endpoint}; check the network and the endpoint"),
             ),
+            Transport::NotSent => (
+                S3ErrorKind::Configuration,
+                format!("{what} could not be sent to {endpoint} ({}); check the endpoint and region settings", t.describe()),
+            ),
+            _ => (
+                S3ErrorKind::Unavailable,
+                format!("{what} could not connect to {endpoint} ({}); check the network and the endpoint", t.describe()),
+            ),
+        };
+        return S3Error::new(kind, text);
+    }
+    let status_text = f.status.map_or_else(String::new, |s| format!("HTTP {s} "));
+    if f.unreadable {
+        // Not an S3 answer at all: an HTML page, a body that does not parse.
+        let kind = if f.busy_status() || f.status.is_none() {
+            S3ErrorKind::Unavailable
+        } else {
+            S3ErrorKind::NotS3
+        };
+        return S3Error::new(
+            kind,
+            format!("{what}: {endpoint} answered {status_text}with something that is not an S3 answer; check the endpoint and any proxy"),
+        );
+    }
+    let code = f.code.as_deref().unwrap_or("");
+    let (kind, hint) = match (code, f.status) {
+        ("NoSuchKey", _) | ("NotFound", _) | ("", Some(404)) if op != Op::Complete => {
+            (S3ErrorKind::NoSuchObject, "check the bucket and key")
+        }
+        ("NoSuchBucket", _) => (S3ErrorKind::NoSuchBucket, "check the bucket name and region"),
+        ("AccessDenied", _)
+        | ("Forbidden", _)
+        | ("", Some(403))
+        | ("InvalidAccessKeyId", _)
+        | ("SignatureDoesNotMatch", _) => (
+            S3ErrorKind::AccessDenied,
+            "check the credentials and the bucket policy (docs/S3.md lists the IAM actions)",
         ),
-        _ => S3Error::new(
+        ("PreconditionFailed", _) | ("", Some(412)) if op.writes() => (
+            S3ErrorKind::Exists,
+            "the object was created by someone else meanwhile; choose another key or replace it deliberately",
+        ),
+        ("PreconditionFailed", _) | ("", Some(412)) => (
+            S3ErrorKind::Changed,
+            "the object was replaced while it was read; run again",
+        ),
+        ("NoSuchUpload", _) => (
             S3ErrorKind::Other,
-            format!("{what} could not be built: {}", causes(&err)),
+            "the multipart upload was aborted (another process, or a lifecycle rule); run again",
         ),
-    }
-}
-
-/// The first cause of type `T` in `err`'s source chain.
-fn find_cause<'a, T: std::error::Error + 'static>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(t) = e.downcast_ref::<T>() {
-            return Some(t);
+        ("InvalidRange", _) | ("", Some(416)) => (
+            S3ErrorKind::BadObject,
+            "the object is empty, so it is not a sealed stream",
+        ),
+        ("SlowDown", _) | ("ServiceUnavailable", _) | ("InternalError", _) | ("RequestTimeout", _) => {
+            (S3ErrorKind::Unavailable, "retry later")
         }
-        cur = e.source();
-    }
-    None
+        _ if f.busy_status() => (S3ErrorKind::Unavailable, "retry later"),
+        ("", Some(_)) => (
+            // An error status without an S3 error document: a proxy or
+            // the wrong endpoint answered.
+            S3ErrorKind::NotS3,
+            "this is not an S3 answer; check the endpoint and any proxy",
+        ),
+        _ => (S3ErrorKind::Other, "check the request and the endpoint"),
+    };
+    // HEAD answers have no body, so no error code: name the status.
+    let detail = match (&f.code, f.status) {
+        (Some(_), _) | (None, None) => f.detail(),
+        (None, Some(403)) => "Forbidden".to_owned(),
+        (None, Some(404)) => "NotFound".to_owned(),
+        (None, Some(412)) => "PreconditionFailed".to_owned(),
+        (None, Some(_)) => f.detail(),
+    };
+    S3Error::new(
+        kind,
+        format!("{what} failed: {status_text}{detail} from {endpoint}; {hint}"),
+    )
 }
 
-/// The causes under `err`, joined on one line (or `err` itself).
-pub(crate) fn causes(err: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let t = e.to_string();
-        if !parts.iter().any(|p: &String| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = e.source();
-    }
-    if parts.is_empty() {
-        fold(&err.to_string())
-    } else {
-        fold(&parts.join(": "))
-    }
-}
-
-/// Folds a possibly multi-line message onto one line.
-pub(crate) fn fold(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A configuration problem as an [`S3Error`].
+pub(crate) fn config_error(e: ConfigError) -> S3Error {
+    let kind = match e.kind() {
+        ConfigErrorKind::Configuration => S3ErrorKind::Configuration,
+        _ => S3ErrorKind::Other,
+    };
+    S3Error::new(kind, e.message())
 }

@@ -23,13 +23,14 @@ mod copy;
 mod download;
 mod error;
 mod schedule;
+mod stored;
 mod upload;
 mod url;
 
 pub use client::{Addressing, S3Client, S3Settings, TransferStats, FIRST_READ};
 pub use copy::rekey_copy;
 pub use download::{RangeReader, S3Object};
-pub use error::{S3Error, S3ErrorKind};
+pub use error::{LeftoverUpload, S3Error, S3ErrorKind};
 pub use schedule::{PartSchedule, MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 pub use upload::{AbortHandle, Upload, UploadOptions, UploadSummary};
 pub use url::S3Url;

@@ -13,12 +13,12 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
-use md5::{Digest, Md5};
 
 use crate::client::{transfer_buffer, Counters, Req, S3Client};
 use crate::download::S3Object;
-use crate::error::{s3_error, Op, S3Error, S3ErrorKind};
+use crate::error::{s3_error, LeftoverUpload, Op, S3Error, S3ErrorKind};
 use crate::schedule::{PartSchedule, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
+use crate::stored::{check_absent, confirm, crc32, head_etag, md5_hex, multipart_etag, Sent};
 use crate::url::S3Url;
 
 /// How an [`Upload`] writes its object.
@@ -81,20 +81,29 @@ impl Control {
         } = self.s3.req();
         let url = self.url.clone();
         let timeouts = self.s3.timeouts(0);
-        self.s3.wait(async move {
-            Counters::add(&counters.requests, 1);
-            client
-                .abort_multipart_upload()
-                .bucket(url.bucket())
-                .key(url.key())
-                .upload_id(id)
-                .customize()
-                .config_override(timeouts)
-                .send()
-                .await
-                .map_err(|e| s3_error(Op::Abort, &url.to_string(), &endpoint, e))?;
-            Ok(true)
-        })
+        let upload_id = id.clone();
+        self.s3
+            .wait(async move {
+                Counters::add(&counters.requests, 1);
+                client
+                    .abort_multipart_upload()
+                    .bucket(url.bucket())
+                    .key(url.key())
+                    .upload_id(id)
+                    .customize()
+                    .config_override(timeouts)
+                    .send()
+                    .await
+                    .map_err(|e| s3_error(Op::Abort, &url.to_string(), &endpoint, &e))?;
+                Ok(true)
+            })
+            .map_err(|e| {
+                e.left_behind(LeftoverUpload {
+                    bucket: self.url.bucket().to_owned(),
+                    key: self.url.key().to_owned(),
+                    upload_id,
+                })
+            })
     }
 }
 
@@ -241,7 +250,7 @@ impl Upload {
                 .config_override(timeouts)
                 .send()
                 .await
-                .map_err(|e| s3_error(Op::Create, &url.to_string(), &endpoint, e))?;
+                .map_err(|e| s3_error(Op::Create, &url.to_string(), &endpoint, &e))?;
             out.upload_id.ok_or_else(|| {
                 S3Error::new(
                     S3ErrorKind::Other,
@@ -299,14 +308,28 @@ impl Upload {
                 .config_override(timeouts)
                 .send()
                 .await
-                .map_err(|e| s3_error(Op::UploadPart, &format!("{url} part {part}"), &endpoint, e))
-                .map(|out| {
+                .map_err(|e| s3_error(Op::UploadPart, &format!("{url} part {part}"), &endpoint, &e))
+                .and_then(|out| {
+                    let name = format!("S3 UploadPart {url} part {part}");
+                    let etag = out.e_tag.filter(|t| !t.trim_matches('"').is_empty());
+                    let Some(etag) = etag else {
+                        return Err(S3Error::new(
+                            S3ErrorKind::NotS3,
+                            format!("{name}: {endpoint} acknowledged the part without an ETag, which S3 never does; check the endpoint and any proxy"),
+                        ));
+                    };
+                    if out.checksum_crc32.as_ref().is_some_and(|c| *c != crc) {
+                        return Err(S3Error::new(
+                            S3ErrorKind::Unavailable,
+                            format!("{name}: the checksum in the answer is not that of the part sent (corrupted in transit); retry"),
+                        ));
+                    }
                     Counters::add(&counters.up, len);
-                    CompletedPart::builder()
+                    Ok(CompletedPart::builder()
                         .part_number(part)
-                        .set_e_tag(out.e_tag)
-                        .checksum_crc32(out.checksum_crc32.unwrap_or(crc))
-                        .build()
+                        .e_tag(etag)
+                        .checksum_crc32(crc)
+                        .build())
                 });
             // The receiver is gone only if the upload was dropped.
             let _ = tx.send(PartDone { len, result });
@@ -388,16 +411,22 @@ impl Upload {
                     .send()
                     .await
                     .map_err(|e| {
-                        s3_error(Op::CopyPart, &format!("{url} part {part}"), &endpoint, e)
+                        s3_error(Op::CopyPart, &format!("{url} part {part}"), &endpoint, &e)
                     })
-                    .map(|out| {
-                        Counters::add(&counters.copied, len);
+                    .and_then(|out| {
                         let r = out.copy_part_result;
-                        CompletedPart::builder()
+                        let Some(etag) = r.as_ref().and_then(|r| r.e_tag.clone()) else {
+                            return Err(S3Error::new(
+                                S3ErrorKind::NotS3,
+                                format!("S3 UploadPartCopy {url} part {part}: {endpoint} answered without the copied part's ETag, which S3 never does; check the endpoint and any proxy"),
+                            ));
+                        };
+                        Counters::add(&counters.copied, len);
+                        Ok(CompletedPart::builder()
                             .part_number(part)
-                            .set_e_tag(r.as_ref().and_then(|r| r.e_tag.clone()))
+                            .e_tag(etag)
                             .set_checksum_crc32(r.and_then(|r| r.checksum_crc32))
-                            .build()
+                            .build())
                     });
                 let _ = tx.send(PartDone { len: 0, result });
             });
@@ -458,14 +487,25 @@ impl Upload {
     /// Sends what is left, waits for every part, and completes the upload
     /// (or puts the whole object in one request when it is smaller than a
     /// part). On any failure the upload is aborted.
+    ///
+    /// When aborting fails too, the error says so and carries the upload
+    /// left behind ([`S3Error::leftover_upload`]).
     pub fn finish(mut self) -> Result<UploadSummary, S3Error> {
         match self.finish_inner() {
             Ok(s) => Ok(s),
-            Err(e) => {
-                let _ = self.control.abort();
-                Err(e)
-            }
+            Err(e) => Err(match self.control.abort() {
+                Ok(_) => e,
+                Err(abort) => e.with_failed_abort(abort),
+            }),
         }
+    }
+
+    /// Aborts the upload now (a failed run): an open multipart upload is
+    /// aborted and nothing more is sent. Returns whether it was stopped
+    /// before its object was created. A failure carries the upload left
+    /// behind ([`S3Error::leftover_upload`]).
+    pub fn abort(self) -> Result<bool, S3Error> {
+        self.control.abort()
     }
 
     fn finish_inner(&mut self) -> Result<UploadSummary, S3Error> {
@@ -519,14 +559,25 @@ impl Upload {
             if !overwrite {
                 req = req.if_none_match("*");
             }
-            req.customize()
+            let out = req
+                .customize()
                 .config_override(timeouts)
                 .send()
                 .await
-                .map_err(|e| s3_error(Op::Complete, &url.to_string(), &endpoint, e))?;
-            Ok(())
+                .map_err(|e| s3_error(Op::Complete, &url.to_string(), &endpoint, &e))?;
+            Ok(out.e_tag)
         });
-        let result = result.or_else(|e| self.ours_after_all(e, expected.as_deref()));
+        let sent = Sent {
+            op: Op::Complete,
+            len: self.written,
+            etag: expected.as_deref(),
+            crc32: None,
+        };
+        let url = self.control.url.clone();
+        let result = match result {
+            Ok(etag) => confirm(self.client(), &url, &sent, etag.as_deref(), None),
+            Err(e) => self.ours_after_all(e, expected.as_deref()),
+        };
         match result {
             Ok(()) => {
                 *stage = Stage::Done;
@@ -555,7 +606,7 @@ impl Upload {
             return Err(e);
         };
         match head_etag(self.client(), &self.control.url) {
-            Ok(Some(etag)) if etag.trim_matches('"') == expected => Ok(()),
+            Ok(Some(etag)) if etag == expected => Ok(()),
             _ => Err(e),
         }
     }
@@ -578,6 +629,9 @@ impl Upload {
         let url = self.control.url.clone();
         let overwrite = self.overwrite;
         let timeouts = s3.timeouts(len);
+        // A single object's ETag is the MD5 of its bytes.
+        let (md5, crc) = (md5_hex(&sent), crc32(&sent));
+        let checksum = crc.clone();
         let result = s3.wait(async move {
             Counters::add(&counters.requests, 1);
             let mut req = client
@@ -585,21 +639,37 @@ impl Upload {
                 .bucket(url.bucket())
                 .key(url.key())
                 .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                .checksum_crc32(crc32(&body))
+                .checksum_crc32(checksum)
                 .body(ByteStream::from(body));
             if !overwrite {
                 req = req.if_none_match("*");
             }
-            req.customize()
+            let out = req
+                .customize()
                 .config_override(timeouts)
                 .send()
                 .await
-                .map_err(|e| s3_error(Op::Put, &url.to_string(), &endpoint, e))?;
+                .map_err(|e| s3_error(Op::Put, &url.to_string(), &endpoint, &e))?;
             Counters::add(&counters.up, len);
-            Ok(())
+            Ok((out.e_tag, out.checksum_crc32))
         });
-        // A single object's ETag is the MD5 of its bytes.
-        result.or_else(|e| self.ours_after_all(e, Some(&hex(&Md5::digest(&sent)))))?;
+        let url = self.control.url.clone();
+        let what = Sent {
+            op: Op::Put,
+            len,
+            etag: Some(&md5),
+            crc32: Some(&crc),
+        };
+        match result {
+            Ok((etag, echoed)) => confirm(
+                self.client(),
+                &url,
+                &what,
+                etag.as_deref(),
+                echoed.as_deref(),
+            )?,
+            Err(e) => self.ours_after_all(e, Some(&md5))?,
+        }
         *stage = Stage::Done;
         Ok(UploadSummary {
             bytes: self.written,
@@ -623,105 +693,5 @@ impl Write for Upload {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// The base64 CRC32 of `data`, as `x-amz-checksum-crc32` carries it.
-fn crc32(data: &[u8]) -> String {
-    aws_smithy_types::base64::encode(crc32fast::hash(data).to_be_bytes())
-}
-
-/// The ETag of `url`, or `None` when there is no such object (one HeadObject).
-fn head_etag(s3: &Arc<S3Client>, url: &S3Url) -> Result<Option<String>, S3Error> {
-    let Req {
-        client,
-        endpoint,
-        counters,
-    } = s3.req();
-    let u = url.clone();
-    let timeouts = s3.timeouts(0);
-    s3.wait(async move {
-        Counters::add(&counters.requests, 1);
-        match client
-            .head_object()
-            .bucket(u.bucket())
-            .key(u.key())
-            .customize()
-            .config_override(timeouts)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(out.e_tag.unwrap_or_default())),
-            Err(e) => {
-                let e = s3_error(Op::Head, &u.to_string(), &endpoint, e);
-                if e.kind() == S3ErrorKind::NoSuchObject {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
-    })
-}
-
-/// Fails with [`S3ErrorKind::Exists`] if `url` exists (one HeadObject).
-/// A 403 passes: without s3:ListBucket (or s3:GetObject) S3 answers 403
-/// for a missing key too, so a write-only backup role cannot tell, and the
-/// final conditional write decides.
-pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Error> {
-    match head_etag(s3, url) {
-        Ok(None) => Ok(()),
-        Err(e) if e.kind() == S3ErrorKind::AccessDenied => Ok(()),
-        Err(e) => Err(e),
-        Ok(Some(_)) => Err(S3Error::new(
-            S3ErrorKind::Exists,
-            format!("{url} already exists"),
-        )),
-    }
-}
-
-/// S3's ETag of a multipart object made of `parts`: the MD5 of the parts'
-/// binary MD5s, then `-` and the part count. `None` when a part's ETag is
-/// not an MD5 (SSE-KMS buckets, some stores): nothing to compare then.
-fn multipart_etag(parts: &[CompletedPart]) -> Option<String> {
-    let mut md5s = Vec::with_capacity(parts.len() * 16);
-    for p in parts {
-        let tag = p.e_tag()?.trim_matches('"');
-        if tag.len() != 32 {
-            return None;
-        }
-        for i in (0..32).step_by(2) {
-            md5s.push(u8::from_str_radix(tag.get(i..i + 2)?, 16).ok()?);
-        }
-    }
-    Some(format!("{}-{}", hex(&Md5::digest(&md5s)), parts.len()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn part(n: i32, etag: &str) -> CompletedPart {
-        CompletedPart::builder().part_number(n).e_tag(etag).build()
-    }
-
-    #[test]
-    fn the_multipart_etag_is_the_md5_of_the_part_md5s() {
-        // Parts "a" and "b" (their ETags are their MD5s, quoted as S3 sends them).
-        let parts = [
-            part(1, "\"0cc175b9c0f1b6a831c399e269772661\""),
-            part(2, "92eb5ffee6ae2fec3ad71c777531578f"),
-        ];
-        assert_eq!(
-            multipart_etag(&parts).as_deref(),
-            Some("96e024ba2074fe77e8e965ba43a704be-2")
-        );
-        // Not MD5s (SSE-KMS): nothing to compare.
-        assert_eq!(multipart_etag(&[part(1, "\"abc\"")]), None);
-        assert_eq!(hex(&Md5::digest(b"a")), "0cc175b9c0f1b6a831c399e269772661");
     }
 }

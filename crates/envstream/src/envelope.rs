@@ -270,12 +270,14 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
 /// (same provider and key id): one key never takes two of the 16 slots,
 /// whether it was named twice or under two names (a KMS alias and its ARN).
 fn push_unique(wrapped: &mut Vec<WrappedKey>, wk: WrappedKey) {
-    let dup = wrapped
-        .iter()
-        .any(|w| w.provider() == wk.provider() && w.key_id() == wk.key_id());
-    if !dup {
+    if !wrapped.iter().any(|w| same_key(w, &wk)) {
         wrapped.push(wk);
     }
+}
+
+/// Whether two records are for the same key (same provider and key id).
+fn same_key(a: &WrappedKey, b: &WrappedKey) -> bool {
+    a.provider() == b.provider() && a.key_id() == b.key_id()
 }
 
 /// Whether `r` (a key id or `provider/key id`, as `--remove-key` takes it)
@@ -303,14 +305,16 @@ pub(crate) async fn unlock_body<I: Identity + ?Sized>(
 /// `keyrings`, removes the wrapped keys named in `remove` (a key id or
 /// `provider/key id`), wraps the same data key with each of `add`, and
 /// returns the new authenticated header (same salt, context and chunk
-/// size, so the same commitment and body) and the key that opened `old`.
+/// size, so the same commitment and body), the key that opened `old`, and
+/// `provider/key id` of each key to add that `old` already had (kept as
+/// it was, not wrapped twice).
 pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
     old: &Header,
     keyrings: &[&I],
     options: &OpenOptions,
     add: &[&R],
     remove: &[String],
-) -> Result<(Header, String), Error> {
+) -> Result<(Header, String, Vec<String>), Error> {
     let (data_key, keys, opened_with) = authenticate(old, keyrings, options).await?;
     for r in remove {
         let known = old.wrapped_keys().iter().any(|w| names(w, r));
@@ -331,13 +335,16 @@ pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
         context: old.context(),
         random: &random,
     };
+    let mut already = Vec::new();
     for k in add {
-        push_unique(
-            &mut wrapped,
-            k.wrap(&data_key, &request)
-                .await
-                .map_err(|e| Error::Key(KeyError::Keyring(e)))?,
-        );
+        let wk = k
+            .wrap(&data_key, &request)
+            .await
+            .map_err(|e| Error::Key(KeyError::Keyring(e)))?;
+        if old.wrapped_keys().iter().any(|w| same_key(w, &wk)) {
+            already.push(format!("{}/{}", wk.provider(), wk.key_id()));
+        }
+        push_unique(&mut wrapped, wk);
     }
     if wrapped.is_empty() {
         return Err(Error::Usage(UsageError::InvalidOptions(
@@ -352,5 +359,5 @@ pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
     )?;
     // Same data key, salt, suite, chunk size and context: same commitment.
     keys.finalize(options.backend, &mut header);
-    Ok((header, opened_with))
+    Ok((header, opened_with, already))
 }

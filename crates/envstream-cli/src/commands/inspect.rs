@@ -7,18 +7,36 @@ use std::path::PathBuf;
 use anyhow::Result;
 use envstream::{BodyLayout, Header, Opener};
 
-use crate::cli::{AwsArgs, S3Args};
+use crate::cli::{S3Args, S3AwsArgs, S3PathArgs};
 use crate::output::open_sealed_input;
 use crate::report::context_json;
 
-pub(super) fn run(json: bool, input: &Option<PathBuf>, aws: &AwsArgs, s3: &S3Args) -> Result<()> {
+pub(super) fn run(
+    json: bool,
+    input: &Option<PathBuf>,
+    aws: &S3AwsArgs,
+    s3: &S3PathArgs,
+) -> Result<()> {
+    let s3 = S3Args {
+        path: s3.clone(),
+        ..S3Args::default()
+    };
     let (header, size) = match crate::s3::location(input.as_ref())? {
         // One ranged GET (two if the header is longer than the first read).
         Some(url) => {
-            let (obj, header) = crate::s3::open_object(&crate::s3::client(aws, s3)?, &url)?;
+            let client = crate::s3::client(&aws.into(), &s3)?;
+            let (obj, header) = crate::s3::open_object(&client, &url)?;
             (header, Some(obj.size()))
         }
         None => {
+            crate::s3::refuse_unused(&s3, "an s3:// input")?;
+            if aws.region.is_some() || aws.profile.is_some() {
+                return Err(crate::error::UsageError(
+                    "--region and --profile apply only to an s3:// input; inspect needs no key"
+                        .into(),
+                )
+                .into());
+            }
             let f: File = open_sealed_input(input)?;
             let size = super::input_size(&f);
             (Opener::new(f)?.header().clone(), size)

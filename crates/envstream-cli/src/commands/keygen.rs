@@ -11,6 +11,7 @@ use envstream::{Backend, LocalKey};
 use crate::error::UsageError;
 
 pub(super) fn run(path: &Path) -> Result<()> {
+    crate::s3::local_only(path, "key files are written locally")?;
     let (key, text) = LocalKey::generate(Backend::default())?;
     if path.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();

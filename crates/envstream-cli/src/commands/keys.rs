@@ -15,6 +15,7 @@ use crate::error::UsageError;
 /// The key files a command uses: the `--key-file` flags, or
 /// `$ENVSTREAM_KEY_FILE` when there are none.
 pub(super) fn key_file_paths(args: &KeyArgs) -> Vec<PathBuf> {
+    // (Each is checked to be local when it is loaded.)
     if !args.key_files.is_empty() {
         return args.key_files.clone();
     }
@@ -60,6 +61,7 @@ pub(super) fn load_keys(
     }
     let mut keys: Vec<LocalKey> = Vec::with_capacity(paths.len());
     for p in &paths {
+        crate::s3::local_only(p, "key files are read locally")?;
         warn_if_shared(p);
         let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
         if keys.iter().any(|k| k.key_id() == key.key_id()) {
@@ -73,6 +75,19 @@ pub(super) fn load_keys(
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// Refuses more wrapping keys than a header holds before any is used (so
+/// no KMS call is made for a seal that cannot be written).
+pub(super) fn check_key_count(named: usize) -> Result<()> {
+    let max = envstream::format::MAX_WRAPPED_KEYS;
+    if named > max {
+        return Err(UsageError(format!(
+            "{named} wrapping keys were named, but a header holds at most {max}; name fewer keys"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Warns, as ssh does, when a key file can be read or written by group or others.

@@ -138,8 +138,13 @@ pub(super) fn key_ids(h: &Header) -> Vec<String> {
 pub(super) fn note_merged(named: usize, h: &Header) {
     let written = h.wrapped_keys().len();
     if written < named {
+        let distinct = if written == 1 {
+            "only 1 is distinct".to_owned()
+        } else {
+            format!("only {written} are distinct")
+        };
         eprintln!(
-            "envstream: note: {named} keys were named but {written} are distinct; each key is wrapped once"
+            "envstream: note: {named} keys were named but {distinct}; each key is wrapped once"
         );
     }
 }

@@ -38,11 +38,15 @@ pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
     // An S3 input is opened (its size, ETag and header: one or two ranged
     // GETs) before any key is used.
     let object = match crate::s3::location(args.input.as_ref())? {
-        Some(url) => Some(crate::s3::open_object(
-            &crate::s3::client(&args.unwrap.aws, &args.s3)?,
-            &url,
-        )?),
-        None => None,
+        Some(url) => {
+            let s3 = crate::s3::client(&args.unwrap.aws, &args.s3())?;
+            report.s3(&s3);
+            Some(crate::s3::open_object(&s3, &url)?)
+        }
+        None => {
+            crate::s3::refuse_unused(&args.s3(), "an s3:// input")?;
+            None
+        }
     };
     let mut seekable = false;
     // A range from a pipe stops reading early; the rest of the pipe is then
@@ -118,9 +122,5 @@ pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
             }
         }
     }
-    sink.commit()?;
-    if let Some((obj, _)) = &object {
-        report.transfer(obj.client().stats());
-    }
-    Ok(())
+    sink.commit()
 }

@@ -10,7 +10,7 @@ use super::keys::{key_file_paths, recipients, unique_kms_keys, warn_if_shared, w
 use super::{check_output_target, input_size, key_ids, refuse_terminal_stdout};
 use crate::cli::RekeyArgs;
 use crate::error::UsageError;
-use crate::output::{input_label, open_sealed_input, output_label, AbortOnSignal, Output, Sink};
+use crate::output::{input_label, open_sealed_input, output_label, Output, Sink};
 use crate::paths::Protected;
 use crate::report::Report;
 use crate::s3::Input;
@@ -24,11 +24,24 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
             UsageError("rekey needs --add-kms-key, --add-key-file or --remove-key".into()).into(),
         );
     }
+    let input_path = Some(args.input.clone());
+    let s3_in = crate::s3::location(input_path.as_ref())?;
     let s3_out = crate::s3::location(args.out.output.as_ref())?;
+    let s3_flags = args.s3();
+    if s3_in.is_none() && s3_out.is_none() {
+        crate::s3::refuse_unused(&s3_flags, "an s3:// input or output")?;
+    } else if s3_out.is_none() && s3_flags.buffer.buffer.is_some() {
+        crate::s3::refuse_unused(
+            &crate::cli::S3Args {
+                buffer: s3_flags.buffer.clone(),
+                ..Default::default()
+            },
+            "-o s3://BUCKET/KEY",
+        )?;
+    }
     if s3_out.is_none() {
         refuse_terminal_stdout(&args.out.output)?;
     }
-    let input_path = Some(args.input.clone());
     let mut protected = vec![Protected::input(&input_path)];
     protected.extend(
         key_file_paths(&args.unwrap.keys)
@@ -39,6 +52,7 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
     check_output_target(&args.out.output, &protected)?;
     let mut add_local: Vec<LocalKey> = Vec::new();
     for p in &args.add_key_files {
+        crate::s3::local_only(p, "key files are read locally")?;
         warn_if_shared(p);
         let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
         if !add_local.iter().any(|k| k.key_id() == key.key_id()) {
@@ -46,9 +60,10 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
         }
     }
     let add_kms_names = unique_kms_keys("--add-kms-key", &args.add_kms_keys);
-    let s3_in = crate::s3::location(input_path.as_ref())?;
     let s3 = if s3_in.is_some() || s3_out.is_some() {
-        Some(crate::s3::client(&args.unwrap.aws, &args.s3)?)
+        let c = crate::s3::client(&args.unwrap.aws, &s3_flags)?;
+        report.s3(&c);
+        Some(c)
     } else {
         None
     };
@@ -81,6 +96,15 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
         let options = OpenOptions::new().backend(be);
         Ok(opener.rekey_blocking(refs, options, &add, &args.remove_keys)?)
     })?;
+    for k in rekeyed.already_wrapped() {
+        eprintln!("envstream: note: {k} already wraps the data key; it is kept as it is");
+    }
+    if rekeyed.changes_nothing() {
+        return Err(UsageError(
+            "nothing to change: every key to add already wraps the data key and none is removed, so no new file was written".into(),
+        )
+        .into());
+    }
     let header = rekeyed.header().clone();
     report.header(&header, key_ids(&header));
     if let (Some((obj, old)), Some(url), Some(s3)) = (&object, &s3_out, &s3) {
@@ -94,16 +118,21 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
                 overwrite: args.out.force,
             },
         )?;
-        let _registered = AbortOnSignal::new(upload.abort_handle());
-        let moved = envstream_s3::rekey_copy(obj, old.len() as u64, &header.to_bytes(), upload)?;
+        let _registered = crate::signals::AbortOnSignal::new(upload.abort_handle());
+        let new_header = header.to_bytes();
+        let moved = envstream_s3::rekey_copy(obj, old.len() as u64, &new_header, upload)?;
         let body = obj.size() - old.len() as u64;
-        report.add_input(moved.bytes_down);
-        report.add_output(moved.bytes_up);
-        report.transfer(moved);
+        // The same meaning as a local rekey: the whole sealed input, and
+        // the whole sealed output (the network traffic is in `s3`).
+        report.add_input(obj.size());
+        report.add_output(new_header.len() as u64 + body);
         report.stats(BodyLayout::new(&header).chunk_count(body));
+        report.clear_progress();
         eprintln!(
-            "envstream: rekeyed {} to {url}: {} bytes uploaded, {} downloaded, {} copied inside S3, {} requests",
+            "envstream: rekeyed {} to {url}: {} bytes (a {}-byte header and the {body}-byte body); {} bytes uploaded and {} downloaded (the new header and the first part of the body), {} copied inside S3, {} requests",
             obj.url(),
+            new_header.len() as u64 + body,
+            new_header.len(),
             moved.bytes_up,
             moved.bytes_down,
             moved.bytes_copied,
@@ -111,33 +140,25 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
         );
         return Ok(());
     }
-    let mut out = match (&s3_out, &s3) {
-        (Some(url), Some(s3)) => Output::S3(Box::new(Upload::new(
+    let out = match (&s3_out, &s3) {
+        (Some(url), Some(s3)) => Output::s3(Upload::new(
             s3.clone(),
             url.clone(),
             UploadOptions {
                 schedule: PartSchedule::Growing,
                 overwrite: args.out.force,
             },
-        )?)),
+        )?),
         _ => Output::File(Sink::open(&args.out.output, args.out.force)?),
     };
-    let _registered = match &out {
-        Output::S3(upload) => Some(AbortOnSignal::new(upload.abort_handle())),
-        Output::File(_) => None,
-    };
+    let mut out = out;
     let label = output_label(&args.out.output);
-    let body = match &mut out {
-        Output::File(sink) => {
-            rekeyed
-                .write_to(report.count_output(sink.writer(), &label))?
-                .1
-        }
-        Output::S3(upload) => {
-            rekeyed
-                .write_to(report.count_output(upload.as_mut(), &label))?
-                .1
-        }
+    let written = rekeyed
+        .write_to(report.count_output(&mut out, &label))
+        .map(|(_, body)| body);
+    let body = match written {
+        Ok(body) => body,
+        Err(e) => return Err(out.abandon(e.into())),
     };
     report.stats(BodyLayout::new(&header).chunk_count(body));
     out.commit()

@@ -17,12 +17,17 @@ pub(super) fn run(args: VerifyArgs, report: &mut Report) -> Result<()> {
     let be = backend(args.perf.backend);
     report.backend(be);
     let options = open_options(&args.context, be);
+    crate::signals::produces(crate::signals::Produces::Verdict);
     let object = match crate::s3::location(args.input.as_ref())? {
-        Some(url) => Some(crate::s3::open_object(
-            &crate::s3::client(&args.unwrap.aws, &args.s3)?,
-            &url,
-        )?),
-        None => None,
+        Some(url) => {
+            let s3 = crate::s3::client(&args.unwrap.aws, &args.s3())?;
+            report.s3(&s3);
+            Some(crate::s3::open_object(&s3, &url)?)
+        }
+        None => {
+            crate::s3::refuse_unused(&args.s3(), "an s3:// input")?;
+            None
+        }
     };
     let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, _| {
         let (input, size) = match &object {
@@ -46,9 +51,6 @@ pub(super) fn run(args: VerifyArgs, report: &mut Report) -> Result<()> {
     report.header(&header, vec![opened_with.clone()]);
     let (_, stats) = reader.copy_to(std::io::sink(), usize::from(args.perf.threads))?;
     report.stats(stats.chunks);
-    if let Some((obj, _)) = &object {
-        report.transfer(obj.client().stats());
-    }
     // The summary replaces the progress bar; a bar left above it would
     // look as if verification stopped early.
     report.clear_progress();

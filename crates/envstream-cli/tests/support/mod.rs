@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod proxy;
+pub mod setup;
 
 use std::io::Write;
 use std::path::Path;

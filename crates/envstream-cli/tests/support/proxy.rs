@@ -139,8 +139,13 @@ pub fn close_response(raw: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Builds a whole raw HTTP answer for a request; `upstream` forwards the
+/// request to moto and returns its raw answer (for faults that mangle it).
+pub type Maker = Arc<dyn Fn(&Request, &dyn Fn() -> Option<Vec<u8>>) -> Vec<u8> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Fault {
+    /// The operation to fail, or `*` for every request.
     pub target: &'static str,
     pub status: u16,
     /// The Content-Type of the injected answer.
@@ -148,6 +153,68 @@ pub struct Fault {
     pub body: String,
     /// How many matching requests to fail; None = all of them.
     pub times: Option<usize>,
+    /// How many matching requests to let through first.
+    pub after: usize,
+    /// Builds the answer itself (status, headers and body) instead.
+    pub make: Option<Maker>,
+}
+
+impl Default for Fault {
+    fn default() -> Self {
+        Fault {
+            target: "",
+            status: 500,
+            content_type: "text/plain",
+            body: String::new(),
+            times: None,
+            after: 0,
+            make: None,
+        }
+    }
+}
+
+/// A raw HTTP/1.1 answer.
+pub fn raw_answer(status: u16, content_type: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} Injected\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A fault whose answer `make` builds.
+pub fn custom(target: &'static str, make: Maker) -> Fault {
+    Fault {
+        target,
+        make: Some(make),
+        ..Fault::default()
+    }
+}
+
+/// The body of a raw HTTP answer.
+pub fn body_of(raw: &[u8]) -> &[u8] {
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    &raw[at..]
+}
+
+/// The `"Plaintext"` values (base64, decoded) in a KMS JSON body.
+pub fn plaintexts(body: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    v.get("Plaintext")
+        .and_then(|p| p.as_str())
+        .and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b).ok()
+        })
+        .into_iter()
+        .collect()
 }
 
 pub const KMS_JSON: &str = "application/x-amz-json-1.1";
@@ -167,9 +234,8 @@ pub fn fault(target: &'static str, status: u16, times: Option<usize>) -> Fault {
     Fault {
         target,
         status,
-        content_type: "text/plain",
-        body: String::new(),
         times,
+        ..Fault::default()
     }
 }
 
@@ -181,6 +247,7 @@ pub fn s3_error(target: &'static str, status: u16, code: &str, times: Option<usi
         content_type: "application/xml",
         body: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"),
         times,
+        ..Fault::default()
     }
 }
 
@@ -233,7 +300,7 @@ pub fn http_page(target: &'static str, status: u16) -> Fault {
         status,
         content_type: "text/html",
         body: format!("<html><body><h1>{status}</h1>not here</body></html>"),
-        times: None,
+        ..Fault::default()
     }
 }
 
@@ -243,15 +310,28 @@ pub fn kms_error(target: &'static str, code: &str) -> Fault {
         content_type: KMS_JSON,
         status: 400,
         body: format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test proxy\"}}"),
-        times: None,
+        ..Fault::default()
     }
 }
 
-/// A counting, fault-injecting proxy in front of moto.
+/// The operation of a request to a proxy that serves both KMS and S3.
+pub fn any_op(req: &Request) -> String {
+    if header(req, "x-amz-target").is_some() {
+        kms_op(req)
+    } else {
+        s3_op(req)
+    }
+}
+
+/// A counting, fault-injecting proxy in front of moto. It also keeps every
+/// KMS data key it sees go by (the `Plaintext` of Encrypt requests and of
+/// GenerateDataKey and Decrypt answers), for the tests that prove no
+/// secret reaches a message or a report.
 pub struct Proxy {
     pub url: String,
     pub counts: Arc<Mutex<HashMap<String, usize>>>,
     pub faults: Arc<Mutex<Vec<Fault>>>,
+    pub secrets: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Proxy {
@@ -267,11 +347,13 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
-        let (c, f) = (counts.clone(), faults.clone());
+        let secrets: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let (c, f, sec) = (counts.clone(), faults.clone(), secrets.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (c, f, upstream) = (c.clone(), f.clone(), upstream.clone());
+                let sec = sec.clone();
                 std::thread::spawn(move || {
                     let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
                     let mut reader = BufReader::new(conn.try_clone().expect("clone"));
@@ -281,19 +363,35 @@ impl Proxy {
                     };
                     let target = op(&req);
                     *c.lock().expect("lock").entry(target.clone()).or_default() += 1;
+                    if header(&req, "x-amz-target").is_some() {
+                        sec.lock().expect("lock").extend(plaintexts(&req.body));
+                    }
                     let injected = {
                         let mut faults = f.lock().expect("lock");
-                        let hit = faults
-                            .iter_mut()
-                            .find(|x| x.target == target && x.times != Some(0));
-                        hit.map(|x| {
+                        let hit = faults.iter_mut().find(|x| {
+                            (x.target == target || x.target == "*") && x.times != Some(0)
+                        });
+                        hit.and_then(|x| {
+                            if x.after > 0 {
+                                x.after -= 1;
+                                return None;
+                            }
                             if let Some(t) = x.times.as_mut() {
                                 *t -= 1;
                             }
-                            x.clone()
+                            Some(x.clone())
                         })
                     };
+                    let kms = header(&req, "x-amz-target").is_some();
+                    let fetch = || {
+                        let raw = forward(&upstream, &req).ok()?;
+                        if kms {
+                            sec.lock().expect("lock").extend(plaintexts(body_of(&raw)));
+                        }
+                        Some(raw)
+                    };
                     let resp = match injected {
+                        Some(Fault { make: Some(make), .. }) => make(&req, &fetch),
                         // Status 0: the server "dies": close without answering.
                         Some(fault) if fault.status == DIE => {
                             let _ = conn.shutdown(std::net::Shutdown::Both);
@@ -330,9 +428,9 @@ impl Proxy {
                             fault.body
                         )
                         .into_bytes(),
-                        None => match forward(&upstream, &req) {
-                            Ok(raw) => close_response(&raw),
-                            Err(_) => return,
+                        None => match fetch() {
+                            Some(raw) => close_response(&raw),
+                            None => return,
                         },
                     };
                     let _ = conn.write_all(&resp);
@@ -344,6 +442,7 @@ impl Proxy {
             url,
             counts,
             faults,
+            secrets,
         }
     }
 
@@ -367,5 +466,10 @@ impl Proxy {
 
     pub fn inject(&self, f: Fault) {
         self.faults.lock().expect("lock").push(f);
+    }
+
+    /// The data keys seen so far.
+    pub fn secrets(&self) -> Vec<Vec<u8>> {
+        self.secrets.lock().expect("lock").clone()
     }
 }

@@ -47,25 +47,26 @@ impl WrappedKey {
         &self.ciphertext
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    /// Checks the record against the format's limits; the reason when it
+    /// breaks one. Parsing reports it as a malformed header, building as a
+    /// usage error (the caller asked for a record the format cannot hold).
+    fn check_limits(&self) -> Result<(), String> {
         let p = self.provider.as_bytes();
         if p.is_empty()
             || p.len() > MAX_PROVIDER_ID_LEN
             || !p.iter().all(|b| (0x21..=0x7e).contains(b))
         {
-            return Err(Error::Format(FormatError::MalformedHeader(format!(
+            return Err(format!(
                 "provider id must be 1 to {MAX_PROVIDER_ID_LEN} printable ASCII bytes"
-            ))));
+            ));
         }
         if self.key_id.is_empty() || self.key_id.len() > MAX_KEY_ID_LEN {
-            return Err(Error::Format(FormatError::MalformedHeader(format!(
-                "key id must be 1 to {MAX_KEY_ID_LEN} bytes"
-            ))));
+            return Err(format!("key id must be 1 to {MAX_KEY_ID_LEN} bytes"));
         }
         if self.ciphertext.is_empty() || self.ciphertext.len() > MAX_WRAPPED_KEY_LEN {
-            return Err(Error::Format(FormatError::MalformedHeader(format!(
+            return Err(format!(
                 "wrapped key ciphertext must be 1 to {MAX_WRAPPED_KEY_LEN} bytes"
-            ))));
+            ));
         }
         Ok(())
     }
@@ -140,13 +141,18 @@ impl Header {
         if wrapped_keys.is_empty() {
             return Err(Error::Usage(UsageError::NoKeyring));
         }
+        // Limits broken while building are the caller's request, not a
+        // corrupt file: usage errors naming the limit.
+        let usage = |m: String| Error::Usage(UsageError::InvalidOptions(m));
         if wrapped_keys.len() > MAX_WRAPPED_KEYS {
-            return Err(Error::Format(FormatError::MalformedHeader(format!(
-                "more than {MAX_WRAPPED_KEYS} wrapped keys"
-            ))));
+            return Err(usage(format!(
+                "{} wrapping keys were given, but a header holds at most {MAX_WRAPPED_KEYS}",
+                wrapped_keys.len()
+            )));
         }
         for k in &wrapped_keys {
-            k.validate()?;
+            k.check_limits()
+                .map_err(|m| usage(format!("wrapping key {}/{}: {m}", k.provider, k.key_id)))?;
         }
         let h = Header {
             suite: Suite::Aes256GcmHkdfSha512,
@@ -158,9 +164,10 @@ impl Header {
             tag: [0; HEADER_TAG_LEN],
         };
         if h.len() > MAX_HEADER_LEN {
-            return Err(Error::Format(FormatError::MalformedHeader(format!(
-                "header would exceed {MAX_HEADER_LEN} bytes"
-            ))));
+            return Err(usage(format!(
+                "the header would be {} bytes, more than the {MAX_HEADER_LEN} bytes allowed; use fewer wrapping keys or a shorter context",
+                h.len()
+            )));
         }
         Ok(h)
     }
@@ -245,7 +252,8 @@ impl Header {
                 utf8(key_id, "key id")?,
                 ct.to_vec(),
             );
-            wk.validate()?;
+            wk.check_limits()
+                .map_err(|m| Error::Format(FormatError::MalformedHeader(m)))?;
             wrapped_keys.push(wk);
         }
         let commitment = c.array::<COMMITMENT_LEN>("key commitment")?;

@@ -162,12 +162,15 @@ impl<R: Read> Opener<R> {
         add: &[&A],
         remove: &[String],
     ) -> Result<Rekeyed<R>, Error> {
-        let (header, opened_with) =
+        let (header, opened_with, already_wrapped) =
             rekey_header(&self.header, keyrings, &options, add, remove).await?;
+        let unchanged = key_ids(&header) == key_ids(&self.header);
         Ok(Rekeyed {
             header,
             inner: self.inner,
             opened_with,
+            already_wrapped,
+            unchanged,
         })
     }
 
@@ -192,11 +195,24 @@ impl<R: Read> Opener<R> {
     }
 }
 
+/// `(provider, key id)` of every wrapped key, sorted.
+fn key_ids(h: &Header) -> Vec<(&str, &str)> {
+    let mut v: Vec<(&str, &str)> = h
+        .wrapped_keys()
+        .iter()
+        .map(|w| (w.provider(), w.key_id()))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
 /// The result of [`Opener::rekey`]: a new header for the same body.
 pub struct Rekeyed<R: Read> {
     header: Header,
     inner: R,
     opened_with: String,
+    already_wrapped: Vec<String>,
+    unchanged: bool,
 }
 
 impl<R: Read> Rekeyed<R> {
@@ -208,6 +224,18 @@ impl<R: Read> Rekeyed<R> {
     /// `provider/key id` of the wrapped key that unwrapped the data key.
     pub fn opened_with(&self) -> &str {
         &self.opened_with
+    }
+
+    /// `provider/key id` of each key to add that the old header already
+    /// had: it keeps its record and takes no second slot.
+    pub fn already_wrapped(&self) -> &[String] {
+        &self.already_wrapped
+    }
+
+    /// Whether the new header wraps the data key with exactly the keys of
+    /// the old one: nothing was added and nothing removed.
+    pub fn changes_nothing(&self) -> bool {
+        self.unchanged
     }
 
     /// Writes the new header, then copies the body bytes verbatim (no
