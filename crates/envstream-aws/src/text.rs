@@ -64,7 +64,7 @@ fn token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-' | '%')
 }
 
-/// Replaces every opaque token of [`MIN_SECRET_TOKEN`] or more characters
+/// Replaces every opaque token of 20 or more characters
 /// (from the hex and base64 alphabets, `%` for URL-encoded padding) with
 /// `[redacted]`, unless it is a KMS key id shape.
 pub fn redact(s: &str) -> String {

@@ -10,11 +10,11 @@ use envstream::Backend;
 /// and `tests/exit_codes.rs` runs one command for every row.
 pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
     (0, "ok"),
-    (1, "I/O or other error: unreadable input or key file, missing S3 object, S3 object replaced during a restore, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe"),
-    (2, "usage or setup error: bad flags or values, no key given, output (file or S3 object) exists without --force, malformed s3:// location, terminal refused, report path clashes with another file, missing AWS region, credentials or profile, a KMS endpoint that answers but is not KMS"),
+    (1, "I/O or other error: unreadable input or key file, missing S3 object, S3 object replaced during a restore, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe, a producer command (seal -- CMD) that failed, an input file that shrank while it was sealed"),
+    (2, "usage or setup error: bad flags or values, no key given, more than 16 wrapping keys, a rekey that changes nothing, output (file or S3 object) exists without --force, malformed s3:// location, terminal refused, report path clashes with another file, missing AWS region, credentials or profile, a region or endpoint URL that is not valid, an endpoint that answers but is not KMS or S3"),
     (3, "integrity failure: not an envstream file (an empty S3 object too), unsupported version or suite, malformed header, tampered chunk, truncation, trailing data, commitment or header-tag mismatch"),
     (4, "key or access failure: no supplied key unwraps the data key, KMS refused (access denied, disabled key, wrong context), context mismatch, S3 access denied or missing bucket"),
-    (5, "key service or S3 unavailable: connection refused or timed out, no answer within the timeouts (about 30 s), HTTP 5xx, or throttling that outlasts the retries"),
+    (5, "key service or S3 unavailable: connection refused or timed out, no answer within the timeouts (about 30 s; 2 minutes per attempt for an S3 completion or server-side copy), HTTP 5xx, or throttling that outlasts the retries"),
 ];
 
 /// The environment variables envstream reads.
@@ -24,8 +24,8 @@ pub(crate) const ENVIRONMENT: &[(&str, &str)] = &[
     ("AWS_PROFILE", "AWS profile (overridden by --profile); it must exist"),
     ("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN", "AWS credentials (or a profile, SSO, or the instance role)"),
     ("AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE", "locations of the AWS config and credentials files"),
-    ("AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KMS", "custom KMS endpoint (a local emulator or a VPC endpoint)"),
-    ("AWS_ENDPOINT_URL_S3", "custom S3 endpoint (MinIO, Ceph, a local emulator); s3:// locations then use path-style requests"),
+    ("AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KMS", "custom KMS endpoint (a local emulator or a VPC endpoint): an absolute http:// or https:// URL with a host, checked before any request"),
+    ("AWS_ENDPOINT_URL_S3", "custom S3 endpoint (MinIO, Ceph, a local emulator), checked the same way; s3:// locations then use path-style requests"),
 ];
 
 fn after_help() -> String {

@@ -334,6 +334,12 @@ impl Report {
         self.bytes_in.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Sets the input count: a server-side rekey consumes the whole sealed
+    /// input, though only its header was read here.
+    pub(crate) fn set_input(&self, n: u64) {
+        self.bytes_in.store(n, Ordering::Relaxed);
+    }
+
     /// Records the S3 client of the run: the report shows its requests
     /// and bytes whenever the run used S3, on failure too.
     pub(crate) fn s3(&mut self, client: &Arc<envstream_s3::S3Client>) {

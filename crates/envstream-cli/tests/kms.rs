@@ -965,6 +965,14 @@ fn item10_duplicate_kms_keys_and_alias_with_its_arn_take_one_slot() {
             "the merge is noted: {}",
             stderr(&o)
         );
+        if args[1] != args[3] {
+            // An alias and its ARN: merged by the library, in good grammar.
+            assert!(
+                stderr(&o).contains("2 keys were named but only 1 is distinct"),
+                "{}",
+                stderr(&o)
+            );
+        }
         assert_eq!(
             inspect_keys(&env, "c"),
             vec![("aws-kms".to_owned(), arn.clone())]

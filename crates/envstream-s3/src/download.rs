@@ -72,14 +72,14 @@ impl S3Object {
                     .map_err(|e| s3_error(Op::Get, &name, &endpoint, &e))?;
                 let etag = out.e_tag.clone().ok_or_else(|| {
                     S3Error::new(
-                        S3ErrorKind::Other,
-                        format!("S3 GetObject {name}: the answer has no ETag"),
+                        S3ErrorKind::NotS3,
+                        format!("S3 GetObject {name}: {endpoint} answered without an ETag, which S3 never does; check the endpoint and any proxy"),
                     )
                 })?;
                 let size = match out.content_range.as_deref() {
                     Some(r) => total_from_content_range(r).ok_or_else(|| {
                         S3Error::new(
-                            S3ErrorKind::Other,
+                            S3ErrorKind::NotS3,
                             format!(
                                 "S3 GetObject {name}: unreadable Content-Range {}",
                                 envstream_aws::text::server_value(r)

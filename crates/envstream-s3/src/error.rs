@@ -216,14 +216,14 @@ pub(crate) fn describe(op: Op, object: &str, endpoint: &str, f: &Failure) -> S3E
     let status_text = f.status.map_or_else(String::new, |s| format!("HTTP {s} "));
     if f.unreadable {
         // Not an S3 answer at all: an HTML page, a body that does not parse.
-        let kind = if f.busy_status() || f.status.is_none() {
-            S3ErrorKind::Unavailable
+        let (kind, hint) = if f.busy_status() || f.status.is_none() {
+            (S3ErrorKind::Unavailable, "retry later")
         } else {
-            S3ErrorKind::NotS3
+            (S3ErrorKind::NotS3, "check the endpoint and any proxy")
         };
         return S3Error::new(
             kind,
-            format!("{what}: {endpoint} answered {status_text}with something that is not an S3 answer; check the endpoint and any proxy"),
+            format!("{what}: {endpoint} answered {status_text}with something that is not an S3 answer; {hint}"),
         );
     }
     let code = f.code.as_deref().unwrap_or("");
@@ -231,7 +231,10 @@ pub(crate) fn describe(op: Op, object: &str, endpoint: &str, f: &Failure) -> S3E
         ("NoSuchKey", _) | ("NotFound", _) | ("", Some(404)) if op != Op::Complete => {
             (S3ErrorKind::NoSuchObject, "check the bucket and key")
         }
-        ("NoSuchBucket", _) => (S3ErrorKind::NoSuchBucket, "check the bucket name and region"),
+        ("NoSuchBucket", _) => (
+            S3ErrorKind::NoSuchBucket,
+            "check the bucket name and region",
+        ),
         ("AccessDenied", _)
         | ("Forbidden", _)
         | ("", Some(403))
@@ -242,7 +245,7 @@ pub(crate) fn describe(op: Op, object: &str, endpoint: &str, f: &Failure) -> S3E
         ),
         ("PreconditionFailed", _) | ("", Some(412)) if op.writes() => (
             S3ErrorKind::Exists,
-            "the object was created by someone else meanwhile; choose another key or replace it deliberately",
+            "another writer created the object meanwhile",
         ),
         ("PreconditionFailed", _) | ("", Some(412)) => (
             S3ErrorKind::Changed,
@@ -256,9 +259,10 @@ pub(crate) fn describe(op: Op, object: &str, endpoint: &str, f: &Failure) -> S3E
             S3ErrorKind::BadObject,
             "the object is empty, so it is not a sealed stream",
         ),
-        ("SlowDown", _) | ("ServiceUnavailable", _) | ("InternalError", _) | ("RequestTimeout", _) => {
-            (S3ErrorKind::Unavailable, "retry later")
-        }
+        ("SlowDown", _)
+        | ("ServiceUnavailable", _)
+        | ("InternalError", _)
+        | ("RequestTimeout", _) => (S3ErrorKind::Unavailable, "retry later"),
         _ if f.busy_status() => (S3ErrorKind::Unavailable, "retry later"),
         ("", Some(_)) => (
             // An error status without an S3 error document: a proxy or

@@ -251,10 +251,10 @@ impl Upload {
                 .send()
                 .await
                 .map_err(|e| s3_error(Op::Create, &url.to_string(), &endpoint, &e))?;
-            out.upload_id.ok_or_else(|| {
+            out.upload_id.filter(|id| !id.is_empty()).ok_or_else(|| {
                 S3Error::new(
-                    S3ErrorKind::Other,
-                    format!("S3 CreateMultipartUpload {url}: the answer has no upload id"),
+                    S3ErrorKind::NotS3,
+                    format!("S3 CreateMultipartUpload {url}: {endpoint} answered without an upload id, which S3 never does; check the endpoint and any proxy"),
                 )
             })
         })?;

@@ -124,7 +124,7 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
         let body = obj.size() - old.len() as u64;
         // The same meaning as a local rekey: the whole sealed input, and
         // the whole sealed output (the network traffic is in `s3`).
-        report.add_input(obj.size());
+        report.set_input(obj.size());
         report.add_output(new_header.len() as u64 + body);
         report.stats(BodyLayout::new(&header).chunk_count(body));
         report.clear_progress();
