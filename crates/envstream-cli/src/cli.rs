@@ -64,6 +64,12 @@ pub(crate) enum Command {
     /// Authenticate a whole file without writing any plaintext, and summarize it.
     Verify(VerifyArgs),
     /// Rewrap the data key (add or remove wrapping keys) without decrypting the body.
+    ///
+    /// Rekey is not revocation: the data key and salt stay the same, so
+    /// whoever kept the old file, or its unwrapped data key, can still read
+    /// the rekeyed file and forge under it. After a key compromise, re-seal:
+    /// `envstream open --key-file old.key f.envs | envstream seal --kms-key
+    /// alias/new -o f.new.envs` (with `set -o pipefail`).
     Rekey(RekeyArgs),
     /// Print a file's header: version, suite, chunk size, context and wrapped keys. Needs no key.
     Inspect {
@@ -135,12 +141,31 @@ pub(crate) struct UnwrapArgs {
     /// AWS KMS key ARN that may be used to unwrap (repeatable; strict mode).
     #[arg(long = "kms-key", value_name = "ARN", value_parser = non_empty("--kms-key"))]
     pub(crate) kms_keys: Vec<String>,
-    /// Allow any KMS key the caller can use (discovery mode).
+    /// Try the KMS keys the file names (discovery mode), limited to the
+    /// accounts of --discovery-account (or, explicitly, any account).
     #[arg(long, conflicts_with = "kms_keys")]
     pub(crate) discovery: bool,
-    /// In discovery mode, only keys of this AWS account (repeatable).
+    /// In discovery mode, only keys of this AWS account (repeatable; one is
+    /// required unless --discovery-any-account is given).
     #[arg(long = "discovery-account", value_name = "ID", requires = "discovery")]
     pub(crate) discovery_accounts: Vec<String>,
+    /// In discovery mode, let the file choose a key in any account. Then
+    /// whoever wrote it chooses which KMS key is called (and sees the call),
+    /// and a file sealed to a key anyone may use opens: no authenticity.
+    #[arg(
+        long = "discovery-any-account",
+        requires = "discovery",
+        conflicts_with = "discovery_accounts"
+    )]
+    pub(crate) discovery_any_account: bool,
+    /// In discovery mode, the AWS partition of the keys (aws, aws-cn, aws-us-gov, …).
+    #[arg(
+        long = "discovery-partition",
+        value_name = "PARTITION",
+        default_value = "aws",
+        requires = "discovery"
+    )]
+    pub(crate) discovery_partition: String,
     #[command(flatten)]
     pub(crate) aws: AwsArgs,
 }

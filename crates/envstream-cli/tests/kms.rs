@@ -331,8 +331,32 @@ fn discovery_with_and_without_account_filter() {
         code(&env.run(&["seal", "--kms-key", &arn, "-o", "c", "p"])),
         0
     );
+    // Review finding W3: discovery without an account filter gives no
+    // authenticity, so it must be asked for explicitly, and is warned about.
+    env.proxy.reset();
     let o = env.run(&["open", "--discovery", "-o", "q1", "c"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--discovery-any-account"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(env.proxy.total(), 0);
+    env.no_output_left("q1");
+    let o = env.run(&[
+        "open",
+        "--discovery",
+        "--discovery-any-account",
+        "-o",
+        "q1",
+        "c",
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: --discovery-any-account"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(env.read("q1"), plain());
     let o = env.run(&[
         "open",
@@ -1075,4 +1099,110 @@ fn item13_kms_errors_are_printed_once_on_one_line() {
         "printed once: {e}"
     );
     env.no_output_left("c");
+}
+
+/// Replaces every occurrence of `from` in `bytes` with `to` (same length).
+fn replace_bytes(bytes: &mut [u8], from: &str, to: &str) -> usize {
+    assert_eq!(from.len(), to.len());
+    let (f, t) = (from.as_bytes(), to.as_bytes());
+    let mut n = 0;
+    let mut i = 0;
+    while i + f.len() <= bytes.len() {
+        if &bytes[i..i + f.len()] == f {
+            bytes[i..i + f.len()].copy_from_slice(t);
+            n += 1;
+            i += f.len();
+        } else {
+            i += 1;
+        }
+    }
+    n
+}
+
+/// Review finding W3: in discovery, each record is checked before any
+/// call (partition, account, a region that is a region), each distinct
+/// key is asked once, and one open stops after MAX_FAILED_UNWRAPS (4)
+/// failing calls, however many records a hostile header holds.
+#[test]
+fn w3_discovery_checks_records_asks_each_key_once_and_caps_its_calls() {
+    let env = Env::new();
+    let keys: Vec<String> = (0..6).map(|_| create_key()).collect();
+    env.write("p", &plain());
+    let mut args = vec!["seal".to_owned()];
+    for k in &keys {
+        args.extend(["--kms-key".to_owned(), k.clone()]);
+    }
+    args.extend(["-o".into(), "six".into(), "p".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(code(&env.run(&args)), 0);
+    let filtered = [
+        "open",
+        "--discovery",
+        "--discovery-account",
+        ACCOUNT,
+        "-o",
+        "q",
+    ];
+    // Another partition: nothing is sent to KMS.
+    env.proxy.reset();
+    let mut a = filtered.to_vec();
+    a.extend(["--discovery-partition", "aws-cn", "six"]);
+    let o = env.run(&a);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(
+        env.proxy.total(),
+        0,
+        "keys of another partition are never called"
+    );
+    // Every key refuses: 4 calls, not 6.
+    env.proxy.reset();
+    env.proxy
+        .inject(kms_error("Decrypt", "AccessDeniedException"));
+    let mut a = filtered.to_vec();
+    a.push("six");
+    let o = env.run(&a);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(env.proxy.count("Decrypt"), envstream::MAX_FAILED_UNWRAPS);
+    env.no_output_left("q");
+    // Two records naming one key (the format allows it): asked once.
+    let o = env.run(&[
+        "seal",
+        "--kms-key",
+        &keys[0],
+        "--kms-key",
+        &keys[1],
+        "-o",
+        "two",
+        "p",
+    ]);
+    assert_eq!(code(&o), 0);
+    let mut two = env.read("two");
+    assert_eq!(replace_bytes(&mut two, &keys[1], &keys[0]), 1);
+    std::fs::write(env.p("dup"), &two).expect("write");
+    env.proxy.reset();
+    env.proxy
+        .inject(kms_error("Decrypt", "AccessDeniedException"));
+    let mut a = filtered.to_vec();
+    a.push("dup");
+    let o = env.run(&a);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(env.proxy.count("Decrypt"), 1, "{}", stderr(&o));
+    // A record whose region is not a region is never sent to KMS.
+    let one = keys[0].clone();
+    let mut bad = Vec::new();
+    let o = env.run(&["seal", "--kms-key", &one, "-o", "one", "p"]);
+    assert_eq!(code(&o), 0);
+    bad.extend_from_slice(&env.read("one"));
+    assert_eq!(replace_bytes(&mut bad, "us-east-1", "us_east_1"), 1);
+    std::fs::write(env.p("badregion"), &bad).expect("write");
+    env.proxy.reset();
+    let mut a = filtered.to_vec();
+    a.push("badregion");
+    let o = env.run(&a);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert_eq!(
+        env.proxy.total(),
+        0,
+        "no call for a region that is not a region"
+    );
 }

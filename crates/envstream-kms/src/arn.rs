@@ -4,6 +4,8 @@
 /// (or `alias/NAME`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KmsArn<'a> {
+    /// The partition: `aws`, `aws-cn`, `aws-us-gov`, …
+    pub partition: &'a str,
     /// The region.
     pub region: &'a str,
     /// The 12-digit account id.
@@ -36,6 +38,7 @@ pub fn parse_arn(s: &str) -> Option<KmsArn<'_>> {
         && (resource.starts_with("key/") || resource.starts_with("alias/"))
         && resource.len() > 6;
     ok.then_some(KmsArn {
+        partition,
         region,
         account,
         resource,
@@ -53,6 +56,7 @@ mod tests {
         )
         .expect("arn");
         assert_eq!(a.region, "eu-west-1");
+        assert_eq!(a.partition, "aws");
         assert_eq!(a.account, "123456789012");
         assert!(parse_arn("arn:aws:kms:us-east-1:123456789012:alias/backup").is_some());
         for bad in [

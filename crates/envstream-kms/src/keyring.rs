@@ -53,8 +53,65 @@ fn take_data_key(blob: Option<Blob>, op: &str, key: &str) -> Result<DataKey, Key
 enum Policy {
     /// Only these key ARNs.
     Strict(Vec<String>),
-    /// Any key; if the list is non-empty, only keys in these accounts.
-    Discovery(Vec<String>),
+    /// Any key of the filter's partition, in its accounts (or, with
+    /// `None`, in any account: asked for explicitly).
+    Discovery {
+        partition: String,
+        accounts: Option<Vec<String>>,
+    },
+}
+
+/// Which keys a discovery-mode [`KmsIdentity`] may call, as the AWS
+/// Encryption SDK's discovery filter: a partition and at least one
+/// account. Without it, whoever wrote a file chooses the KMS key that is
+/// called (and sees the call in their CloudTrail), and a file sealed to a
+/// key that lets everyone decrypt opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryFilter {
+    partition: String,
+    accounts: Vec<String>,
+}
+
+impl DiscoveryFilter {
+    /// Keys of `accounts` (12-digit AWS account ids, at least one) in
+    /// `partition` (`aws`, `aws-cn`, `aws-us-gov`, …).
+    pub fn new(
+        partition: impl Into<String>,
+        accounts: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Result<Self, KeyringError> {
+        let partition = partition.into();
+        if !is_partition(&partition) {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Configuration,
+                format!("{partition:?} is not an AWS partition (aws, aws-cn, aws-us-gov, …)"),
+            ));
+        }
+        let accounts: Vec<String> = accounts.into_iter().map(Into::into).collect();
+        if accounts.is_empty() {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Configuration,
+                "a discovery filter needs at least one AWS account; to let a file choose a key in any account, ask for that explicitly (KmsIdentity::discovery_any_account)",
+            ));
+        }
+        if let Some(bad) = accounts.iter().find(|a| !crate::arn::is_account_id(a)) {
+            return Err(KeyringError::new(
+                KeyringErrorKind::Configuration,
+                format!("{bad:?} is not a 12-digit AWS account id"),
+            ));
+        }
+        Ok(DiscoveryFilter {
+            partition,
+            accounts,
+        })
+    }
+}
+
+/// Whether `s` is shaped like an AWS partition name.
+fn is_partition(s: &str) -> bool {
+    s.starts_with("aws")
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// What both KMS key providers hold.
@@ -89,11 +146,18 @@ impl KmsCore {
         }
     }
 
-    fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
+    fn discovery(
+        clients: Arc<KmsClients>,
+        partition: String,
+        accounts: Option<Vec<String>>,
+    ) -> Self {
         KmsCore {
             clients,
             seal_key: None,
-            policy: Policy::Discovery(accounts),
+            policy: Policy::Discovery {
+                partition,
+                accounts,
+            },
         }
     }
 
@@ -199,14 +263,23 @@ impl KmsCore {
         Ok(WrappedKey::new(KMS_PROVIDER, arn, blob))
     }
 
-    /// Whether the policy allows sending this wrapped key to KMS.
+    /// Whether the policy allows sending this wrapped key to KMS. A record
+    /// is checked before any call: a key ARN (never an alias) whose region
+    /// is shaped like a region, in the filter's partition and accounts.
     fn allows(&self, arn: &str) -> bool {
         match &self.policy {
             Policy::Strict(list) => list.iter().any(|a| a == arn),
-            Policy::Discovery(accounts) => match parse_arn(arn) {
+            Policy::Discovery {
+                partition,
+                accounts,
+            } => match parse_arn(arn) {
                 Some(a) => {
                     a.resource.starts_with("key/")
-                        && (accounts.is_empty() || accounts.iter().any(|x| x == a.account))
+                        && a.partition == partition
+                        && envstream_aws::is_aws_region(a.region)
+                        && accounts
+                            .as_ref()
+                            .is_none_or(|list| list.iter().any(|x| x == a.account))
                 }
                 None => false,
             },
@@ -252,10 +325,24 @@ impl KmsCore {
         match (&self.seal_key, &self.policy) {
             (Some(k), _) => format!("KMS key {k}"),
             (None, Policy::Strict(list)) => format!("KMS keys [{}]", list.join(", ")),
-            (None, Policy::Discovery(a)) if a.is_empty() => {
-                "KMS discovery (any account)".to_owned()
+            (
+                None,
+                Policy::Discovery {
+                    partition,
+                    accounts: None,
+                },
+            ) => {
+                format!("KMS discovery ({partition}, any account)")
             }
-            (None, Policy::Discovery(a)) => format!("KMS discovery (accounts {})", a.join(", ")),
+            (
+                None,
+                Policy::Discovery {
+                    partition,
+                    accounts: Some(a),
+                },
+            ) => {
+                format!("KMS discovery ({partition}, accounts {})", a.join(", "))
+            }
         }
     }
 }
@@ -343,10 +430,41 @@ impl KmsIdentity {
         KmsIdentity(KmsCore::strict(clients, arns))
     }
 
-    /// Tries any KMS key (restricted to `accounts` when non-empty).
-    pub fn discovery(clients: Arc<KmsClients>, accounts: Vec<String>) -> Self {
-        KmsIdentity(KmsCore::discovery(clients, accounts))
+    /// Tries any KMS key that `filter` allows: its partition and accounts.
+    /// Each record is checked before any call (a key ARN with a plausible
+    /// region), and the opener asks about each distinct key once and stops
+    /// after a few failures (`envstream::MAX_FAILED_UNWRAPS`).
+    pub fn discovery(clients: Arc<KmsClients>, filter: DiscoveryFilter) -> Self {
+        KmsIdentity(KmsCore::discovery(
+            clients,
+            filter.partition,
+            Some(filter.accounts),
+        ))
+    }
+
+    /// Tries any KMS key of `partition`, in any account. Whoever wrote a
+    /// file then chooses the key that is called: a key that lets everyone
+    /// decrypt makes their files open, and its owner sees each call in
+    /// CloudTrail. Prefer [`KmsIdentity::discovery`] with a filter.
+    pub fn discovery_any_account(clients: Arc<KmsClients>, partition: impl Into<String>) -> Self {
+        KmsIdentity(KmsCore::discovery(clients, partition.into(), None))
     }
 }
 
 kms_identity!(KmsIdentity);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_discovery_filter_needs_an_account_and_a_partition() {
+        let e = DiscoveryFilter::new("aws", Vec::<String>::new()).expect_err("no account");
+        assert_eq!(e.kind(), KeyringErrorKind::Configuration);
+        assert!(e.message().contains("discovery_any_account"), "{e}");
+        assert!(DiscoveryFilter::new("aws", ["12345"]).is_err());
+        assert!(DiscoveryFilter::new("azure", ["123456789012"]).is_err());
+        let f = DiscoveryFilter::new("aws-us-gov", ["123456789012"]).expect("filter");
+        assert_eq!(f.partition, "aws-us-gov");
+    }
+}

@@ -9,8 +9,9 @@
 //! default: `Decrypt` is called only for wrapped keys
 //! whose ARN is on the allow-list, always with `KeyId` and the header's
 //! encryption context, and the `KeyId` in the response must equal the
-//! expected ARN. Discovery mode allows any key, optionally restricted to a
-//! set of AWS accounts.
+//! expected ARN. Discovery mode allows any key of a partition and a set of
+//! AWS accounts (a [`DiscoveryFilter`]), or, asked for explicitly, of any
+//! account.
 //!
 //! Configuration follows the AWS conventions through `aws-config`: the
 //! environment, `~/.aws` profiles, `AWS_ENDPOINT_URL` and
@@ -26,4 +27,4 @@ mod keyring;
 
 pub use arn::{is_account_id, parse_arn, KmsArn};
 pub use clients::{KmsClients, KmsSettings};
-pub use keyring::{KmsIdentity, KmsKeyring, KMS_PROVIDER};
+pub use keyring::{DiscoveryFilter, KmsIdentity, KmsKeyring, KMS_PROVIDER};

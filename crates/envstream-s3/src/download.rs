@@ -175,10 +175,13 @@ impl S3Object {
         Ok(header)
     }
 
-    /// A reader of bytes `[0, end)` of the object (clipped to its size)
-    /// that serves what the first GETs fetched from memory and fetches the
-    /// rest with concurrent ranged GETs of whole chunks of `layout`.
-    /// Memory: `concurrency` ranges of about `range_size` bytes.
+    /// A reader of the object that serves what the first GETs fetched from
+    /// memory and fetches the rest with concurrent ranged GETs of whole
+    /// chunks of `layout`, ahead of the reader up to `end` (clipped to the
+    /// size). Past `end` nothing is fetched ahead: a read there (such as
+    /// the final chunk, which an end-relative seek authenticates) fetches
+    /// only the range it needs. Memory: `concurrency` ranges of about
+    /// `range_size` bytes.
     pub fn reader(&self, layout: &BodyLayout, end: u64) -> RangeReader {
         let stride = layout.stride();
         let per_range = (self.s3.settings.range_size / stride).max(1) * stride;
@@ -355,7 +358,7 @@ impl RangeReader {
             let k = (from - self.base) / self.per_range + 1;
             self.base.saturating_add(k.saturating_mul(self.per_range))
         };
-        next.min(self.end)
+        next.min(if from < self.end { self.end } else { self.size })
     }
 
     /// Keeps `concurrency` GETs in flight, from `ahead` on.
@@ -376,6 +379,20 @@ impl RangeReader {
     }
 
     fn fetch(&mut self) -> io::Result<()> {
+        if self.pos >= self.end {
+            // Past the read-ahead limit: this one range only.
+            let (from, to) = (self.pos, self.range_end(self.pos));
+            let task = self.s3.spawn(get_range(
+                self.s3.clone(),
+                self.url.clone(),
+                self.etag.clone(),
+                from,
+                to,
+            ));
+            let bytes = join(envstream::block_on(task)).map_err(S3Error::into_io)?;
+            self.cur = Some((from, bytes));
+            return Ok(());
+        }
         if self.window.front().is_none_or(|p| p.from != self.pos) {
             // The start, or after a seek: what was fetched ahead is not
             // needed; fetch from the position on.
@@ -397,7 +414,7 @@ impl RangeReader {
 
 impl Read for RangeReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos >= self.end || out.is_empty() {
+        if self.pos >= self.size || out.is_empty() {
             return Ok(0);
         }
         let avail: &[u8] = if (self.pos as usize) < self.prefix.len() {
@@ -416,7 +433,7 @@ impl Read for RangeReader {
         let n = avail
             .len()
             .min(out.len())
-            .min(usize::try_from(self.end - self.pos).unwrap_or(usize::MAX));
+            .min(usize::try_from(self.size - self.pos).unwrap_or(usize::MAX));
         out[..n].copy_from_slice(&avail[..n]);
         self.pos += n as u64;
         Ok(n)

@@ -371,3 +371,60 @@ fn a_restore_fetches_every_range_once() {
         );
     }
 }
+
+/// Review finding W1 on the S3 reader: an object cut at a chunk boundary
+/// plus 16 bytes has a plausible length, and an end-relative seek through
+/// a `RangeReader` fails instead of serving bytes from its middle as its
+/// last ones. On an intact object, a reader bounded to a range still
+/// authenticates the end, fetching only the final chunk beyond its range.
+#[test]
+fn an_end_relative_seek_on_a_cut_object_fails() {
+    let s3 = client(|_| {});
+    let b = bucket(&s3, "lib-w1");
+    let key = LocalKey::from_secret(&[23; 32], Backend::default());
+    let keys: [&dyn Keyring; 1] = [&key];
+    let plain = data(40 * 4096 + 100, 23);
+    let whole = S3Url::parse(&format!("s3://{b}/whole.envs")).expect("url");
+    seal_to(&s3, &whole, &plain, &key, PartSchedule::Growing, false).expect("seal");
+    let mut obj = S3Object::open(s3.clone(), whole.clone()).expect("open");
+    let header = obj.read_header().expect("header");
+    let layout = BodyLayout::new(&header);
+    // The intact object, read through a reader bounded to its first chunks.
+    let bounded_end = layout.chunk_offset(3).expect("offset");
+    let mut r = Opener::new(obj.reader(&layout, bounded_end))
+        .expect("header")
+        .unlock_blocking(&keys, OpenOptions::new())
+        .expect("unlock");
+    assert_eq!(r.plaintext_size().expect("size"), plain.len() as u64);
+    r.seek(SeekFrom::End(-8)).expect("seek");
+    let mut last = [0u8; 8];
+    r.read_exact(&mut last)
+        .expect("the final chunk, fetched on demand");
+    assert_eq!(last, plain[plain.len() - 8..]);
+    // The same stream cut after chunk 20 plus 16 bytes.
+    let mut sealed = Vec::new();
+    obj.reader(&layout, obj.size())
+        .read_to_end(&mut sealed)
+        .expect("download");
+    let cut_at = layout.chunk_offset(20).expect("offset") + 16;
+    let cut = S3Url::parse(&format!("s3://{b}/cut.envs")).expect("url");
+    let mut up = Upload::new(
+        s3.clone(),
+        cut.clone(),
+        UploadOptions {
+            schedule: PartSchedule::Growing,
+            overwrite: false,
+        },
+    )
+    .expect("upload");
+    up.write_all(&sealed[..cut_at as usize]).expect("write");
+    up.finish().expect("put");
+    let mut obj = S3Object::open(s3.clone(), cut).expect("open");
+    let header = obj.read_header().expect("header");
+    let mut r = Opener::new(obj.reader(&BodyLayout::new(&header), obj.size()))
+        .expect("header")
+        .unlock_blocking(&keys, OpenOptions::new())
+        .expect("unlock");
+    let err = envstream::Error::from(r.seek(SeekFrom::End(-8)).expect_err("not authentic"));
+    assert_eq!(err.class(), envstream::ErrorClass::Integrity, "{err}");
+}

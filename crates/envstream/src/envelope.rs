@@ -197,9 +197,18 @@ impl OpenOptions {
     }
 }
 
+/// How many failed unwraps (errors, not "not mine") one keyring may have
+/// in one open before it is asked no more: the cap on the key-service
+/// calls a file's header can cause. With each distinct key asked once, one
+/// open makes at most this many failing calls per keyring, plus the one
+/// that succeeds.
+pub const MAX_FAILED_UNWRAPS: usize = 4;
+
 /// Checks the context requirements, unwraps the data key with the first
 /// keyring that can, and verifies the key commitment (in constant time)
-/// and the header tag.
+/// and the header tag. Each keyring is asked about each distinct key
+/// (provider and key id) once, and at most [`MAX_FAILED_UNWRAPS`] times
+/// without success.
 pub(crate) async fn authenticate<I: Identity + ?Sized>(
     header: &Header,
     keyrings: &[&I],
@@ -224,14 +233,27 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
     let mut errors: Vec<KeyringError> = Vec::new();
     let mut found: Option<(DataKey, String)> = None;
     'outer: for kr in keyrings {
+        let mut asked: Vec<&WrappedKey> = Vec::new();
+        let mut failed = 0;
         for wk in header.wrapped_keys() {
+            // Each distinct key once (the format allows duplicate records,
+            // which must not multiply key-service calls), and no keyring
+            // is asked again after MAX_FAILED_UNWRAPS failures: a hostile
+            // header cannot make one open call a key service 16 times.
+            if asked.iter().any(|a| same_key(a, wk)) || failed >= MAX_FAILED_UNWRAPS {
+                continue;
+            }
+            asked.push(wk);
             match kr.unwrap(wk, &request).await {
                 Ok(Some(dk)) => {
                     found = Some((dk, format!("{}/{}", wk.provider(), wk.key_id())));
                     break 'outer;
                 }
                 Ok(None) => {}
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    failed += 1;
+                    errors.push(e);
+                }
             }
         }
     }
@@ -360,4 +382,40 @@ pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
     // Same data key, salt, suite, chunk size and context: same commitment.
     keys.finalize(options.backend, &mut header);
     Ok((header, opened_with, already))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalKey;
+
+    #[test]
+    fn the_header_tag_covers_the_bytes_as_read() {
+        // Review hardening H2: the tag of a parsed header is checked over
+        // the bytes read, not over a re-serialization of its fields.
+        let key = LocalKey::from_secret(&[9; 32], Backend::default());
+        let sealer = Sealer::prepare_blocking(&[&key], SealOptions::new()).expect("prepare");
+        let bytes = sealer.header().to_bytes();
+        let (mut parsed, len) = Header::parse(&bytes).expect("parse");
+        assert_eq!(&*parsed.authenticated_bytes(), &bytes[..len - 32]);
+        let backend = Backend::default();
+        sealer
+            .keys
+            .check_header_tag(backend, &parsed)
+            .expect("the tag verifies");
+        // A field changed after parsing (a serializer that disagreed with
+        // the parser would look like this): the bytes as read still carry
+        // the tag, and nothing re-serialized is trusted.
+        parsed.set_chunk_size_field(8192);
+        sealer
+            .keys
+            .check_header_tag(backend, &parsed)
+            .expect("checked over the bytes as read");
+        let mut built = parsed.clone();
+        built.set_commitment(*parsed.commitment());
+        assert!(
+            sealer.keys.check_header_tag(backend, &built).is_err(),
+            "a re-serialization of other fields does not verify"
+        );
+    }
 }

@@ -167,6 +167,13 @@ pub enum UsageError {
     InvalidOptions(String),
     /// No keyring was supplied.
     NoKeyring,
+    /// The stream would exceed the bytes one payload key may encrypt
+    /// ([`format::MAX_SEALED_BYTES`](crate::format::MAX_SEALED_BYTES));
+    /// refused before the limit is crossed.
+    TooMuchData {
+        /// The limit, in plaintext bytes.
+        limit: u64,
+    },
 }
 
 /// A local failure other than I/O: a key file, the random generator, a stream too long for the counter (io class, exit 1).
@@ -327,6 +334,10 @@ impl fmt::Display for UsageError {
             UsageError::InvalidContext(msg) => write!(f, "invalid encryption context: {msg}"),
             UsageError::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
             UsageError::NoKeyring => f.write_str("no key given: at least one keyring is needed"),
+            UsageError::TooMuchData { limit } => write!(
+                f,
+                "the stream is longer than {limit} bytes (2^48, 256 TiB), the most one payload key may encrypt; split the input into several streams"
+            ),
         }
     }
 }

@@ -51,7 +51,7 @@ mod keyring;
 pub mod fuzzing;
 
 pub use crypto::{Backend, DataKey, RandomSource};
-pub use envelope::{OpenOptions, SealOptions, Sealer};
+pub use envelope::{OpenOptions, SealOptions, Sealer, MAX_FAILED_UNWRAPS};
 pub use error::{
     Error, ErrorClass, FormatError, IntegrityError, KeyError, KeyringError, KeyringErrorKind,
     LocalError, UsageError,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use envstream::{Backend, Identity, LocalKey, OpenOptions, Recipient};
-use envstream_kms::{KmsClients, KmsIdentity, KmsKeyring, KmsSettings};
+use envstream_kms::{DiscoveryFilter, KmsClients, KmsIdentity, KmsKeyring, KmsSettings};
 
 use crate::cli::{AwsArgs, KeyArgs, UnwrapArgs};
 use crate::error::UsageError;
@@ -185,6 +185,9 @@ pub(super) fn with_unwrap_keys<T>(
             .into());
         }
     }
+    if args.discovery && !args.discovery_any_account {
+        discovery_filter(args)?;
+    }
     let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
     let keys = load_keys(&args.keys, kms_flags, be, KeyUse::Open)?;
     let kms = if kms_flags == 0 && !need_kms {
@@ -193,9 +196,18 @@ pub(super) fn with_unwrap_keys<T>(
         Some(Kms::new(&args.aws)?)
     };
     let kms_keys: Vec<KmsIdentity> = match &kms {
+        Some(k) if args.discovery && args.discovery_any_account => {
+            eprintln!(
+                "envstream: warning: --discovery-any-account lets whoever wrote the file choose which KMS key is called, in any account: its owner sees the call, and a file sealed to a key anyone may use opens"
+            );
+            vec![KmsIdentity::discovery_any_account(
+                k.clients.clone(),
+                args.discovery_partition.clone(),
+            )]
+        }
         Some(k) if args.discovery => vec![KmsIdentity::discovery(
             k.clients.clone(),
-            args.discovery_accounts.clone(),
+            discovery_filter(args)?,
         )],
         Some(k) if !args.kms_keys.is_empty() => vec![KmsIdentity::strict(
             k.clients.clone(),
@@ -204,6 +216,22 @@ pub(super) fn with_unwrap_keys<T>(
         _ => Vec::new(),
     };
     f(&identities(&keys, &kms_keys), kms.as_ref())
+}
+
+/// The discovery filter of `--discovery-partition` and
+/// `--discovery-account`: at least one account is required.
+fn discovery_filter(args: &UnwrapArgs) -> Result<DiscoveryFilter> {
+    if args.discovery_accounts.is_empty() {
+        return Err(UsageError(
+            "--discovery needs --discovery-account ID (repeatable): without an account filter the file chooses which KMS key is called; pass --discovery-any-account to allow that".into(),
+        )
+        .into());
+    }
+    DiscoveryFilter::new(
+        args.discovery_partition.clone(),
+        args.discovery_accounts.clone(),
+    )
+    .map_err(|e| UsageError(format!("--discovery-partition or --discovery-account: {e}")).into())
 }
 
 pub(super) fn open_options(context: &[(String, String)], be: Backend) -> OpenOptions {

@@ -14,8 +14,8 @@
 use zeroize::Zeroizing;
 
 use super::backend::{Aead, NONCE_LEN, TAG_LEN};
-use crate::error::{Error, FormatError, IntegrityError, LocalError};
-use crate::format::{final_chunk_len, BodyLayout, MAX_CHUNK_INDEX};
+use crate::error::{Error, FormatError, IntegrityError, LocalError, UsageError};
+use crate::format::{final_chunk_len, BodyLayout, MAX_CHUNK_INDEX, MAX_SEALED_BYTES};
 
 /// The nonce of chunk `index`: 7 zero bytes, the index as a 32-bit
 /// big-endian counter, then 0x01 for the final chunk or 0x00 otherwise.
@@ -32,15 +32,26 @@ pub(crate) fn chunk_nonce(index: u64, last: bool) -> Result<[u8; NONCE_LEN], Err
 
 /// Seals one chunk in place and returns its tag. A full (non-final) chunk
 /// must leave an index free for the final chunk, so it is refused at the
-/// last index: the counter never runs out.
+/// last index: the counter never runs out. No chunk may take the stream
+/// past [`MAX_SEALED_BYTES`] (chunk `index` starts `index × chunk_size`
+/// bytes in): the key's usage limit is refused before it is crossed.
 pub(crate) fn seal_chunk(
     aead: &Aead,
     plain: &mut [u8],
     index: u64,
     last: bool,
+    chunk_size: usize,
 ) -> Result<[u8; TAG_LEN], Error> {
     if !last && index >= MAX_CHUNK_INDEX {
         return Err(Error::Local(LocalError::CounterOverflow));
+    }
+    let end = index
+        .checked_mul(chunk_size as u64)
+        .and_then(|start| start.checked_add(plain.len() as u64));
+    if end.is_none_or(|end| end > MAX_SEALED_BYTES) {
+        return Err(Error::Usage(UsageError::TooMuchData {
+            limit: MAX_SEALED_BYTES,
+        }));
     }
     let nonce = chunk_nonce(index, last)?;
     Ok(aead.seal_in_place(&nonce, &[], plain))
@@ -101,7 +112,7 @@ impl ChunkSealer {
                 "the stream already has its final chunk",
             )));
         }
-        let tag = seal_chunk(&self.aead, chunk, self.next, last)?;
+        let tag = seal_chunk(&self.aead, chunk, self.next, last, self.chunk_size)?;
         chunk.extend_from_slice(&tag);
         self.next += 1;
         self.finished = last;
@@ -220,6 +231,22 @@ impl ChunkOpener {
         }
     }
 
+    /// Opens `chunk` (the whole of chunk `index`: ciphertext and tag) as
+    /// the final chunk, to authenticate a length taken from the input's
+    /// size. The plaintext, decrypted in place, is not released: the
+    /// caller's buffer should be zeroizing. A failure fails the stream.
+    pub(crate) fn verify_final(&mut self, chunk: &mut [u8], index: u64) -> Result<(), Error> {
+        if self.failed {
+            return Err(already_failed());
+        }
+        let n = chunk.len();
+        if let Err(e) = open_chunk(&self.aead, chunk, n, index, true) {
+            self.fail();
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Ends the stream after an error (such as a failed read).
     pub(crate) fn fail(&mut self) {
         self.failed = true;
@@ -308,6 +335,40 @@ mod tests {
             chunk_nonce(u64::MAX, true),
             Err(Error::Local(LocalError::CounterOverflow))
         ));
+    }
+
+    #[test]
+    fn no_key_encrypts_more_than_2_pow_48_bytes() {
+        // Review finding W4, through the chunk core with a forced counter:
+        // with 16 MiB chunks the counter would allow 2^56 bytes, but chunk
+        // 2^24 - 1 ends exactly at 2^48 and nothing may follow it but an
+        // empty final chunk.
+        let aead = || crate::Backend::default().aead(&[5; 32]);
+        let cs = 16 << 20;
+        let at_limit = MAX_SEALED_BYTES / cs as u64;
+        let mut sealer = ChunkSealer::new(aead(), cs);
+        sealer.set_next_index(at_limit - 1);
+        sealer
+            .seal_next(&mut vec![0u8; cs], false)
+            .expect("the last full chunk within the limit");
+        let err = sealer
+            .seal_next(&mut vec![0u8; cs], false)
+            .expect_err("a chunk past 2^48 bytes");
+        assert!(
+            matches!(err, Error::Usage(UsageError::TooMuchData { limit }) if limit == 1 << 48),
+            "{err}"
+        );
+        assert_eq!(err.class(), crate::ErrorClass::Usage);
+        let err = sealer
+            .seal_next(&mut vec![0u8; 1], true)
+            .expect_err("one more byte in the final chunk");
+        assert!(matches!(err, Error::Usage(UsageError::TooMuchData { .. })));
+        sealer
+            .seal_next(&mut Vec::new(), true)
+            .expect("an empty final chunk adds no byte");
+        // The engine's path (seal_chunk by index) has the same rule.
+        assert!(seal_chunk(&aead(), &mut [0u8; 4096], at_limit * 4096, false, 4096).is_err());
+        assert!(seal_chunk(&aead(), &mut [0u8; 4096], (1 << 32) - 2, false, 4096).is_ok());
     }
 
     #[test]

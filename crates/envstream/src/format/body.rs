@@ -15,6 +15,19 @@ pub struct BodyLayout {
     chunk_size: u32,
 }
 
+/// The final chunk of a file, by its length alone ([`BodyLayout::final_chunk`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinalChunk {
+    /// Its chunk index.
+    pub index: u64,
+    /// Its file offset.
+    pub offset: u64,
+    /// Its length in the file: ciphertext and tag, less than a stride.
+    pub len: u64,
+    /// The plaintext length of the whole stream, if this chunk verifies.
+    pub plaintext_size: u64,
+}
+
 /// How a body's last, partial stride ends (the truncation rules, in one place).
 pub(crate) fn final_chunk_len(rest: u64) -> Result<u64, Error> {
     if rest == 0 {
@@ -89,6 +102,25 @@ impl BodyLayout {
         Ok(full * u64::from(self.chunk_size) + last - CHUNK_TAG_LEN as u64)
     }
 
+    /// Where the final chunk of a whole file of `file_len` bytes sits, and
+    /// the plaintext length the file's length implies. Nothing is
+    /// authenticated: a file cut at a chunk boundary plus 16 bytes has a
+    /// plausible length, so a reader that acts on the length (an
+    /// end-relative seek) must first open this chunk as the final one.
+    pub fn final_chunk(&self, file_len: u64) -> Result<FinalChunk, Error> {
+        let plaintext_size = self.plaintext_size(file_len)?;
+        let index = plaintext_size / u64::from(self.chunk_size);
+        let offset = self
+            .chunk_offset(index)
+            .ok_or(Error::Format(FormatError::TooManyChunks))?;
+        Ok(FinalChunk {
+            index,
+            offset,
+            len: file_len - offset,
+            plaintext_size,
+        })
+    }
+
     /// Where plaintext offset `pos` lives in a stream of `total` plaintext
     /// bytes: the chunk index and the bytes to skip inside that chunk's
     /// plaintext. Offsets past the end are clipped to the end (the final
@@ -127,6 +159,16 @@ mod tests {
         // Exactly one full chunk: it is followed by an empty final chunk.
         assert_eq!(l.plaintext_size(100 + 4112 + 16).expect("size"), 4096);
         assert_eq!(l.plaintext_size(100 + 4112 + 26).expect("size"), 4106);
+        let f = l.final_chunk(100 + 4112 + 26).expect("final");
+        assert_eq!(
+            (f.index, f.offset, f.len, f.plaintext_size),
+            (1, 4212, 26, 4106)
+        );
+        let f = l.final_chunk(100 + 16).expect("final");
+        assert_eq!(
+            (f.index, f.offset, f.len, f.plaintext_size),
+            (0, 100, 16, 0)
+        );
         assert!(matches!(
             l.plaintext_size(99),
             Err(Error::Format(FormatError::Truncated(_)))

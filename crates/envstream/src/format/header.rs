@@ -82,6 +82,30 @@ pub struct Header {
     wrapped_keys: Vec<WrappedKey>,
     commitment: [u8; COMMITMENT_LEN],
     tag: [u8; HEADER_TAG_LEN],
+    as_read: AsRead,
+}
+
+/// The bytes a parsed header's tag covers, exactly as they were read: the
+/// tag is checked over these, not over a re-serialization (as age does),
+/// so its soundness does not rest on parse-then-write being the identity.
+/// `None` for a header built here (its serialization is what is written).
+/// Equality is the fields' equality: the bytes as read are those fields'
+/// canonical encoding.
+#[derive(Clone, Default)]
+struct AsRead(Option<Vec<u8>>);
+
+impl PartialEq for AsRead {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AsRead {}
+
+impl std::fmt::Debug for AsRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "as read" } else { "built" })
+    }
 }
 
 /// A bounds-checked cursor over header bytes.
@@ -162,6 +186,7 @@ impl Header {
             wrapped_keys,
             commitment: [0; COMMITMENT_LEN],
             tag: [0; HEADER_TAG_LEN],
+            as_read: AsRead(None),
         };
         if h.len() > MAX_HEADER_LEN {
             return Err(usage(format!(
@@ -274,6 +299,7 @@ impl Header {
                 wrapped_keys,
                 commitment,
                 tag,
+                as_read: AsRead(Some(bytes[..header_len - HEADER_TAG_LEN].to_vec())),
             },
             header_len,
         ))
@@ -299,8 +325,17 @@ impl Header {
         false
     }
 
-    /// The bytes covered by the header tag: everything but the tag itself.
-    pub(crate) fn authenticated_bytes(&self) -> Vec<u8> {
+    /// The bytes covered by the header tag: everything but the tag itself,
+    /// exactly as read for a parsed header.
+    pub(crate) fn authenticated_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.as_read.0 {
+            Some(bytes) => std::borrow::Cow::Borrowed(bytes),
+            None => std::borrow::Cow::Owned(self.serialize_authenticated()),
+        }
+    }
+
+    /// The fields' canonical encoding, up to the tag.
+    fn serialize_authenticated(&self) -> Vec<u8> {
         let len = self.len();
         let mut out = Vec::with_capacity(len);
         out.extend_from_slice(&MAGIC);
@@ -326,9 +361,9 @@ impl Header {
         out
     }
 
-    /// The complete serialized header.
+    /// The complete serialized header (for a parsed header, the bytes read).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.authenticated_bytes();
+        let mut out = self.authenticated_bytes().into_owned();
         out.extend_from_slice(&self.tag);
         out
     }
@@ -375,9 +410,17 @@ impl Header {
 
     pub(crate) fn set_commitment(&mut self, c: [u8; COMMITMENT_LEN]) {
         self.commitment = c;
+        self.as_read = AsRead(None);
     }
 
     pub(crate) fn set_tag(&mut self, t: [u8; HEADER_TAG_LEN]) {
         self.tag = t;
+    }
+
+    /// Changes the chunk size field without touching the bytes as read
+    /// (tests of what the tag covers).
+    #[cfg(test)]
+    pub(crate) fn set_chunk_size_field(&mut self, cs: u32) {
+        self.chunk_size = cs;
     }
 }

@@ -43,3 +43,10 @@ pub const MAX_KEY_ID_LEN: usize = 1024;
 pub const MAX_WRAPPED_KEY_LEN: usize = 2048;
 /// Highest chunk index: the counter is 32 bits and never wraps.
 pub const MAX_CHUNK_INDEX: u64 = u32::MAX as u64;
+
+/// The most plaintext bytes a writer encrypts under one payload key: 2^48
+/// (256 TiB). AES-GCM's advantage grows with the square of the 16-byte
+/// blocks encrypted under one key (about σ²/2^129), so 2^44 blocks keep it
+/// near 2^-41 whatever the chunk size. A writer rule only: readers accept
+/// any stream the chunk counter allows.
+pub const MAX_SEALED_BYTES: u64 = 1 << 48;

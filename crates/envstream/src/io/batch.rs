@@ -298,7 +298,7 @@ impl Engine<'_> {
     ) -> Result<(usize, usize), Error> {
         match self.direction {
             Direction::Seal => {
-                let tag = seal_chunk(self.aead, &mut slot[..len], index, last)?;
+                let tag = seal_chunk(self.aead, &mut slot[..len], index, last, self.chunk_size)?;
                 slot[len..len + CHUNK_TAG_LEN].copy_from_slice(&tag);
                 Ok((len + CHUNK_TAG_LEN, len))
             }

@@ -127,6 +127,7 @@ impl<R: Read> Opener<R> {
             core,
             header: self.header,
             opened_with,
+            length_total: None,
             total: None,
         })
     }
@@ -259,7 +260,9 @@ pub struct OpenReader<R: Read> {
     pub(super) core: ChunkOpener,
     header: Header,
     opened_with: String,
-    /// Total plaintext length, once a seek has measured the input.
+    /// The plaintext length the input's length implies (not authenticated).
+    length_total: Option<u64>,
+    /// The plaintext length, once the final chunk verified.
     total: Option<u64>,
 }
 
@@ -284,7 +287,13 @@ impl<R: Read> OpenReader<R> {
         self.core.next_index()
     }
 
-    /// Whether the final chunk has been verified (the stream is complete).
+    /// Whether the last read reached the verified end: the final chunk was
+    /// opened and all its plaintext returned. Read from the start without
+    /// seeking, this means the whole stream authenticated. After a seek it
+    /// means only that reading reached the end from there: chunks skipped
+    /// by a seek are never read, so never authenticated. (A seek resets
+    /// it; [`OpenReader::plaintext_size`] and `SeekFrom::End` verify the
+    /// final chunk without changing it.)
     pub fn is_complete(&self) -> bool {
         self.core.is_done()
     }
@@ -317,18 +326,50 @@ impl<R: Read> OpenReader<R> {
 }
 
 impl<R: Read + Seek> OpenReader<R> {
-    /// The total plaintext length, computed from the input's length alone
-    /// (nothing is decrypted). A body that cannot end with a valid final
-    /// chunk is reported as truncated.
+    /// The total plaintext length, authenticated: the first call opens the
+    /// final chunk that the input's length implies (one stride is read and
+    /// decrypted, nothing is released) and caches the result. A file cut
+    /// short at a chunk boundary has a plausible length, but its "final"
+    /// chunk does not verify, so this fails with the integrity error.
     pub fn plaintext_size(&mut self) -> Result<u64, Error> {
         if let Some(t) = self.total {
+            return Ok(t);
+        }
+        if self.core.next() == Next::Failed {
+            return Err(already_failed());
+        }
+        let here = self.inner.stream_position()?;
+        let end = self.inner.seek(SeekFrom::End(0))?;
+        let last = self.core.layout().final_chunk(end)?;
+        self.inner.seek(SeekFrom::Start(last.offset))?;
+        // Invariant: the final chunk is shorter than a stride (<= 16 MiB + 16).
+        let mut chunk = Zeroizing::new(vec![0u8; last.len as usize]);
+        let result = read_all(&mut self.inner, &mut chunk).and_then(|()| {
+            self.core
+                .verify_final(&mut chunk, last.index)
+                .map_err(Error::into_io)
+        });
+        // Leave the input where it was, whatever happened.
+        self.inner.seek(SeekFrom::Start(here))?;
+        if let Err(e) = result {
+            self.core.fail();
+            return Err(Error::from(e));
+        }
+        self.total = Some(last.plaintext_size);
+        Ok(last.plaintext_size)
+    }
+
+    /// The plaintext length the input's length implies, without reading
+    /// anything: enough to clip a start- or current-relative seek, since
+    /// reading at the clipped end opens the final chunk anyway.
+    fn length_total(&mut self) -> Result<u64, Error> {
+        if let Some(t) = self.total.or(self.length_total) {
             return Ok(t);
         }
         let here = self.inner.stream_position()?;
         let end = self.inner.seek(SeekFrom::End(0))?;
         let total = self.core.layout().plaintext_size(end)?;
-        self.total = Some(total);
-        // Leave the input where it was.
+        self.length_total = Some(total);
         self.inner.seek(SeekFrom::Start(here))?;
         Ok(total)
     }
@@ -337,7 +378,11 @@ impl<R: Read + Seek> OpenReader<R> {
         if self.core.next() == Next::Failed {
             return Err(already_failed());
         }
-        let total = self.plaintext_size()?;
+        // An end-relative position depends on the length: authenticate it.
+        let total = match pos {
+            SeekFrom::End(_) => self.plaintext_size()?,
+            _ => self.length_total()?,
+        };
         let target = match pos {
             SeekFrom::Start(p) => i128::from(p),
             SeekFrom::End(d) => i128::from(total) + i128::from(d),
@@ -355,6 +400,20 @@ impl<R: Read + Seek> OpenReader<R> {
         self.inner.seek(SeekFrom::Start(at))?;
         Ok(target)
     }
+}
+
+/// Reads exactly `buf.len()` bytes; the input ending first is truncation.
+fn read_all<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<()> {
+    r.read_exact(buf).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            Error::Format(crate::error::FormatError::Truncated(
+                "the input is shorter than its length said",
+            ))
+            .into_io()
+        } else {
+            e
+        }
+    })
 }
 
 /// Random access for seekable sources: a seek reads nothing; the next read

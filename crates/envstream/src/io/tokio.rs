@@ -205,6 +205,7 @@ impl<R: AsyncRead + Unpin> AsyncOpener<R> {
             core,
             header: self.header,
             opened_with,
+            total: None,
         })
     }
 }
@@ -228,6 +229,8 @@ pub struct AsyncOpenReader<R> {
     core: ChunkOpener,
     header: Header,
     opened_with: String,
+    /// The plaintext length, once the final chunk verified.
+    total: Option<u64>,
 }
 
 impl<R> AsyncOpenReader<R> {
@@ -245,13 +248,65 @@ impl<R> AsyncOpenReader<R> {
 impl<R: AsyncRead + AsyncSeek + Unpin> AsyncOpenReader<R> {
     /// Moves to plaintext offset `pos` (clipped to the end) on a seekable
     /// source. Reads nothing: the next read authenticates only the chunk
-    /// that holds `pos`. Returns the new offset.
+    /// that holds `pos` (reading at the clipped end opens the final chunk).
+    /// Returns the new offset.
     pub async fn seek_to(&mut self, pos: u64) -> Result<u64, Error> {
         if self.core.next() == Next::Failed {
             return Err(already_failed());
         }
+        let total = match self.total {
+            Some(t) => t,
+            None => {
+                let end = self.inner.seek(io::SeekFrom::End(0)).await?;
+                self.core.layout().plaintext_size(end)?
+            }
+        };
+        self.seek_within(pos, total).await
+    }
+
+    /// Moves to `back` bytes before the end of the plaintext. The end is
+    /// authenticated first ([`AsyncOpenReader::plaintext_size`]), so a
+    /// truncated file fails here instead of serving bytes from its middle
+    /// as its last ones.
+    pub async fn seek_from_end(&mut self, back: u64) -> Result<u64, Error> {
+        let total = self.plaintext_size().await?;
+        self.seek_within(total.saturating_sub(back), total).await
+    }
+
+    /// The total plaintext length, authenticated: the first call opens the
+    /// final chunk the source's length implies (nothing is released) and
+    /// caches the result; a file cut short fails with the integrity error.
+    /// The read position is kept.
+    pub async fn plaintext_size(&mut self) -> Result<u64, Error> {
+        if let Some(t) = self.total {
+            return Ok(t);
+        }
+        if self.core.next() == Next::Failed {
+            return Err(already_failed());
+        }
+        let here = self.inner.stream_position().await?;
         let end = self.inner.seek(io::SeekFrom::End(0)).await?;
-        let total = self.core.layout().plaintext_size(end)?;
+        let last = self.core.layout().final_chunk(end)?;
+        self.inner.seek(io::SeekFrom::Start(last.offset)).await?;
+        // Invariant: the final chunk is shorter than a stride (<= 16 MiB + 16).
+        let mut chunk = zeroize::Zeroizing::new(vec![0u8; last.len as usize]);
+        let result = match read_full(&mut self.inner, &mut chunk).await {
+            Ok(n) if n == chunk.len() => self.core.verify_final(&mut chunk, last.index),
+            Ok(_) => Err(Error::Format(crate::error::FormatError::Truncated(
+                "the input is shorter than its length said",
+            ))),
+            Err(e) => Err(e),
+        };
+        self.inner.seek(io::SeekFrom::Start(here)).await?;
+        if let Err(e) = result {
+            self.core.fail();
+            return Err(e);
+        }
+        self.total = Some(last.plaintext_size);
+        Ok(last.plaintext_size)
+    }
+
+    async fn seek_within(&mut self, pos: u64, total: u64) -> Result<u64, Error> {
         let (target, at) = self.core.seek(pos, total)?;
         self.inner.seek(io::SeekFrom::Start(at)).await?;
         Ok(target)
