@@ -80,6 +80,16 @@ impl Credentials {
     }
 }
 
+/// Whether a failure is a setup mistake (retrying does not help) or may
+/// pass (the service or the network is down or busy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A setting is wrong or missing.
+    Setup,
+    /// Retrying later may help.
+    Unavailable,
+}
+
 /// The allow-listed facts of an SDK error (see the module docs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Failure {
@@ -163,6 +173,41 @@ impl Failure {
     pub fn busy_status(&self) -> bool {
         self.status
             .is_some_and(|s| s >= 500 || s == 429 || s == 408)
+    }
+
+    /// The message of a failure without an answer (credentials that could
+    /// not be loaded, or a request that never got one), and whether it is
+    /// a setup mistake; `None` when an answer came. `what` names the
+    /// request ("KMS Decrypt with key K"), `hint` what to check.
+    pub fn without_answer(
+        &self,
+        what: &str,
+        endpoint: &str,
+        hint: &str,
+    ) -> Option<(Verdict, String)> {
+        if let Some(c) = self.credentials {
+            let verdict = if c.transient() {
+                Verdict::Unavailable
+            } else {
+                Verdict::Setup
+            };
+            return Some((verdict, format!("{what}: {}", c.describe())));
+        }
+        let t = self.transport?;
+        Some(match t {
+            Transport::Timeout => (
+                Verdict::Unavailable,
+                format!("{what} timed out waiting for {endpoint}; {hint}"),
+            ),
+            Transport::NotSent => (
+                Verdict::Setup,
+                format!("{what} could not be sent to {endpoint} ({}); check the endpoint and region settings", t.describe()),
+            ),
+            _ => (
+                Verdict::Unavailable,
+                format!("{what} could not connect to {endpoint} ({}); {hint}", t.describe()),
+            ),
+        })
     }
 
     /// ` (Code: message)`, ` (Code)` or nothing: the service's words.

@@ -19,4 +19,4 @@ pub use config::{
     check_endpoint, check_region, is_aws_region, is_region_label, load, ConfigError,
     ConfigErrorKind, LoadSettings, Loaded, Service, Timeouts,
 };
-pub use failure::{Credentials, Failure, Transport};
+pub use failure::{Credentials, Failure, Transport, Verdict};

@@ -204,6 +204,48 @@ pub(crate) struct S3BufferArgs {
     pub(crate) buffer: Option<u64>,
 }
 
+/// The S3 flags of a command that reads S3 objects (`open`, `verify`).
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct S3ReadArgs {
+    #[command(flatten)]
+    pub(crate) path: S3PathArgs,
+    #[command(flatten)]
+    pub(crate) concurrency: S3ConcurrencyArgs,
+}
+
+impl S3ReadArgs {
+    /// The S3 flags given.
+    pub(crate) fn s3(&self) -> S3Args {
+        S3Args {
+            path: self.path.clone(),
+            concurrency: self.concurrency.clone(),
+            ..S3Args::default()
+        }
+    }
+}
+
+/// The S3 flags of a command that may write S3 objects (`seal`, `rekey`).
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct S3WriteArgs {
+    #[command(flatten)]
+    pub(crate) path: S3PathArgs,
+    #[command(flatten)]
+    pub(crate) concurrency: S3ConcurrencyArgs,
+    #[command(flatten)]
+    pub(crate) buffer: S3BufferArgs,
+}
+
+impl S3WriteArgs {
+    /// The S3 flags given.
+    pub(crate) fn s3(&self) -> S3Args {
+        S3Args {
+            path: self.path.clone(),
+            concurrency: self.concurrency.clone(),
+            buffer: self.buffer.clone(),
+        }
+    }
+}
+
 /// The S3 flags of a command (those it does not take stay unset).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct S3Args {
@@ -322,11 +364,7 @@ pub(crate) struct SealArgs {
           value_parser = crate::values::expected_size)]
     pub(crate) expected_size: Option<u64>,
     #[command(flatten)]
-    pub(crate) s3_path: S3PathArgs,
-    #[command(flatten)]
-    pub(crate) s3_concurrency: S3ConcurrencyArgs,
-    #[command(flatten)]
-    pub(crate) s3_buffer: S3BufferArgs,
+    pub(crate) s3: S3WriteArgs,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
@@ -343,17 +381,6 @@ pub(crate) struct SealArgs {
     pub(crate) producer: Vec<String>,
 }
 
-impl SealArgs {
-    /// The S3 flags given.
-    pub(crate) fn s3(&self) -> S3Args {
-        S3Args {
-            path: self.s3_path.clone(),
-            concurrency: self.s3_concurrency.clone(),
-            buffer: self.s3_buffer.clone(),
-        }
-    }
-}
-
 #[derive(Args, Debug)]
 pub(crate) struct OpenArgs {
     #[command(flatten)]
@@ -368,9 +395,7 @@ pub(crate) struct OpenArgs {
     #[command(flatten)]
     pub(crate) out: PlainOutputArgs,
     #[command(flatten)]
-    pub(crate) s3_path: S3PathArgs,
-    #[command(flatten)]
-    pub(crate) s3_concurrency: S3ConcurrencyArgs,
+    pub(crate) s3: S3ReadArgs,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]
@@ -378,17 +403,6 @@ pub(crate) struct OpenArgs {
     /// Input file or s3://BUCKET/KEY; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
-}
-
-impl OpenArgs {
-    /// The S3 flags given.
-    pub(crate) fn s3(&self) -> S3Args {
-        S3Args {
-            path: self.s3_path.clone(),
-            concurrency: self.s3_concurrency.clone(),
-            ..S3Args::default()
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -399,9 +413,7 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "context", value_name = "K=V", value_parser = crate::values::context_pair)]
     pub(crate) context: Vec<(String, String)>,
     #[command(flatten)]
-    pub(crate) s3_path: S3PathArgs,
-    #[command(flatten)]
-    pub(crate) s3_concurrency: S3ConcurrencyArgs,
+    pub(crate) s3: S3ReadArgs,
     #[command(flatten)]
     pub(crate) perf: PerfArgs,
     #[command(flatten)]
@@ -409,17 +421,6 @@ pub(crate) struct VerifyArgs {
     /// Input file or s3://BUCKET/KEY; `-` or absent means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: Option<PathBuf>,
-}
-
-impl VerifyArgs {
-    /// The S3 flags given.
-    pub(crate) fn s3(&self) -> S3Args {
-        S3Args {
-            path: self.s3_path.clone(),
-            concurrency: self.s3_concurrency.clone(),
-            ..S3Args::default()
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -436,11 +437,7 @@ pub(crate) struct RekeyArgs {
     #[arg(long = "remove-key", value_name = "KEYID")]
     pub(crate) remove_keys: Vec<String>,
     #[command(flatten)]
-    pub(crate) s3_path: S3PathArgs,
-    #[command(flatten)]
-    pub(crate) s3_concurrency: S3ConcurrencyArgs,
-    #[command(flatten)]
-    pub(crate) s3_buffer: S3BufferArgs,
+    pub(crate) s3: S3WriteArgs,
     #[command(flatten)]
     pub(crate) out: OutputArgs,
     #[command(flatten)]
@@ -448,17 +445,6 @@ pub(crate) struct RekeyArgs {
     /// The sealed file or s3://BUCKET/KEY; `-` means stdin.
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
-}
-
-impl RekeyArgs {
-    /// The S3 flags given.
-    pub(crate) fn s3(&self) -> S3Args {
-        S3Args {
-            path: self.s3_path.clone(),
-            concurrency: self.s3_concurrency.clone(),
-            buffer: self.s3_buffer.clone(),
-        }
-    }
 }
 
 impl Command {

@@ -111,6 +111,28 @@ pub(crate) fn schedule(plaintext: Option<u64>, chunk_size: u32) -> Result<PartSc
     )?)
 }
 
+/// The S3 object a sealed input names, opened with its header (before any
+/// key is used), and the client registered with the report; `None` for a
+/// local input, which must then come without S3 flags.
+pub(crate) fn sealed_input(
+    input: &Option<PathBuf>,
+    aws: &AwsArgs,
+    s3: &S3Args,
+    report: &mut crate::report::Report,
+) -> Result<Option<(S3Object, Header)>> {
+    match location(input.as_ref())? {
+        Some(url) => {
+            let client = client(aws, s3)?;
+            report.s3(&client);
+            Ok(Some(open_object(&client, &url)?))
+        }
+        None => {
+            refuse_unused(s3, "an s3:// input")?;
+            Ok(None)
+        }
+    }
+}
+
 /// Opens an S3 object and reads its header: one ranged GET, two if the
 /// header is longer than the first read. The header is not authenticated.
 pub(crate) fn open_object(s3: &Arc<S3Client>, url: &S3Url) -> Result<(S3Object, Header)> {

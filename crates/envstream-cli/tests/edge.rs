@@ -13,21 +13,9 @@ use std::time::{Duration, Instant};
 
 use support::proxy::{any_op, http_page, s3_error, Fault, Proxy};
 use support::setup::{bucket, create_key, exists, get, http, open_uploads};
-use support::{aws_cmd, code, feed, stderr, stdout};
+use support::{aws_cmd, code, data, feed, run_all, stderr, stdout};
 
 const MIB: usize = 1 << 20;
-
-fn data(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 struct Env {
     dir: tempfile::TempDir,
@@ -92,21 +80,6 @@ fn one_error_line(o: &Output) -> String {
         "{err}"
     );
     err
-}
-
-/// Runs `jobs` on a few threads (they wait on the network, not the CPU).
-fn run_all<T: Send>(jobs: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
-    let queue = std::sync::Mutex::new(jobs);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(job) = queue.lock().expect("queue").pop() else {
-                    return;
-                };
-                f(job);
-            });
-        }
-    });
 }
 
 // ---- 2. No silent wrong success at the S3 edge ----

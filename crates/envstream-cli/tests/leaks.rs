@@ -20,14 +20,14 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use support::proxy::{
     any_op, body_of, custom, fault, raw_answer, Fault, Maker, Proxy, CUT, HANG, KMS_JSON,
 };
 use support::setup::{bucket, create_key, put};
-use support::{aws_cmd, code, stderr};
+use support::{aws_cmd, code, run_all, stderr};
 
 const MIB: usize = 1 << 20;
 
@@ -451,21 +451,6 @@ fn must_fail(op: &str, bad: Bad) -> bool {
     let passes_by_design = op == "HeadObject" && bad == Bad::ErrorWithSecrets(403);
     let whole_answer = whole_when_cut && bad == Bad::Cut;
     !(passes_by_design || whole_answer)
-}
-
-/// Runs `jobs` on a few threads (the cases wait on the network, not the CPU).
-fn run_all<T: Send>(jobs: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
-    let queue = Mutex::new(jobs);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let Some(job) = queue.lock().expect("queue").pop() else {
-                    return;
-                };
-                f(job);
-            });
-        }
-    });
 }
 
 /// One case through its own proxy (faults are per proxy), with a report.

@@ -12,21 +12,9 @@ use std::time::{Duration, Instant};
 
 use support::proxy::{fault, s3_error, s3_op, Proxy, CUT, HANG, LOSE};
 use support::setup::{bucket, exists, get, open_uploads, put};
-use support::{aws_cmd, code, feed, stderr, stdout};
+use support::{aws_cmd, code, data, feed, stderr, stdout};
 
 const MIB: usize = 1 << 20;
-
-fn data(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 struct Env {
     dir: tempfile::TempDir,

@@ -6,7 +6,7 @@
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use envstream::{KeyringError, KeyringErrorKind};
-use envstream_aws::{ConfigError, ConfigErrorKind, Failure, Transport};
+use envstream_aws::{ConfigError, ConfigErrorKind, Failure, Verdict};
 
 /// KMS error codes that mean "busy or broken for now": retry later.
 const TRANSIENT: [&str; 7] = [
@@ -36,28 +36,12 @@ where
 /// The keyring error for the facts of a failure (see [`kms_error`]).
 fn describe(op: &str, key: &str, endpoint: &str, f: &Failure) -> KeyringError {
     let what = format!("KMS {op} with key {key}");
-    if let Some(c) = f.credentials {
-        let kind = if c.transient() {
-            KeyringErrorKind::Unavailable
-        } else {
-            KeyringErrorKind::Configuration
-        };
-        return KeyringError::new(kind, format!("{what}: {}", c.describe()));
-    }
-    if let Some(t) = f.transport {
-        let (kind, text) = match t {
-            Transport::Timeout => (
-                KeyringErrorKind::Unavailable,
-                format!("{what} timed out waiting for {endpoint}; check the network, region and endpoint"),
-            ),
-            Transport::NotSent => (
-                KeyringErrorKind::Configuration,
-                format!("{what} could not be sent to {endpoint} ({}); check the endpoint and region settings", t.describe()),
-            ),
-            _ => (
-                KeyringErrorKind::Unavailable,
-                format!("{what} could not connect to {endpoint} ({}); check the network, region and endpoint", t.describe()),
-            ),
+    if let Some((verdict, text)) =
+        f.without_answer(&what, endpoint, "check the network, region and endpoint")
+    {
+        let kind = match verdict {
+            Verdict::Setup => KeyringErrorKind::Configuration,
+            Verdict::Unavailable => KeyringErrorKind::Unavailable,
         };
         return KeyringError::new(kind, text);
     }
@@ -133,7 +117,7 @@ mod tests {
         };
         assert_eq!(kind(&unreadable), KeyringErrorKind::Configuration);
         let refused = Failure {
-            transport: Some(Transport::Connect),
+            transport: Some(envstream_aws::Transport::Connect),
             ..Failure::default()
         };
         let e = describe("Encrypt", "k", "http://e", &refused);

@@ -316,6 +316,7 @@ async fn read_body(mut body: ByteStream, want: usize, cap: bool) -> Result<Vec<u
 
 struct Pending {
     from: u64,
+    to: u64,
     task: tokio::task::JoinHandle<Result<Bytes, S3Error>>,
 }
 
@@ -361,36 +362,35 @@ impl RangeReader {
         next.min(if from < self.end { self.end } else { self.size })
     }
 
+    /// Starts the GET of the range that starts at `from`.
+    fn spawn_range(&self, from: u64) -> Pending {
+        let to = self.range_end(from);
+        let task = self.s3.spawn(get_range(
+            self.s3.clone(),
+            self.url.clone(),
+            self.etag.clone(),
+            from,
+            to,
+        ));
+        Pending { from, to, task }
+    }
+
     /// Keeps `concurrency` GETs in flight, from `ahead` on.
     fn top_up(&mut self) {
         let concurrency = self.s3.settings.concurrency.max(1);
         while self.window.len() < concurrency && self.ahead < self.end {
-            let (from, to) = (self.ahead, self.range_end(self.ahead));
-            let task = self.s3.spawn(get_range(
-                self.s3.clone(),
-                self.url.clone(),
-                self.etag.clone(),
-                from,
-                to,
-            ));
-            self.window.push_back(Pending { from, task });
-            self.ahead = to;
+            let p = self.spawn_range(self.ahead);
+            self.ahead = p.to;
+            self.window.push_back(p);
         }
     }
 
     fn fetch(&mut self) -> io::Result<()> {
         if self.pos >= self.end {
             // Past the read-ahead limit: this one range only.
-            let (from, to) = (self.pos, self.range_end(self.pos));
-            let task = self.s3.spawn(get_range(
-                self.s3.clone(),
-                self.url.clone(),
-                self.etag.clone(),
-                from,
-                to,
-            ));
-            let bytes = join(envstream::block_on(task)).map_err(S3Error::into_io)?;
-            self.cur = Some((from, bytes));
+            let p = self.spawn_range(self.pos);
+            let bytes = join(envstream::block_on(p.task)).map_err(S3Error::into_io)?;
+            self.cur = Some((p.from, bytes));
             return Ok(());
         }
         if self.window.front().is_none_or(|p| p.from != self.pos) {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use envstream_aws::{ConfigError, ConfigErrorKind, Failure, Transport};
+use envstream_aws::{ConfigError, ConfigErrorKind, Failure, Verdict};
 
 /// What kind of S3 failure happened; decides the caller's exit class.
 #[non_exhaustive]
@@ -188,28 +188,12 @@ where
 /// The [`S3Error`] for the facts of a failure (see [`s3_error`]).
 pub(crate) fn describe(op: Op, object: &str, endpoint: &str, f: &Failure) -> S3Error {
     let what = format!("S3 {} {object}", op.name());
-    if let Some(c) = f.credentials {
-        let kind = if c.transient() {
-            S3ErrorKind::Unavailable
-        } else {
-            S3ErrorKind::Configuration
-        };
-        return S3Error::new(kind, format!("{what}: {}", c.describe()));
-    }
-    if let Some(t) = f.transport {
-        let (kind, text) = match t {
-            Transport::Timeout => (
-                S3ErrorKind::Unavailable,
-                format!("{what} timed out waiting for {endpoint}; check the network and the endpoint"),
-            ),
-            Transport::NotSent => (
-                S3ErrorKind::Configuration,
-                format!("{what} could not be sent to {endpoint} ({}); check the endpoint and region settings", t.describe()),
-            ),
-            _ => (
-                S3ErrorKind::Unavailable,
-                format!("{what} could not connect to {endpoint} ({}); check the network and the endpoint", t.describe()),
-            ),
+    if let Some((verdict, text)) =
+        f.without_answer(&what, endpoint, "check the network and the endpoint")
+    {
+        let kind = match verdict {
+            Verdict::Setup => S3ErrorKind::Configuration,
+            Verdict::Unavailable => S3ErrorKind::Unavailable,
         };
         return S3Error::new(kind, text);
     }

@@ -37,17 +37,7 @@ pub(super) fn run(args: OpenArgs, report: &mut Report) -> Result<()> {
     check_output_target(&args.out.output, &protected)?;
     // An S3 input is opened (its size, ETag and header: one or two ranged
     // GETs) before any key is used.
-    let object = match crate::s3::location(args.input.as_ref())? {
-        Some(url) => {
-            let s3 = crate::s3::client(&args.unwrap.aws, &args.s3())?;
-            report.s3(&s3);
-            Some(crate::s3::open_object(&s3, &url)?)
-        }
-        None => {
-            crate::s3::refuse_unused(&args.s3(), "an s3:// input")?;
-            None
-        }
-    };
+    let object = crate::s3::sealed_input(&args.input, &args.unwrap.aws, &args.s3.s3(), report)?;
     let mut seekable = false;
     // A range from a pipe stops reading early; the rest of the pipe is then
     // read and discarded (not decrypted) so that the writer upstream is not

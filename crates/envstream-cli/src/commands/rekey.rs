@@ -27,7 +27,7 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
     let input_path = Some(args.input.clone());
     let s3_in = crate::s3::location(input_path.as_ref())?;
     let s3_out = crate::s3::location(args.out.output.as_ref())?;
-    let s3_flags = args.s3();
+    let s3_flags = args.s3.s3();
     if s3_in.is_none() && s3_out.is_none() {
         crate::s3::refuse_unused(&s3_flags, "an s3:// input or output")?;
     } else if s3_out.is_none() && s3_flags.buffer.buffer.is_some() {

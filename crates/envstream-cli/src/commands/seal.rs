@@ -39,7 +39,7 @@ pub(super) fn run(args: SealArgs, report: &mut Report) -> Result<()> {
             )
             .into());
         }
-        crate::s3::refuse_unused(&args.s3(), "-o s3://BUCKET/KEY")?;
+        crate::s3::refuse_unused(&args.s3.s3(), "-o s3://BUCKET/KEY")?;
     }
     if crate::s3::location(args.input.as_ref())?.is_some() {
         return Err(UsageError(
@@ -77,7 +77,7 @@ pub(super) fn run(args: SealArgs, report: &mut Report) -> Result<()> {
     // and before a producer command starts.
     let out = match &s3_out {
         Some(url) => {
-            let s3 = crate::s3::client(&args.aws, &args.s3())?;
+            let s3 = crate::s3::client(&args.aws, &args.s3.s3())?;
             report.s3(&s3);
             let chunk = args
                 .chunk_size

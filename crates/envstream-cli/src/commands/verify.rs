@@ -18,17 +18,7 @@ pub(super) fn run(args: VerifyArgs, report: &mut Report) -> Result<()> {
     report.backend(be);
     let options = open_options(&args.context, be);
     crate::signals::produces(crate::signals::Produces::Verdict);
-    let object = match crate::s3::location(args.input.as_ref())? {
-        Some(url) => {
-            let s3 = crate::s3::client(&args.unwrap.aws, &args.s3())?;
-            report.s3(&s3);
-            Some(crate::s3::open_object(&s3, &url)?)
-        }
-        None => {
-            crate::s3::refuse_unused(&args.s3(), "an s3:// input")?;
-            None
-        }
-    };
+    let object = crate::s3::sealed_input(&args.input, &args.unwrap.aws, &args.s3.s3(), report)?;
     let reader = with_unwrap_keys(&args.unwrap, be, false, |refs, _| {
         let (input, size) = match &object {
             // Every chunk, fetched by concurrent ranged GETs.

@@ -87,3 +87,32 @@ pub fn stderr(o: &Output) -> String {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Deterministic pseudo-random bytes (xorshift), different for each seed.
+pub fn data(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Runs `jobs` on a few threads: runs of the binary that mostly wait on
+/// the network (timeouts, retries), not on the CPU.
+pub fn run_all<T: Send>(jobs: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
+    let queue = std::sync::Mutex::new(jobs);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let Some(job) = queue.lock().expect("queue").pop() else {
+                    return;
+                };
+                f(job);
+            });
+        }
+    });
+}
