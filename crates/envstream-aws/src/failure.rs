@@ -277,3 +277,27 @@ fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<
     }
     None
 }
+
+/// The facts, in words: what an error's `source()` shows. Only
+/// allow-listed facts, so printing it, even with `{:?}`, reveals nothing
+/// the message does not.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(c) = self.credentials {
+            return f.write_str(c.describe());
+        }
+        if let Some(t) = self.transport {
+            return write!(f, "no answer: {}", t.describe());
+        }
+        match self.status {
+            Some(s) => write!(f, "HTTP {s}")?,
+            None => f.write_str("an answer")?,
+        }
+        if self.unreadable {
+            return f.write_str(" that could not be read as the service's answer");
+        }
+        write!(f, ": {}", self.detail())
+    }
+}
+
+impl StdError for Failure {}

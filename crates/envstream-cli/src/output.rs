@@ -345,13 +345,18 @@ impl Sink {
 /// it, until it is complete).
 pub(crate) enum Output {
     File(Sink),
-    S3(Box<envstream_s3::Upload>, crate::signals::AbortOnSignal),
+    S3(
+        Box<envstream_s3::blocking::Upload>,
+        Option<crate::signals::AbortOnSignal>,
+    ),
 }
 
 impl Output {
     /// An S3 output, aborted by a signal until it is complete.
-    pub(crate) fn s3(upload: envstream_s3::Upload) -> Output {
-        let registered = crate::signals::AbortOnSignal::new(upload.abort_handle());
+    pub(crate) fn s3(upload: envstream_s3::blocking::Upload) -> Output {
+        let registered = upload
+            .abort_handle()
+            .map(crate::signals::AbortOnSignal::new);
         Output::S3(Box::new(upload), registered)
     }
 

@@ -50,7 +50,7 @@ struct Fields {
     chunks: Option<u64>,
     backend: Option<&'static str>,
     /// The S3 client of the run, whose counters the report shows.
-    s3: Option<Arc<envstream_s3::S3Client>>,
+    s3: Option<Arc<envstream_s3::blocking::S3Client>>,
     leftover: Option<serde_json::Value>,
     producer: Option<crate::source::SharedStatus>,
 }
@@ -342,7 +342,7 @@ impl Report {
 
     /// Records the S3 client of the run: the report shows its requests
     /// and bytes whenever the run used S3, on failure too.
-    pub(crate) fn s3(&mut self, client: &Arc<envstream_s3::S3Client>) {
+    pub(crate) fn s3(&mut self, client: &Arc<envstream_s3::blocking::S3Client>) {
         lock(&self.fields).s3 = Some(client.clone());
     }
 

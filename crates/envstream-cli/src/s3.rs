@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use envstream::{BodyLayout, Header};
-use envstream_s3::{Addressing, PartSchedule, RangeReader, S3Client, S3Object, S3Settings, S3Url};
+use envstream_s3::blocking::{RangeReader, S3Client, S3Object};
+use envstream_s3::{Addressing, PartSchedule, S3Settings, S3Url};
 
 use crate::cli::{AwsArgs, S3Args};
 use crate::error::UsageError;
@@ -79,7 +80,7 @@ pub(crate) fn client(aws: &AwsArgs, s3: &S3Args) -> Result<Arc<S3Client>> {
         upload_buffer: s3.buffer.buffer.unwrap_or(defaults.upload_buffer),
         ..defaults
     };
-    Ok(S3Client::load_blocking(settings)?)
+    Ok(S3Client::load(settings)?)
 }
 
 /// Refuses S3 flags when the command names no S3 location: they would

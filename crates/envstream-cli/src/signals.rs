@@ -28,7 +28,7 @@ struct Registry {
     /// Temporary output files (and their destinations) in progress.
     partials: Vec<(PathBuf, PathBuf)>,
     /// S3 uploads in progress, by id.
-    uploads: Vec<(u64, envstream_s3::AbortHandle)>,
+    uploads: Vec<(u64, envstream_s3::blocking::AbortHandle)>,
     next_upload: u64,
     /// A producer command (`seal -- CMD`) still running.
     producer: Option<u32>,
@@ -83,7 +83,7 @@ pub(crate) fn producer(pid: Option<u32>) {
 pub(crate) struct AbortOnSignal(u64);
 
 impl AbortOnSignal {
-    pub(crate) fn new(handle: envstream_s3::AbortHandle) -> AbortOnSignal {
+    pub(crate) fn new(handle: envstream_s3::blocking::AbortHandle) -> AbortOnSignal {
         let mut r = registry();
         let id = r.next_upload;
         r.next_upload += 1;

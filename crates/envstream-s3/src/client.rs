@@ -1,6 +1,7 @@
-//! Where S3 requests go: the AWS configuration (credentials, region,
-//! profile, endpoint overrides), the addressing style, timeouts, retries,
-//! transfer sizes, and the runtime the requests run on.
+//! Where S3 requests go: the checked AWS configuration, the addressing
+//! style, timeouts, retries, transfer sizes, and the one helper every
+//! request goes through. The client holds no runtime: its requests run on
+//! whatever runtime awaits them (the caller's, or the blocking facade's).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use envstream_aws::{LoadSettings, Service, Timeouts};
 
-use crate::error::{config_error, S3Error, S3ErrorKind};
+use crate::error::{config_error, s3_error, Op, S3Error, S3ErrorKind};
 
 const MIB: u64 = 1 << 20;
 
@@ -105,85 +108,63 @@ pub struct TransferStats {
     pub bytes_copied: u64,
 }
 
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) requests: AtomicU64,
-    pub(crate) down: AtomicU64,
-    pub(crate) up: AtomicU64,
-    pub(crate) copied: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// What a request task needs, cloned to move into it: the SDK client, the
-/// endpoint (for messages) and the counters.
-pub(crate) struct Req {
-    pub(crate) client: Client,
-    pub(crate) endpoint: String,
-    pub(crate) counters: Arc<Counters>,
-}
-
-/// An S3 client, its settings, and the Tokio runtime its requests run on.
-///
-/// Every request is spawned onto that runtime and waited for from the
-/// calling thread, so the blocking adapters ([`crate::Upload`],
-/// [`crate::RangeReader`]) can be driven from any thread, including the
-/// envstream engine's workers.
-pub struct S3Client {
-    pub(crate) client: Client,
-    pub(crate) settings: S3Settings,
-    handle: tokio::runtime::Handle,
-    own: Option<tokio::runtime::Runtime>,
-    endpoint: String,
-    pub(crate) counters: Arc<Counters>,
-}
-
-impl Drop for S3Client {
-    fn drop(&mut self) {
-        if let Some(rt) = self.own.take() {
-            rt.shutdown_background();
+impl TransferStats {
+    /// What moved since `before`.
+    pub fn since(&self, before: &TransferStats) -> TransferStats {
+        TransferStats {
+            requests: self.requests - before.requests,
+            bytes_down: self.bytes_down - before.bytes_down,
+            bytes_up: self.bytes_up - before.bytes_up,
+            bytes_copied: self.bytes_copied - before.bytes_copied,
         }
     }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    down: AtomicU64,
+    up: AtomicU64,
+    copied: AtomicU64,
+}
+
+/// Which counter a transfer adds to.
+#[derive(Clone, Copy)]
+pub(crate) enum Moved {
+    Down,
+    Up,
+    Copied,
+}
+
+struct Inner {
+    client: Client,
+    settings: S3Settings,
+    endpoint: String,
+    counters: Counters,
+}
+
+/// An S3 client: the checked configuration, the settings and the counters.
+/// Cheap to clone. Its operations are async and run on the runtime that
+/// awaits them; [`crate::blocking::S3Client`] is the facade for callers
+/// without one.
+#[derive(Clone)]
+pub struct S3Client {
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for S3Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Client")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.inner.endpoint)
             .finish_non_exhaustive()
     }
 }
 
 impl S3Client {
-    /// Loads the AWS configuration and starts a small runtime of its own
-    /// (two worker threads) that every request runs on.
-    pub fn load_blocking(settings: S3Settings) -> Result<Arc<S3Client>, S3Error> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("envstream-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                S3Error::new(
-                    S3ErrorKind::Other,
-                    format!("cannot start the S3 runtime: {e}"),
-                )
-            })?;
-        let mut client = rt.block_on(Self::configure(settings))?;
-        client.own = Some(rt);
-        Ok(Arc::new(client))
-    }
-
-    /// Like [`S3Client::load_blocking`], on the caller's Tokio runtime.
-    pub async fn load(settings: S3Settings) -> Result<Arc<S3Client>, S3Error> {
-        Self::configure(settings).await.map(Arc::new)
-    }
-
-    async fn configure(settings: S3Settings) -> Result<S3Client, S3Error> {
+    /// Loads the AWS configuration, checked before any request
+    /// ([`envstream_aws::load`]: the profile exists, the region is a
+    /// region, an endpoint override is an `http(s)` URL with a host).
+    pub async fn load(settings: S3Settings) -> Result<S3Client, S3Error> {
         let loaded = envstream_aws::load(
             Service::S3,
             &LoadSettings {
@@ -215,44 +196,28 @@ impl S3Client {
             .build();
         let endpoint = loaded.endpoint(Some(&region));
         Ok(S3Client {
-            client: Client::from_conf(s3_config),
-            settings,
-            handle: tokio::runtime::Handle::current(),
-            own: None,
-            endpoint,
-            counters: Arc::new(Counters::default()),
+            inner: Arc::new(Inner {
+                client: Client::from_conf(s3_config),
+                settings,
+                endpoint,
+                counters: Counters::default(),
+            }),
         })
     }
 
     /// The endpoint requests go to, for messages.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// The SDK client, for requests this crate does not make (creating
-    /// buckets, listing uploads).
-    pub fn sdk(&self) -> &Client {
-        &self.client
-    }
-
-    /// Runs `fut` on the client's runtime and waits for it on this thread.
-    pub fn block_on<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = T> + Send + 'static,
-    ) -> Result<T, S3Error> {
-        join(envstream::block_on(
-            self.spawn(async move { Ok(fut.await) }),
-        ))
+        &self.inner.endpoint
     }
 
     /// The settings in force.
     pub fn settings(&self) -> &S3Settings {
-        &self.settings
+        &self.inner.settings
     }
 
     /// Requests and bytes so far.
     pub fn stats(&self) -> TransferStats {
-        let c = &self.counters;
+        let c = &self.inner.counters;
         TransferStats {
             requests: c.requests.load(Ordering::Relaxed),
             bytes_down: c.down.load(Ordering::Relaxed),
@@ -261,56 +226,49 @@ impl S3Client {
         }
     }
 
-    /// The pieces a request task takes along.
-    pub(crate) fn req(&self) -> Req {
-        Req {
-            client: self.client.clone(),
-            endpoint: self.endpoint.clone(),
-            counters: self.counters.clone(),
-        }
+    /// Counts object bytes moved.
+    pub(crate) fn moved(&self, which: Moved, n: u64) {
+        let c = &self.inner.counters;
+        let counter = match which {
+            Moved::Down => &c.down,
+            Moved::Up => &c.up,
+            Moved::Copied => &c.copied,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Starts `fut` on the clients' runtime.
-    pub(crate) fn spawn<T: Send + 'static>(
+    /// Sends one request, built by `make` from the SDK client and the
+    /// timeouts for an answer `extra` later than usual, and maps its
+    /// failure to a one-line [`S3Error`] naming `op`, `object` and the
+    /// endpoint (allow-listed facts only). Every request goes through here,
+    /// so every request is counted.
+    pub(crate) async fn call<T, E, F>(
         &self,
-        fut: impl Future<Output = T> + Send + 'static,
-    ) -> tokio::task::JoinHandle<T> {
-        self.handle.spawn(fut)
-    }
-
-    /// Runs `fut` on the clients' runtime and waits for it on this thread.
-    pub(crate) fn wait<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = Result<T, S3Error>> + Send + 'static,
-    ) -> Result<T, S3Error> {
-        join(envstream::block_on(self.spawn(fut)))
-    }
-
-    /// Timeouts for a request whose answer should start within the
-    /// answer timeout once `upload` bytes are sent (at 1 MiB/s or faster).
-    pub(crate) fn timeouts(&self, upload: u64) -> aws_sdk_s3::config::Builder {
-        self.timeouts_plus(Duration::from_secs(upload / MIB))
-    }
-
-    /// Timeouts with `extra` time for the answer to start.
-    pub(crate) fn timeouts_plus(&self, extra: Duration) -> aws_sdk_s3::config::Builder {
-        aws_sdk_s3::config::Builder::default().timeout_config(
+        op: Op,
+        object: &str,
+        extra: Duration,
+        make: impl FnOnce(&Client, aws_sdk_s3::config::Builder) -> F,
+    ) -> Result<T, S3Error>
+    where
+        F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let timeouts = aws_sdk_s3::config::Builder::default().timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(self.settings.connect_timeout)
-                .read_timeout(self.settings.answer_timeout + extra)
+                .connect_timeout(self.inner.settings.connect_timeout)
+                .read_timeout(self.inner.settings.answer_timeout + extra)
                 .build(),
-        )
+        );
+        make(&self.inner.client, timeouts)
+            .await
+            .map_err(|e| s3_error(op, object, &self.inner.endpoint, &e))
     }
 }
 
-/// A task's result, or the error that it panicked or was cancelled.
-pub(crate) fn join<T>(r: Result<Result<T, S3Error>, tokio::task::JoinError>) -> Result<T, S3Error> {
-    r.unwrap_or_else(|_| {
-        Err(S3Error::new(
-            S3ErrorKind::Other,
-            "an S3 request task failed (it panicked or was cancelled)",
-        ))
-    })
+/// Extra answer time for a request that uploads `bytes` (at 1 MiB/s or faster).
+pub(crate) fn upload_time(bytes: u64) -> Duration {
+    Duration::from_secs(bytes / MIB)
 }
 
 /// A buffer for `len` bytes that goes back to the system when it is
@@ -332,4 +290,16 @@ pub(crate) fn transfer_buffer(len: usize) -> Result<Vec<u8>, S3Error> {
         })?;
     }
     Ok(buf)
+}
+
+/// A task's result, or the error that it panicked or was cancelled.
+pub(crate) fn joined<T>(
+    r: Result<Result<T, S3Error>, tokio::task::JoinError>,
+) -> Result<T, S3Error> {
+    r.unwrap_or_else(|_| {
+        Err(S3Error::new(
+            S3ErrorKind::Other,
+            "an S3 request task failed (it panicked or was cancelled)",
+        ))
+    })
 }

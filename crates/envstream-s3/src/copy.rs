@@ -2,13 +2,17 @@
 //! object's body, copied server-side. Only the first part (the new header
 //! and the start of the body, 8 MiB in all) crosses the network.
 
-use std::io::Write;
+use std::time::Duration;
 
-use crate::client::TransferStats;
-use crate::download::{get_range, S3Object};
-use crate::error::{S3Error, S3ErrorKind};
-use crate::schedule::MIN_PART_SIZE;
-use crate::upload::Upload;
+use aws_sdk_s3::types::CompletedPart;
+use tokio::io::AsyncWriteExt;
+
+use crate::client::{Moved, S3Client, TransferStats};
+use crate::download::S3Object;
+use crate::error::{Op, S3Error, S3ErrorKind};
+use crate::schedule::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
+use crate::upload::{PartDone, Upload};
+use crate::url::S3Url;
 
 /// Writes `new_header` followed by the body of `source` (its bytes from
 /// `old_header_len` on) through `dest`. The first part is the new header
@@ -22,7 +26,7 @@ use crate::upload::Upload;
 /// The first part of `dest`'s schedule must hold the header plus 5 MiB
 /// (every part but the last must be at least 5 MiB); the growing schedule
 /// (8 MiB) does.
-pub fn rekey_copy(
+pub async fn rekey_copy(
     source: &S3Object,
     old_header_len: u64,
     new_header: &[u8],
@@ -57,33 +61,128 @@ pub fn rekey_copy(
     }
     let as_s3 = |e: std::io::Error| match S3Error::from_io_ref(&e) {
         Some(s) => s.clone(),
-        None => S3Error::new(S3ErrorKind::Other, e.to_string()),
+        None => S3Error::new(S3ErrorKind::Other, "the upload failed"),
     };
-    dest.write_all(new_header).map_err(as_s3)?;
     let first = if header_len + body <= 2 * part {
         body
     } else {
         part - header_len
     };
-    if first > 0 {
-        let bytes = s3.wait(get_range(
-            s3.clone(),
-            source.url().clone(),
-            source.etag().to_owned(),
-            old_header_len,
-            old_header_len + first,
-        ))?;
-        dest.write_all(&bytes).map_err(as_s3)?;
+    let sent = async {
+        dest.write_all(new_header).await.map_err(as_s3)?;
+        if first > 0 {
+            let bytes = source
+                .read_range(old_header_len, old_header_len + first)
+                .await?;
+            dest.write_all(&bytes).await.map_err(as_s3)?;
+        }
+        if first < body {
+            dest.append_copy(source, old_header_len + first, size)
+                .await?;
+        }
+        Ok::<(), S3Error>(())
     }
-    if first < body {
-        dest.append_copy(source, old_header_len + first, size)?;
+    .await;
+    match sent {
+        Ok(()) => {
+            dest.finish().await?;
+        }
+        Err(e) => {
+            return Err(match dest.abort().await {
+                Ok(_) => e,
+                Err(abort) => e.with_failed_abort(abort),
+            })
+        }
     }
-    dest.finish()?;
-    let after = s3.stats();
-    Ok(TransferStats {
-        requests: after.requests - before.requests,
-        bytes_down: after.bytes_down - before.bytes_down,
-        bytes_up: after.bytes_up - before.bytes_up,
-        bytes_copied: after.bytes_copied - before.bytes_copied,
-    })
+    Ok(s3.stats().since(&before))
+}
+
+impl Upload {
+    /// Appends bytes `[from, to)` of `source` as parts copied inside S3
+    /// (UploadPartCopy with a source range, pinned to the source's ETag):
+    /// nothing of that range crosses the network. What was written before
+    /// becomes a part of its own first, so it must be at least 5 MiB.
+    async fn append_copy(&mut self, source: &S3Object, from: u64, to: u64) -> Result<(), S3Error> {
+        let concurrency = self.client().settings().concurrency.max(1);
+        if !self.cur.is_empty() {
+            if (self.cur.len() as u64) < MIN_PART_SIZE {
+                return Err(S3Error::new(
+                    S3ErrorKind::Other,
+                    "a part before a copied range must be at least 5 MiB",
+                ));
+            }
+            std::future::poll_fn(|cx| self.poll_open(cx)).await?;
+            self.wait_for_slot(concurrency).await?;
+            self.send_part()?;
+        }
+        std::future::poll_fn(|cx| self.poll_open(cx)).await?;
+        let left = u64::from(MAX_PARTS.saturating_sub(self.next_part - 1)).max(1);
+        let size = self
+            .client()
+            .settings()
+            .copy_part_size
+            .max((to - from).div_ceil(left))
+            .clamp(MIN_PART_SIZE, MAX_PART_SIZE);
+        let mut at = from;
+        while at < to {
+            let end = (at + size).min(to);
+            self.wait_for_slot(concurrency).await?;
+            let part = self.take_part_number(|| "the copy needs more than 10,000 parts".into())?;
+            let id = self.open_id()?;
+            let (s3, url) = (self.client().clone(), self.url().clone());
+            let (copy_source, etag) = (source.url().copy_source(), source.etag().to_owned());
+            self.tasks.spawn(async move {
+                let result = copy_part(&s3, &url, &id, part, &copy_source, &etag, at, end).await;
+                PartDone { len: 0, result }
+            });
+            at = end;
+        }
+        Ok(())
+    }
+}
+
+/// One part copied inside S3 from `[at, end)` of `copy_source`, pinned to
+/// its ETag. A server-side copy answers when it is done: it may take 2
+/// minutes plus a second per 64 MiB.
+#[allow(clippy::too_many_arguments)]
+async fn copy_part(
+    s3: &S3Client,
+    url: &S3Url,
+    id: &str,
+    part: i32,
+    copy_source: &str,
+    etag: &str,
+    at: u64,
+    end: u64,
+) -> Result<CompletedPart, S3Error> {
+    let name = format!("{url} part {part}");
+    let extra = Duration::from_secs(120 + ((end - at) >> 26));
+    let out = s3
+        .call(Op::CopyPart, &name, extra, |c, t| {
+            c.upload_part_copy()
+                .bucket(url.bucket())
+                .key(url.key())
+                .upload_id(id)
+                .part_number(part)
+                .copy_source(copy_source)
+                .copy_source_range(format!("bytes={at}-{}", end - 1))
+                .copy_source_if_match(etag)
+                .customize()
+                .config_override(t)
+                .send()
+        })
+        .await?;
+    let r = out.copy_part_result;
+    let Some(tag) = r.as_ref().and_then(|r| r.e_tag.clone()) else {
+        return Err(S3Error::new(
+            S3ErrorKind::NotS3,
+            format!("S3 UploadPartCopy {name}: {} answered without the copied part's ETag, which S3 never does; check the endpoint and any proxy", s3.endpoint()),
+        ));
+    };
+    s3.moved(Moved::Copied, end - at);
+    Ok(CompletedPart::builder()
+        .part_number(part)
+        .e_tag(tag)
+        .set_checksum_crc32(r.and_then(|r| r.checksum_crc32))
+        .build())
 }

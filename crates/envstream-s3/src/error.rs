@@ -71,6 +71,8 @@ pub struct S3Error {
     kind: S3ErrorKind,
     message: String,
     leftover: Option<Box<LeftoverUpload>>,
+    /// The allow-listed facts of the SDK error behind it, if any.
+    cause: Option<Box<Failure>>,
 }
 
 impl S3Error {
@@ -80,7 +82,13 @@ impl S3Error {
             kind,
             message: message.into(),
             leftover: None,
+            cause: None,
         }
+    }
+
+    fn caused_by(mut self, f: Failure) -> Self {
+        self.cause = Some(Box::new(f));
+        self
     }
 
     /// The kind.
@@ -135,7 +143,16 @@ impl fmt::Display for S3Error {
     }
 }
 
-impl std::error::Error for S3Error {}
+impl std::error::Error for S3Error {
+    /// The allow-listed facts of the SDK error behind this one (status,
+    /// S3's error code and redacted message, transport kind), never the
+    /// SDK error itself, which can carry the request.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|f| f as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// What the request was doing, for messages and for telling a failed
 /// condition on a write (the object exists) from one on a read (it changed).
@@ -182,7 +199,8 @@ pub(crate) fn s3_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    describe(op, object, endpoint, &Failure::of(err))
+    let facts = Failure::of(err);
+    describe(op, object, endpoint, &facts).caused_by(facts)
 }
 
 /// The [`S3Error`] for the facts of a failure (see [`s3_error`]).

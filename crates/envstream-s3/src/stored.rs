@@ -9,14 +9,14 @@
 //! object is looked at (HeadObject): it must be there, look like an S3
 //! object, and have the size and ETag (or checksum) of what was sent.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::types::{ChecksumMode, CompletedPart};
 use md5::{Digest, Md5};
 
-use crate::client::{Counters, Req, S3Client};
-use crate::error::{s3_error, Op, S3Error, S3ErrorKind};
+use crate::client::S3Client;
+use crate::error::{Op, S3Error, S3ErrorKind};
 use crate::url::S3Url;
 
 /// What a HeadObject found.
@@ -46,63 +46,51 @@ fn unquote(etag: &str) -> &str {
 /// One HeadObject: `None` when there is no such object. An answer without
 /// an ETag, or an HTML page without S3's request id, is not an S3 object
 /// ([`S3ErrorKind::NotS3`]).
-pub(crate) fn head(s3: &Arc<S3Client>, url: &S3Url) -> Result<Option<Head>, S3Error> {
-    let Req {
-        client,
-        endpoint,
-        counters,
-    } = s3.req();
-    let u = url.clone();
-    let timeouts = s3.timeouts(0);
-    s3.wait(async move {
-        Counters::add(&counters.requests, 1);
-        let out = match client
-            .head_object()
-            .bucket(u.bucket())
-            .key(u.key())
-            .checksum_mode(ChecksumMode::Enabled)
-            .customize()
-            .config_override(timeouts)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = s3_error(Op::Head, &u.to_string(), &endpoint, &e);
-                return if e.kind() == S3ErrorKind::NoSuchObject {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
-        };
-        let html = out
-            .content_type()
-            .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
-        let etag = out.e_tag().map(unquote).filter(|t| !t.is_empty());
-        match etag {
-            Some(etag) if !html || out.request_id().is_some() => Ok(Some(Head {
-                etag: etag.to_owned(),
-                len: out.content_length().and_then(|l| u64::try_from(l).ok()),
-                crc32: out.checksum_crc32().map(str::to_owned),
-            })),
-            _ => Err(S3Error::new(
-                S3ErrorKind::NotS3,
-                format!(
-                    "S3 HeadObject {u}: {endpoint} answered, but not as S3 does ({}); check the endpoint and any proxy",
-                    if etag.is_none() { "no ETag" } else { "an HTML page" }
-                ),
-            )),
-        }
-    })
+pub(crate) async fn head(s3: &S3Client, url: &S3Url) -> Result<Option<Head>, S3Error> {
+    let name = url.to_string();
+    let out = s3
+        .call(Op::Head, &name, Duration::ZERO, |c, timeouts| {
+            c.head_object()
+                .bucket(url.bucket())
+                .key(url.key())
+                .checksum_mode(ChecksumMode::Enabled)
+                .customize()
+                .config_override(timeouts)
+                .send()
+        })
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == S3ErrorKind::NoSuchObject => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let html = out
+        .content_type()
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let etag = out.e_tag().map(unquote).filter(|t| !t.is_empty());
+    match etag {
+        Some(etag) if !html || out.request_id().is_some() => Ok(Some(Head {
+            etag: etag.to_owned(),
+            len: out.content_length().and_then(|l| u64::try_from(l).ok()),
+            crc32: out.checksum_crc32().map(str::to_owned),
+        })),
+        _ => Err(S3Error::new(
+            S3ErrorKind::NotS3,
+            format!(
+                "S3 HeadObject {url}: {} answered, but not as S3 does ({}); check the endpoint and any proxy",
+                s3.endpoint(),
+                if etag.is_none() { "no ETag" } else { "an HTML page" }
+            ),
+        )),
+    }
 }
 
 /// Fails with [`S3ErrorKind::Exists`] if `url` exists (one HeadObject).
 /// A 403 passes: without s3:ListBucket (or s3:GetObject) S3 answers 403
 /// for a missing key too, so a write-only backup role cannot tell, and the
 /// final conditional write decides.
-pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Error> {
-    match head(s3, url) {
+pub(crate) async fn check_absent(s3: &S3Client, url: &S3Url) -> Result<(), S3Error> {
+    match head(s3, url).await {
         Ok(None) => Ok(()),
         Err(e) if e.kind() == S3ErrorKind::AccessDenied => Ok(()),
         Err(e) => Err(e),
@@ -115,8 +103,8 @@ pub(crate) fn check_absent(s3: &Arc<S3Client>, url: &S3Url) -> Result<(), S3Erro
 
 /// Checks that a write whose answer carried `etag` and `crc32` stored what
 /// was `sent` (see the module docs); a HeadObject settles any doubt.
-pub(crate) fn confirm(
-    s3: &Arc<S3Client>,
+pub(crate) async fn confirm(
+    s3: &S3Client,
     url: &S3Url,
     sent: &Sent<'_>,
     etag: Option<&str>,
@@ -135,8 +123,8 @@ pub(crate) fn confirm(
         (Some(_), None) => "its answer could not be compared with the bytes sent",
     };
     let what = format!("S3 {} {url}", sent.op.name());
-    let endpoint = s3.endpoint().to_owned();
-    match head(s3, url)? {
+    let endpoint = s3.endpoint();
+    match head(s3, url).await? {
         None => Err(S3Error::new(
             S3ErrorKind::NotS3,
             format!("{what}: {endpoint} acknowledged the write, but {doubt} and the object is not there; nothing was stored: check the endpoint and any proxy"),
@@ -159,8 +147,8 @@ pub(crate) fn confirm(
 }
 
 /// The ETag of `url` (without quotes), or `None` when there is no such object.
-pub(crate) fn head_etag(s3: &Arc<S3Client>, url: &S3Url) -> Result<Option<String>, S3Error> {
-    Ok(head(s3, url)?.map(|h| h.etag))
+pub(crate) async fn head_etag(s3: &S3Client, url: &S3Url) -> Result<Option<String>, S3Error> {
+    Ok(head(s3, url).await?.map(|h| h.etag))
 }
 
 /// S3's ETag of a multipart object made of `parts`: the MD5 of the parts'

@@ -1,24 +1,27 @@
-//! Sealed streams into S3: a [`Write`] that the envstream engine writes
-//! the sealed bytes to, in order. Full parts are uploaded concurrently
-//! while the next part fills; the object appears only when
-//! [`Upload::finish`] completes the upload, and any failure, drop or
-//! [`AbortHandle::abort`] aborts it, so no object and no incomplete
-//! multipart upload is left behind.
+//! Sealed streams into S3: an [`Upload`] takes the sealed bytes in order
+//! (an `AsyncWrite`). Full parts are uploaded concurrently, as tasks on the
+//! runtime that drives the upload, while the next part fills; the object
+//! appears only when [`Upload::finish`] completes the upload, and any
+//! failure, or [`Upload::abort`], aborts it, so no object and no
+//! incomplete multipart upload is left behind. Finishing lives in
+//! `finish.rs`.
 
-use std::io::{self, Write};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use bytes::Bytes;
+use tokio::task::{JoinHandle, JoinSet};
 
-use crate::client::{transfer_buffer, Counters, Req, S3Client};
-use crate::download::S3Object;
-use crate::error::{s3_error, LeftoverUpload, Op, S3Error, S3ErrorKind};
-use crate::schedule::{PartSchedule, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
-use crate::stored::{check_absent, confirm, crc32, head_etag, md5_hex, multipart_etag, Sent};
+use crate::client::{joined, transfer_buffer, upload_time, Moved, S3Client};
+use crate::error::{Op, S3Error, S3ErrorKind};
+use crate::schedule::{PartSchedule, MAX_PARTS};
+pub use crate::stage::AbortHandle;
+pub(crate) use crate::stage::{aborted, Control, Stage};
+use crate::stored::{check_absent, crc32};
 use crate::url::S3Url;
 
 /// How an [`Upload`] writes its object.
@@ -32,99 +35,9 @@ pub struct UploadOptions {
     pub overwrite: bool,
 }
 
-/// Where the multipart upload stands; guarded by one lock so that an abort
-/// from another thread (a signal handler) cannot race a create or a
-/// complete.
-enum Stage {
-    /// Nothing was sent yet.
-    NotStarted,
-    /// A multipart upload is open with this id.
-    Open(String),
-    /// The object exists: it was completed (or put in one request).
-    Done,
-    /// The upload was aborted; nothing may be sent any more.
-    Aborted,
-}
-
-struct Control {
-    s3: Arc<S3Client>,
-    url: S3Url,
-    stage: Mutex<Stage>,
-}
-
-impl Control {
-    fn lock(&self) -> MutexGuard<'_, Stage> {
-        match self.stage.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// Aborts an open upload (waiting for a create or complete in
-    /// progress) and stops any more from being sent. Returns whether the
-    /// upload was stopped before its object was created.
-    fn abort(&self) -> Result<bool, S3Error> {
-        let mut stage = self.lock();
-        let id = match std::mem::replace(&mut *stage, Stage::Aborted) {
-            Stage::Open(id) => id,
-            Stage::Done => {
-                *stage = Stage::Done;
-                return Ok(false);
-            }
-            Stage::NotStarted => return Ok(true),
-            Stage::Aborted => return Ok(false),
-        };
-        let Req {
-            client,
-            endpoint,
-            counters,
-        } = self.s3.req();
-        let url = self.url.clone();
-        let timeouts = self.s3.timeouts(0);
-        let upload_id = id.clone();
-        self.s3
-            .wait(async move {
-                Counters::add(&counters.requests, 1);
-                client
-                    .abort_multipart_upload()
-                    .bucket(url.bucket())
-                    .key(url.key())
-                    .upload_id(id)
-                    .customize()
-                    .config_override(timeouts)
-                    .send()
-                    .await
-                    .map_err(|e| s3_error(Op::Abort, &url.to_string(), &endpoint, &e))?;
-                Ok(true)
-            })
-            .map_err(|e| {
-                e.left_behind(LeftoverUpload {
-                    bucket: self.url.bucket().to_owned(),
-                    key: self.url.key().to_owned(),
-                    upload_id,
-                })
-            })
-    }
-}
-
-/// Aborts an [`Upload`] from another thread (for example a signal
-/// handler): an open multipart upload is aborted and nothing more is sent.
-/// A create or complete in progress is waited for first.
-#[derive(Clone)]
-pub struct AbortHandle(Arc<Control>);
-
-impl AbortHandle {
-    /// Aborts the upload unless its object already exists; returns
-    /// whether it was stopped before its object was created (false when
-    /// it was complete, or already aborted).
-    pub fn abort(&self) -> Result<bool, S3Error> {
-        self.0.abort()
-    }
-}
-
-struct PartDone {
-    len: u64,
-    result: Result<CompletedPart, S3Error>,
+pub(crate) struct PartDone {
+    pub(crate) len: u64,
+    pub(crate) result: Result<CompletedPart, S3Error>,
 }
 
 /// What a finished upload wrote.
@@ -136,65 +49,70 @@ pub struct UploadSummary {
     pub parts: u32,
 }
 
-/// A sealed stream being written to S3 (see the module docs).
+/// A sealed stream being written to S3 (see the module docs): an
+/// `AsyncWrite` (for `envstream::Sealer::seal_to_async`), then
+/// [`Upload::finish`] or [`Upload::abort`]. Part uploads are tasks on the
+/// runtime that drives it; dropping an unfinished upload aborts it on the
+/// current runtime, if there is one.
 ///
 /// Memory: the bytes of the part being filled plus the parts in flight,
 /// at most `max(upload_buffer, one part)`. A part's bytes are kept until S3
 /// acknowledges it, so the SDK can retry it.
 pub struct Upload {
-    control: Arc<Control>,
+    pub(crate) control: Arc<Control>,
     schedule: PartSchedule,
-    overwrite: bool,
-    cur: Vec<u8>,
-    next_part: u32,
-    inflight: usize,
+    pub(crate) overwrite: bool,
+    pub(crate) cur: Vec<u8>,
+    pub(crate) next_part: u32,
     held: u64,
-    tx: mpsc::Sender<PartDone>,
-    rx: mpsc::Receiver<PartDone>,
-    parts: Vec<CompletedPart>,
-    failed: Option<S3Error>,
-    written: u64,
+    pub(crate) parts: Vec<CompletedPart>,
+    pub(crate) tasks: JoinSet<PartDone>,
+    opening: Option<JoinHandle<Result<String, S3Error>>>,
+    pub(crate) opened: bool,
+    pub(crate) failed: Option<S3Error>,
+    pub(crate) written: u64,
+    pub(crate) finished: bool,
 }
 
 impl Upload {
-    /// Prepares an upload to `url`. Sends nothing: a stream shorter than
-    /// one part becomes a single PutObject when it finishes. Without
-    /// `overwrite`, an existing object is refused here with a HeadObject
-    /// (so a long stream is not sealed for nothing; a 403 answer, which a
-    /// write-only role gets, passes) and again, atomically, by the
-    /// conditional write at the end.
-    pub fn new(s3: Arc<S3Client>, url: S3Url, options: UploadOptions) -> Result<Upload, S3Error> {
+    /// Prepares an upload to `url`. Sends nothing but the existence check:
+    /// a stream shorter than one part becomes a single PutObject when it
+    /// finishes. Without `overwrite`, an existing object is refused here
+    /// with a HeadObject (so a long stream is not sealed for nothing; a 403
+    /// answer, which a write-only role gets, passes) and again, atomically,
+    /// by the conditional write at the end.
+    pub async fn new(s3: &S3Client, url: S3Url, options: UploadOptions) -> Result<Upload, S3Error> {
         if !options.overwrite {
-            check_absent(&s3, &url)?;
+            check_absent(s3, &url).await?;
         }
-        let (tx, rx) = mpsc::channel();
         Ok(Upload {
             control: Arc::new(Control {
-                s3,
+                s3: s3.clone(),
                 url,
-                stage: Mutex::new(Stage::NotStarted),
+                stage: tokio::sync::Mutex::new(Stage::NotStarted),
             }),
             schedule: options.schedule,
             overwrite: options.overwrite,
             cur: Vec::new(),
             next_part: 1,
-            inflight: 0,
             held: 0,
-            tx,
-            rx,
             parts: Vec::new(),
+            tasks: JoinSet::new(),
+            opening: None,
+            opened: false,
             failed: None,
             written: 0,
+            finished: false,
         })
     }
 
-    /// A handle that aborts this upload from another thread.
+    /// A handle that aborts this upload from elsewhere.
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle(self.control.clone())
     }
 
     /// The client this upload uses.
-    pub fn client(&self) -> &Arc<S3Client> {
+    pub fn client(&self) -> &S3Client {
         &self.control.s3
     }
 
@@ -208,95 +126,174 @@ impl Upload {
         self.schedule.part_size(1)
     }
 
-    fn fail(&mut self, e: S3Error) -> S3Error {
+    pub(crate) fn fail(&mut self, e: S3Error) -> S3Error {
         if self.failed.is_none() {
             self.failed = Some(e.clone());
         }
         e
     }
 
-    /// Opens the multipart upload (under the stage lock) if it is not open yet.
-    fn ensure_open(&mut self) -> Result<String, S3Error> {
-        let mut stage = self.control.lock();
-        match &*stage {
-            Stage::Open(id) => return Ok(id.clone()),
-            Stage::Aborted => {
-                return Err(S3Error::new(S3ErrorKind::Other, "the upload was aborted"))
-            }
-            Stage::Done => {
-                return Err(S3Error::new(
-                    S3ErrorKind::Other,
-                    "the upload is already complete",
-                ))
-            }
-            Stage::NotStarted => {}
-        }
-        let s3 = self.client().clone();
-        let Req {
-            client,
-            endpoint,
-            counters,
-        } = s3.req();
-        let url = self.control.url.clone();
-        let timeouts = s3.timeouts(0);
-        let id = s3.wait(async move {
-            Counters::add(&counters.requests, 1);
-            let out = client
-                .create_multipart_upload()
-                .bucket(url.bucket())
-                .key(url.key())
-                .checksum_algorithm(ChecksumAlgorithm::Crc32)
-                .customize()
-                .config_override(timeouts)
-                .send()
-                .await
-                .map_err(|e| s3_error(Op::Create, &url.to_string(), &endpoint, &e))?;
-            out.upload_id.filter(|id| !id.is_empty()).ok_or_else(|| {
-                S3Error::new(
-                    S3ErrorKind::NotS3,
-                    format!("S3 CreateMultipartUpload {url}: {endpoint} answered without an upload id, which S3 never does; check the endpoint and any proxy"),
-                )
-            })
-        })?;
-        *stage = Stage::Open(id.clone());
-        Ok(id)
+    fn part_size(&self) -> usize {
+        usize::try_from(self.schedule.part_size(self.next_part)).unwrap_or(usize::MAX)
     }
 
-    /// Sends the filled part and starts the next one.
-    fn send_part(&mut self) -> Result<(), S3Error> {
+    /// Copies as much of `data` as the current part and the memory budget
+    /// take, without waiting: 0 means [`Upload::poll_progress`] must run
+    /// (the part is full, or the parts in flight hold the whole budget).
+    pub(crate) fn fill(&mut self, data: &[u8]) -> Result<usize, S3Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let size = self.part_size();
+        if self.cur.len() >= size || data.is_empty() {
+            return Ok(0);
+        }
+        if self.cur.capacity() < size {
+            // Reserved, not touched: memory grows as the part fills.
+            self.cur = transfer_buffer(size).map_err(|e| self.fail(e))?;
+        }
+        let mut take = (size - self.cur.len()).min(data.len());
+        if self.held > 0 {
+            let budget = self.client().settings().upload_buffer;
+            let room = budget.saturating_sub(self.held + self.cur.len() as u64);
+            take = take.min(usize::try_from(room).unwrap_or(usize::MAX));
+        }
+        self.cur.extend_from_slice(&data[..take]);
+        self.written += take as u64;
+        Ok(take)
+    }
+
+    /// Makes room after [`Upload::fill`] took nothing: sends the full part
+    /// (opening the multipart upload first), or waits for a part in flight.
+    pub(crate) fn poll_progress(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S3Error>> {
+        let concurrency = self.client().settings().concurrency.max(1);
+        if self.cur.len() < self.part_size() {
+            // The budget is full: wait for a part to be acknowledged.
+            return self.poll_one(cx);
+        }
+        if let Err(e) = ready!(self.poll_open(cx)) {
+            return Poll::Ready(Err(self.fail(e)));
+        }
+        while self.tasks.len() >= concurrency {
+            ready!(self.poll_one(cx))?;
+        }
+        Poll::Ready(self.send_part())
+    }
+
+    /// Whether the multipart upload is open, opening it (as a task) if not.
+    pub(crate) fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S3Error>> {
+        loop {
+            if self.opened {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(task) = self.opening.as_mut() {
+                let r = ready!(Pin::new(task).poll(cx));
+                self.opening = None;
+                joined(r)?;
+                self.opened = true;
+                return Poll::Ready(Ok(()));
+            }
+            let control = self.control.clone();
+            self.opening = Some(tokio::spawn(async move { control.open().await }));
+        }
+    }
+
+    /// Waits for one part in flight to finish.
+    pub(crate) fn poll_one(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S3Error>> {
+        let Some(done) = ready!(self.tasks.poll_join_next(cx)) else {
+            return Poll::Ready(Ok(()));
+        };
+        let done = match done {
+            Ok(d) => d,
+            Err(_) => {
+                let e = S3Error::new(S3ErrorKind::Other, "an S3 part upload task failed");
+                return Poll::Ready(Err(self.fail(e)));
+            }
+        };
+        self.held -= done.len;
+        Poll::Ready(match done.result {
+            Ok(part) => {
+                self.parts.push(part);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        })
+    }
+
+    /// Waits for every part in flight.
+    pub(crate) async fn wait_all(&mut self) -> Result<(), S3Error> {
+        while !self.tasks.is_empty() {
+            std::future::poll_fn(|cx| self.poll_one(cx)).await?;
+        }
+        Ok(())
+    }
+
+    /// The number the next part takes, refused past 10,000 parts.
+    pub(crate) fn take_part_number(
+        &mut self,
+        too_many: impl FnOnce() -> String,
+    ) -> Result<i32, S3Error> {
         if self.next_part > MAX_PARTS {
-            let cap = self.schedule.capacity();
-            return Err(S3Error::new(
-                S3ErrorKind::TooLarge,
-                format!("the sealed stream is larger than 10,000 parts of this part-size schedule hold ({cap} bytes)"),
-            ));
+            return Err(self.fail(S3Error::new(S3ErrorKind::TooLarge, too_many())));
         }
-        let id = self.ensure_open()?;
-        let concurrency = self.client().settings.concurrency.max(1);
-        while self.inflight >= concurrency {
-            self.wait_one()?;
-        }
+        let n = self.next_part;
+        self.next_part += 1;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
+    /// Sends the filled part as a task and starts the next one. The
+    /// multipart upload is open and a slot is free.
+    pub(crate) fn send_part(&mut self) -> Result<(), S3Error> {
+        let cap = self.schedule.capacity();
+        let part = self.take_part_number(|| {
+            format!("the sealed stream is larger than 10,000 parts of this part-size schedule hold ({cap} bytes)")
+        })?;
+        let id = self.open_id()?;
         let body = Bytes::from(std::mem::take(&mut self.cur));
         let len = body.len() as u64;
-        let number = self.next_part;
-        self.next_part += 1;
-        self.inflight += 1;
         self.held += len;
-        let s3 = self.client().clone();
-        let Req {
-            client,
-            endpoint,
-            counters,
-        } = s3.req();
-        let url = self.control.url.clone();
-        let timeouts = s3.timeouts(len);
-        let tx = self.tx.clone();
-        let part = i32::try_from(number).unwrap_or(i32::MAX);
-        s3.spawn(async move {
-            Counters::add(&counters.requests, 1);
-            let crc = crc32(&body);
-            let result = client
-                .upload_part()
+        let (s3, url) = (self.client().clone(), self.url().clone());
+        self.tasks.spawn(async move {
+            let result = upload_part(&s3, &url, &id, part, body).await;
+            PartDone { len, result }
+        });
+        Ok(())
+    }
+
+    /// The open upload's id (the stage is not locked: the creator set it
+    /// before any part was sent).
+    pub(crate) fn open_id(&self) -> Result<String, S3Error> {
+        match self.control.stage.try_lock().as_deref() {
+            Ok(Stage::Open(id)) => Ok(id.clone()),
+            Ok(_) => Err(aborted()),
+            // An abort holds the lock: the upload is going away.
+            Err(_) => Err(aborted()),
+        }
+    }
+
+    pub(crate) async fn wait_for_slot(&mut self, concurrency: usize) -> Result<(), S3Error> {
+        while self.tasks.len() >= concurrency {
+            std::future::poll_fn(|cx| self.poll_one(cx)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One part, with its CRC32; the answer must carry an ETag and, if it
+/// echoes a checksum, the one sent.
+async fn upload_part(
+    s3: &S3Client,
+    url: &S3Url,
+    id: &str,
+    part: i32,
+    body: Bytes,
+) -> Result<CompletedPart, S3Error> {
+    let len = body.len() as u64;
+    let crc = crc32(&body);
+    let name = format!("{url} part {part}");
+    let out = s3
+        .call(Op::UploadPart, &name, upload_time(len), |c, t| {
+            c.upload_part()
                 .bucket(url.bucket())
                 .key(url.key())
                 .upload_id(id)
@@ -305,393 +302,72 @@ impl Upload {
                 .checksum_crc32(crc.clone())
                 .body(ByteStream::from(body))
                 .customize()
-                .config_override(timeouts)
+                .config_override(t)
                 .send()
-                .await
-                .map_err(|e| s3_error(Op::UploadPart, &format!("{url} part {part}"), &endpoint, &e))
-                .and_then(|out| {
-                    let name = format!("S3 UploadPart {url} part {part}");
-                    let etag = out.e_tag.filter(|t| !t.trim_matches('"').is_empty());
-                    let Some(etag) = etag else {
-                        return Err(S3Error::new(
-                            S3ErrorKind::NotS3,
-                            format!("{name}: {endpoint} acknowledged the part without an ETag, which S3 never does; check the endpoint and any proxy"),
-                        ));
-                    };
-                    if out.checksum_crc32.as_ref().is_some_and(|c| *c != crc) {
-                        return Err(S3Error::new(
-                            S3ErrorKind::Unavailable,
-                            format!("{name}: the checksum in the answer is not that of the part sent (corrupted in transit); retry"),
-                        ));
-                    }
-                    Counters::add(&counters.up, len);
-                    Ok(CompletedPart::builder()
-                        .part_number(part)
-                        .e_tag(etag)
-                        .checksum_crc32(crc)
-                        .build())
-                });
-            // The receiver is gone only if the upload was dropped.
-            let _ = tx.send(PartDone { len, result });
-        });
-        Ok(())
-    }
-
-    /// Appends bytes `[from, to)` of `source` as parts copied inside S3
-    /// (UploadPartCopy with a source range, pinned to the source's ETag):
-    /// nothing of that range crosses the network. What was written before
-    /// becomes a part of its own first, so it must be at least 5 MiB.
-    pub(crate) fn append_copy(
-        &mut self,
-        source: &S3Object,
-        from: u64,
-        to: u64,
-    ) -> Result<(), S3Error> {
-        if !self.cur.is_empty() {
-            if (self.cur.len() as u64) < MIN_PART_SIZE {
-                return Err(S3Error::new(
-                    S3ErrorKind::Other,
-                    "a part before a copied range must be at least 5 MiB",
-                ));
-            }
-            self.send_part()?;
-        }
-        let left = u64::from(MAX_PARTS.saturating_sub(self.next_part - 1)).max(1);
-        let size = self
-            .client()
-            .settings
-            .copy_part_size
-            .max((to - from).div_ceil(left))
-            .clamp(MIN_PART_SIZE, MAX_PART_SIZE);
-        let concurrency = self.client().settings.concurrency.max(1);
-        let mut at = from;
-        while at < to {
-            if self.next_part > MAX_PARTS {
-                return Err(S3Error::new(
-                    S3ErrorKind::TooLarge,
-                    "the copy needs more than 10,000 parts",
-                ));
-            }
-            let end = (at + size).min(to);
-            let id = self.ensure_open()?;
-            while self.inflight >= concurrency {
-                self.wait_one()?;
-            }
-            let number = self.next_part;
-            self.next_part += 1;
-            self.inflight += 1;
-            let s3 = self.client().clone();
-            let Req {
-                client,
-                endpoint,
-                counters,
-            } = s3.req();
-            let url = self.control.url.clone();
-            let (copy_source, etag) = (source.url().copy_source(), source.etag().to_owned());
-            // A server-side copy answers when it is done: allow 2 minutes
-            // plus a second per 64 MiB.
-            let timeouts = s3.timeouts_plus(Duration::from_secs(120 + ((end - at) >> 26)));
-            let tx = self.tx.clone();
-            let part = i32::try_from(number).unwrap_or(i32::MAX);
-            let len = end - at;
-            let range = format!("bytes={at}-{}", end - 1);
-            s3.spawn(async move {
-                Counters::add(&counters.requests, 1);
-                let result = client
-                    .upload_part_copy()
-                    .bucket(url.bucket())
-                    .key(url.key())
-                    .upload_id(id)
-                    .part_number(part)
-                    .copy_source(copy_source)
-                    .copy_source_range(range)
-                    .copy_source_if_match(etag)
-                    .customize()
-                    .config_override(timeouts)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        s3_error(Op::CopyPart, &format!("{url} part {part}"), &endpoint, &e)
-                    })
-                    .and_then(|out| {
-                        let r = out.copy_part_result;
-                        let Some(etag) = r.as_ref().and_then(|r| r.e_tag.clone()) else {
-                            return Err(S3Error::new(
-                                S3ErrorKind::NotS3,
-                                format!("S3 UploadPartCopy {url} part {part}: {endpoint} answered without the copied part's ETag, which S3 never does; check the endpoint and any proxy"),
-                            ));
-                        };
-                        Counters::add(&counters.copied, len);
-                        Ok(CompletedPart::builder()
-                            .part_number(part)
-                            .e_tag(etag)
-                            .set_checksum_crc32(r.and_then(|r| r.checksum_crc32))
-                            .build())
-                    });
-                let _ = tx.send(PartDone { len: 0, result });
-            });
-            at = end;
-        }
-        Ok(())
-    }
-
-    /// Waits for one part in flight to finish.
-    fn wait_one(&mut self) -> Result<(), S3Error> {
-        let done = self
-            .rx
-            .recv()
-            .map_err(|_| S3Error::new(S3ErrorKind::Other, "an S3 part upload task vanished"))?;
-        self.inflight -= 1;
-        self.held -= done.len;
-        match done.result {
-            Ok(part) => {
-                self.parts.push(part);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
-    }
-
-    fn write_some(&mut self, mut data: &[u8]) -> Result<(), S3Error> {
-        let budget = self.client().settings.upload_buffer;
-        while !data.is_empty() {
-            if let Some(e) = &self.failed {
-                return Err(e.clone());
-            }
-            let size =
-                usize::try_from(self.schedule.part_size(self.next_part)).unwrap_or(usize::MAX);
-            if self.cur.len() >= size {
-                self.send_part().map_err(|e| self.fail(e))?;
-                continue;
-            }
-            if self.cur.capacity() < size {
-                // Reserved, not touched: memory grows as the part fills.
-                self.cur = transfer_buffer(size).map_err(|e| self.fail(e))?;
-            }
-            let mut take = (size - self.cur.len()).min(data.len());
-            if self.held > 0 {
-                let room = budget.saturating_sub(self.held + self.cur.len() as u64);
-                if room == 0 {
-                    self.wait_one()?;
-                    continue;
-                }
-                take = take.min(usize::try_from(room).unwrap_or(usize::MAX));
-            }
-            self.cur.extend_from_slice(&data[..take]);
-            self.written += take as u64;
-            data = &data[take..];
-        }
-        Ok(())
-    }
-
-    /// Sends what is left, waits for every part, and completes the upload
-    /// (or puts the whole object in one request when it is smaller than a
-    /// part). On any failure the upload is aborted.
-    ///
-    /// When aborting fails too, the error says so and carries the upload
-    /// left behind ([`S3Error::leftover_upload`]).
-    pub fn finish(mut self) -> Result<UploadSummary, S3Error> {
-        match self.finish_inner() {
-            Ok(s) => Ok(s),
-            Err(e) => Err(match self.control.abort() {
-                Ok(_) => e,
-                Err(abort) => e.with_failed_abort(abort),
-            }),
-        }
-    }
-
-    /// Aborts the upload now (a failed run): an open multipart upload is
-    /// aborted and nothing more is sent. Returns whether it was stopped
-    /// before its object was created. A failure carries the upload left
-    /// behind ([`S3Error::leftover_upload`]).
-    pub fn abort(self) -> Result<bool, S3Error> {
-        self.control.abort()
-    }
-
-    fn finish_inner(&mut self) -> Result<UploadSummary, S3Error> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let started = !matches!(&*self.control.lock(), Stage::NotStarted);
-        if !started {
-            return self.put_whole();
-        }
-        if !self.cur.is_empty() {
-            self.send_part()?;
-        }
-        while self.inflight > 0 {
-            self.wait_one()?;
-        }
-        let mut parts = std::mem::take(&mut self.parts);
-        parts.sort_by_key(|p| p.part_number);
-        let count = parts.len() as u32;
-        let expected = multipart_etag(&parts);
-        let mut stage = self.control.lock();
-        let Stage::Open(id) = &*stage else {
-            return Err(S3Error::new(S3ErrorKind::Other, "the upload was aborted"));
-        };
-        let (id, s3) = (id.clone(), self.control.s3.clone());
-        let Req {
-            client,
-            endpoint,
-            counters,
-        } = s3.req();
-        let url = self.control.url.clone();
-        let overwrite = self.overwrite;
-        // S3 answers a completion at once (then keeps the connection with
-        // whitespace), but stores that assemble the object first answer
-        // only when done: s3s-fs took over 8 s for 4 GiB. A retry after a
-        // timeout finds the upload gone, so wait long: 2 minutes plus a
-        // second per 256 MiB.
-        let timeouts = s3.timeouts_plus(Duration::from_secs(120 + (self.written >> 28)));
-        let result = s3.wait(async move {
-            Counters::add(&counters.requests, 1);
-            let mut req = client
-                .complete_multipart_upload()
-                .bucket(url.bucket())
-                .key(url.key())
-                .upload_id(id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                );
-            if !overwrite {
-                req = req.if_none_match("*");
-            }
-            let out = req
-                .customize()
-                .config_override(timeouts)
-                .send()
-                .await
-                .map_err(|e| s3_error(Op::Complete, &url.to_string(), &endpoint, &e))?;
-            Ok(out.e_tag)
-        });
-        let sent = Sent {
-            op: Op::Complete,
-            len: self.written,
-            etag: expected.as_deref(),
-            crc32: None,
-        };
-        let url = self.control.url.clone();
-        let result = match result {
-            Ok(etag) => confirm(self.client(), &url, &sent, etag.as_deref(), None),
-            Err(e) => self.ours_after_all(e, expected.as_deref()),
-        };
-        match result {
-            Ok(()) => {
-                *stage = Stage::Done;
-                Ok(UploadSummary {
-                    bytes: self.written,
-                    parts: count,
-                })
-            }
-            Err(e) => {
-                drop(stage);
-                Err(e)
-            }
-        }
-    }
-
-    /// After a failed completion: when the answer to a completion that
-    /// worked was lost, the SDK's retry is refused (the key now exists, or
-    /// the upload is gone). The object is ours if its ETag is the one S3
-    /// gives our parts (`expected`); then the upload did complete.
-    fn ours_after_all(&self, e: S3Error, expected: Option<&str>) -> Result<(), S3Error> {
-        let retry_refused = matches!(
-            e.kind(),
-            S3ErrorKind::Exists | S3ErrorKind::Other | S3ErrorKind::Unavailable
-        );
-        let Some(expected) = expected.filter(|_| retry_refused) else {
-            return Err(e);
-        };
-        match head_etag(self.client(), &self.control.url) {
-            Ok(Some(etag)) if etag == expected => Ok(()),
-            _ => Err(e),
-        }
-    }
-
-    /// The whole (short) stream in one conditional PutObject.
-    fn put_whole(&mut self) -> Result<UploadSummary, S3Error> {
-        let mut stage = self.control.lock();
-        if !matches!(&*stage, Stage::NotStarted) {
-            return Err(S3Error::new(S3ErrorKind::Other, "the upload was aborted"));
-        }
-        let body = Bytes::from(std::mem::take(&mut self.cur));
-        let len = body.len() as u64;
-        let sent = body.clone();
-        let s3 = self.control.s3.clone();
-        let Req {
-            client,
-            endpoint,
-            counters,
-        } = s3.req();
-        let url = self.control.url.clone();
-        let overwrite = self.overwrite;
-        let timeouts = s3.timeouts(len);
-        // A single object's ETag is the MD5 of its bytes.
-        let (md5, crc) = (md5_hex(&sent), crc32(&sent));
-        let checksum = crc.clone();
-        let result = s3.wait(async move {
-            Counters::add(&counters.requests, 1);
-            let mut req = client
-                .put_object()
-                .bucket(url.bucket())
-                .key(url.key())
-                .content_length(i64::try_from(len).unwrap_or(i64::MAX))
-                .checksum_crc32(checksum)
-                .body(ByteStream::from(body));
-            if !overwrite {
-                req = req.if_none_match("*");
-            }
-            let out = req
-                .customize()
-                .config_override(timeouts)
-                .send()
-                .await
-                .map_err(|e| s3_error(Op::Put, &url.to_string(), &endpoint, &e))?;
-            Counters::add(&counters.up, len);
-            Ok((out.e_tag, out.checksum_crc32))
-        });
-        let url = self.control.url.clone();
-        let what = Sent {
-            op: Op::Put,
-            len,
-            etag: Some(&md5),
-            crc32: Some(&crc),
-        };
-        match result {
-            Ok((etag, echoed)) => confirm(
-                self.client(),
-                &url,
-                &what,
-                etag.as_deref(),
-                echoed.as_deref(),
-            )?,
-            Err(e) => self.ours_after_all(e, Some(&md5))?,
-        }
-        *stage = Stage::Done;
-        Ok(UploadSummary {
-            bytes: self.written,
-            parts: 1,
         })
+        .await?;
+    let etag = out.e_tag.filter(|t| !t.trim_matches('"').is_empty());
+    let Some(etag) = etag else {
+        return Err(S3Error::new(
+            S3ErrorKind::NotS3,
+            format!("S3 UploadPart {name}: {} acknowledged the part without an ETag, which S3 never does; check the endpoint and any proxy", s3.endpoint()),
+        ));
+    };
+    if out.checksum_crc32.as_ref().is_some_and(|c| *c != crc) {
+        return Err(S3Error::new(
+            S3ErrorKind::Unavailable,
+            format!("S3 UploadPart {name}: the checksum in the answer is not that of the part sent (corrupted in transit); retry"),
+        ));
+    }
+    s3.moved(Moved::Up, len);
+    Ok(CompletedPart::builder()
+        .part_number(part)
+        .e_tag(etag)
+        .checksum_crc32(crc)
+        .build())
+}
+
+impl tokio::io::AsyncWrite for Upload {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        loop {
+            match this.fill(buf) {
+                Ok(0) if !buf.is_empty() => {}
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) => return Poll::Ready(Err(e.into_io())),
+            }
+            if let Err(e) = ready!(this.poll_progress(cx)) {
+                return Poll::Ready(Err(e.into_io()));
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Does nothing: an upload is completed by [`Upload::finish`], which
+    /// says whether the object was stored.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
 impl Drop for Upload {
     fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
         // Not finished: abort, so no incomplete multipart upload is left.
-        let _ = self.control.abort();
-    }
-}
-
-impl Write for Upload {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_some(buf).map_err(S3Error::into_io)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let control = self.control.clone();
+            rt.spawn(async move {
+                let _ = control.abort().await;
+            });
+        }
     }
 }

@@ -6,10 +6,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use envstream::{Backend, BodyLayout, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
-use envstream_s3::{
-    rekey_copy, PartSchedule, S3Client, S3ErrorKind, S3Object, S3Settings, S3Url, Upload,
-    UploadOptions,
-};
+use envstream_s3::blocking::{rekey_copy, S3Client, S3Object, Upload};
+use envstream_s3::{PartSchedule, S3ErrorKind, S3Settings, S3Url, UploadOptions};
 
 fn moto() -> String {
     std::env::var("ENVSTREAM_TEST_KMS_ENDPOINT").expect(
@@ -17,40 +15,58 @@ fn moto() -> String {
     )
 }
 
-fn client(tweak: impl FnOnce(&mut S3Settings)) -> Arc<S3Client> {
+fn settings(tweak: impl FnOnce(&mut S3Settings)) -> S3Settings {
     let mut settings = S3Settings {
         endpoint_url: Some(moto()),
         region: Some("us-east-1".into()),
         ..S3Settings::default()
     };
     tweak(&mut settings);
-    S3Client::load_blocking(settings).expect("client")
+    settings
+}
+
+fn client(tweak: impl FnOnce(&mut S3Settings)) -> Arc<S3Client> {
+    S3Client::load(settings(tweak)).expect("client")
+}
+
+/// One unsigned request straight to moto (test setup only: moto checks no
+/// signature); returns the status and body.
+fn http(method: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::net::TcpStream;
+    let hp = moto().trim_start_matches("http://").to_owned();
+    let mut s = TcpStream::connect(&hp).expect("moto");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {hp}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("answer");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer")
+        + 4;
+    let status = String::from_utf8_lossy(&raw[..split])
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, raw[split..].to_vec())
 }
 
 /// A fresh bucket per test run (moto keeps state between runs).
-fn bucket(s3: &Arc<S3Client>, prefix: &str) -> String {
+fn bucket(_s3: &Arc<S3Client>, prefix: &str) -> String {
     let name = format!("{prefix}-{}", std::process::id());
-    let c = s3.sdk().clone();
-    let n = name.clone();
-    s3.block_on(async move { c.create_bucket().bucket(n).send().await.map(|_| ()) })
-        .expect("runtime")
-        .expect("create bucket");
+    let (status, _) = http("PUT", &format!("/{name}"));
+    assert_eq!(status, 200, "create bucket {name}");
     name
 }
 
-fn open_uploads(s3: &Arc<S3Client>, name: &str) -> usize {
-    let c = s3.sdk().clone();
-    let name = name.to_owned();
-    s3.block_on(async move {
-        c.list_multipart_uploads()
-            .bucket(name)
-            .send()
-            .await
-            .expect("list uploads")
-            .uploads()
-            .len()
-    })
-    .expect("list")
+fn open_uploads(_s3: &Arc<S3Client>, name: &str) -> usize {
+    let (status, body) = http("GET", &format!("/{name}?uploads"));
+    assert_eq!(status, 200);
+    String::from_utf8_lossy(&body).matches("<Upload>").count()
 }
 
 fn data(n: usize, seed: u32) -> Vec<u8> {

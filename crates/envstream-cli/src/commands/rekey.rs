@@ -4,7 +4,8 @@
 use anyhow::{Context, Result};
 use envstream::{Backend, BodyLayout, LocalKey, OpenOptions, Opener};
 use envstream_kms::KmsKeyring;
-use envstream_s3::{PartSchedule, Upload, UploadOptions};
+use envstream_s3::blocking::Upload;
+use envstream_s3::{PartSchedule, UploadOptions};
 
 use super::keys::{key_file_paths, recipients, unique_kms_keys, warn_if_shared, with_unwrap_keys};
 use super::{check_output_target, input_size, key_ids, refuse_terminal_stdout};
@@ -118,9 +119,11 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
                 overwrite: args.out.force,
             },
         )?;
-        let _registered = crate::signals::AbortOnSignal::new(upload.abort_handle());
+        let _registered = upload
+            .abort_handle()
+            .map(crate::signals::AbortOnSignal::new);
         let new_header = header.to_bytes();
-        let moved = envstream_s3::rekey_copy(obj, old.len() as u64, &new_header, upload)?;
+        let moved = envstream_s3::blocking::rekey_copy(obj, old.len() as u64, &new_header, upload)?;
         let body = obj.size() - old.len() as u64;
         // The same meaning as a local rekey: the whole sealed input, and
         // the whole sealed output (the network traffic is in `s3`).

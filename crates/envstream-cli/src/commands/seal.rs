@@ -7,7 +7,8 @@ use std::io::IsTerminal;
 use anyhow::Result;
 use envstream::{EncryptionContext, SealOptions, Sealer};
 use envstream_kms::KmsKeyring;
-use envstream_s3::{Upload, UploadOptions};
+use envstream_s3::blocking::Upload;
+use envstream_s3::UploadOptions;
 
 use super::keys::{
     check_key_count, key_file_paths, load_keys, recipients, unique_kms_keys, KeyUse, Kms,
