@@ -7,6 +7,7 @@ mod error;
 mod man;
 mod output;
 mod paths;
+mod plan;
 mod report;
 mod s3;
 mod signals;
@@ -14,6 +15,7 @@ mod source;
 mod values;
 
 use std::process::ExitCode;
+use std::sync::mpsc;
 
 use clap::Parser;
 
@@ -41,17 +43,63 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    signals::install();
-    let pipe = cli.command.broken_pipe();
-    let protected = commands::protected(&cli.command);
-    let mut report = match report::Report::new(cli.command.name(), cli.command.ui(), &protected) {
+    let command = cli.command;
+    let pipe = command.broken_pipe();
+    let protected = plan::protected(&command);
+    let report = match report::Report::new(command.name(), command.ui(), &protected) {
         Ok(r) => r,
         Err(e) => {
             let (code, message) = error::classify(&e, pipe);
             return error::report(code, message.as_deref());
         }
     };
-    let result = commands::run(cli.command, &mut report);
+    let interrupted = report.handle();
+    // The command runs on a thread of its own, so that a signal is handled
+    // here, in main's flow, even while the command waits on a pipe.
+    let (tx, rx) = mpsc::channel();
+    let on_signal = tx.clone();
+    signals::forward(move |sig| {
+        let _ = on_signal.send(Event::Signal(sig));
+    });
+    let worker = std::thread::Builder::new()
+        .name("envstream".into())
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let mut report = report;
+            let result =
+                plan::Plan::new(command, &protected).and_then(|p| commands::run(p, &mut report));
+            let _ = tx.send(Event::Done(result, report));
+        });
+    if let Err(e) = worker {
+        eprintln!("envstream: error: cannot start the command's thread: {e}");
+        return ExitCode::from(error::EXIT_IO);
+    }
+    match rx.recv() {
+        Ok(Event::Done(result, report)) => finish(result, report, pipe),
+        Ok(Event::Signal(sig)) => {
+            // Commit, abort, the report and the exit code, decided here.
+            let line = signals::interrupt(sig);
+            eprintln!("envstream: {line}");
+            if let Err(e) = interrupted.interrupted(sig, &line) {
+                eprintln!("envstream: error: {}", error::one_line(&e));
+            }
+            ExitCode::from(u8::try_from(128 + sig).unwrap_or(u8::MAX))
+        }
+        Err(_) => {
+            eprintln!("envstream: error: the command's thread stopped without a result");
+            ExitCode::from(error::EXIT_IO)
+        }
+    }
+}
+
+/// What `main` hears: the command's end, or a signal.
+enum Event {
+    Done(anyhow::Result<()>, report::Report),
+    Signal(i32),
+}
+
+/// The exit code, the one-line error and the report of a finished run.
+fn finish(result: anyhow::Result<()>, mut report: report::Report, pipe: error::BrokenPipe) -> ExitCode {
     let (code, message) = match &result {
         Ok(()) => (0, None),
         Err(e) => error::classify(e, pipe),

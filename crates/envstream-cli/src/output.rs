@@ -99,19 +99,6 @@ pub(crate) fn open_sealed_input(p: &Option<PathBuf>) -> Result<File> {
     open_input(p)
 }
 
-/// How the input and output are named in messages.
-pub(crate) fn input_label(p: &Option<PathBuf>) -> String {
-    named_file(p).map_or_else(|| "stdin".to_owned(), |p| format!("input {}", p.display()))
-}
-
-/// How the output is named in messages.
-pub(crate) fn output_label(p: &Option<PathBuf>) -> String {
-    named_file(p).map_or_else(
-        || "stdout".to_owned(),
-        |p| format!("output {}", p.display()),
-    )
-}
-
 /// A temporary file beside its destination, removed on drop (and, for an
 /// output, by the signal handler) unless it was moved into place.
 pub(crate) struct TempFile {
@@ -175,6 +162,17 @@ impl TempFile {
         }
     }
 
+    /// For an output: the registry, held while the file is moved into
+    /// place, unless a signal cancelled the run (then it is not).
+    fn commit_guard(&self) -> Result<Option<impl Drop>> {
+        if !self.output {
+            return Ok(None);
+        }
+        Ok(Some(crate::signals::commit_guard().with_context(|| {
+            format!("{} was not written", self.dest.display())
+        })?))
+    }
+
     pub(crate) fn file(&mut self) -> &mut File {
         &mut self.file
     }
@@ -186,6 +184,7 @@ impl TempFile {
     /// Syncs the file and renames it over the destination.
     pub(crate) fn replace(mut self) -> Result<()> {
         self.file.sync_all().context("cannot sync the file")?;
+        let _guard = self.commit_guard()?;
         std::fs::rename(&self.tmp, &self.dest)
             .with_context(|| format!("cannot rename into {}", self.dest.display()))?;
         self.done = true;
@@ -198,6 +197,7 @@ impl TempFile {
         self.file
             .sync_all()
             .context("cannot sync the output file")?;
+        let _guard = self.commit_guard()?;
         // hard_link fails if the destination appeared meanwhile: never clobber.
         match std::fs::hard_link(&self.tmp, &self.dest) {
             Ok(()) => {
@@ -323,10 +323,6 @@ impl Sink {
             file,
             atomic: Some((tmp, force)),
         })
-    }
-
-    pub(crate) fn writer(&mut self) -> &mut File {
-        &mut self.file
     }
 
     /// Makes the output visible: syncs and renames the temporary file into place.

@@ -136,6 +136,21 @@ impl Fields {
     }
 }
 
+/// Writes the report of an interrupted run ([`Report::handle`]).
+pub(crate) struct ReportHandle(Arc<Mutex<Fields>>);
+
+impl ReportHandle {
+    /// Writes the report with `ok: false`, `interrupted` and exit code 128
+    /// + `sig`, unless the run already wrote it.
+    pub(crate) fn interrupted(&self, sig: i32, line: &str) -> Result<()> {
+        lock(&self.0).write(&Outcome {
+            exit_code: u8::try_from(128 + sig).unwrap_or(u8::MAX),
+            error: Some(line),
+            signal: Some(sig),
+        })
+    }
+}
+
 /// What one command did, for the progress bar and the report.
 pub(crate) struct Report {
     fields: Arc<Mutex<Fields>>,
@@ -173,7 +188,6 @@ impl Report {
             None => None,
             Some(p) => Some(Self::prepare(p, protected)?),
         };
-        let has_dest = dest.is_some();
         let (bytes_in, bytes_out) = (Counter::default(), Counter::default());
         let fields = Arc::new(Mutex::new(Fields {
             operation,
@@ -190,19 +204,6 @@ impl Report {
             leftover: None,
             producer: None,
         }));
-        if has_dest {
-            let shared = fields.clone();
-            crate::signals::on_interrupt(Box::new(move |sig, line| {
-                let outcome = Outcome {
-                    exit_code: u8::try_from(128 + sig).unwrap_or(u8::MAX),
-                    error: Some(line),
-                    signal: Some(sig),
-                };
-                if let Err(e) = lock(&shared).write(&outcome) {
-                    eprintln!("envstream: error: {}", crate::error::one_line(&e));
-                }
-            }));
-        }
         Ok(Report {
             fields,
             operation,
@@ -254,6 +255,12 @@ impl Report {
                 Ok(Dest::Atomic(tmp))
             }
         }
+    }
+
+    /// A handle that writes this report for an interrupted run, from
+    /// another thread (`main`, while the command's thread is blocked).
+    pub(crate) fn handle(&self) -> ReportHandle {
+        ReportHandle(self.fields.clone())
     }
 
     /// Records the backend that ran.
@@ -404,12 +411,18 @@ pub(crate) struct Counting<T> {
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if crate::signals::cancelled() {
+            return Err(crate::signals::cancelled_error());
+        }
         let n = self.inner.read(buf).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)
     }
 
     fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+        if crate::signals::cancelled() {
+            return Err(crate::signals::cancelled_error());
+        }
         let n = self.inner.read_vectored(bufs).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)
@@ -418,12 +431,18 @@ impl<R: Read> Read for Counting<R> {
 
 impl<W: Write> Write for Counting<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if crate::signals::cancelled() {
+            return Err(crate::signals::cancelled_error());
+        }
         let n = self.inner.write(buf).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)
     }
 
     fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        if crate::signals::cancelled() {
+            return Err(crate::signals::cancelled_error());
+        }
         let n = self.inner.write_vectored(bufs).map_err(|e| self.name(e))?;
         self.add(n);
         Ok(n)

@@ -98,40 +98,15 @@ pub(crate) fn refuse_unused(s3: &S3Args, what: &str) -> Result<()> {
     }
 }
 
-/// Part sizes for sealing about `plaintext` bytes (`--expected-size`):
-/// the sealed size adds a tag per chunk and the header.
+/// Part sizes for sealing about `plaintext` bytes (`--expected-size`).
 pub(crate) fn schedule(plaintext: Option<u64>, chunk_size: u32) -> Result<PartSchedule> {
     let Some(n) = plaintext else {
         return Ok(PartSchedule::Growing);
     };
-    let sealed = n
-        .saturating_add((n / u64::from(chunk_size) + 1).saturating_mul(16))
-        .saturating_add(envstream::format::MAX_HEADER_LEN as u64);
+    let sealed = BodyLayout::sealed_size_bound(chunk_size, n);
     Ok(PartSchedule::for_expected_size(
         sealed.min(envstream_s3::MAX_OBJECT_SIZE),
     )?)
-}
-
-/// The S3 object a sealed input names, opened with its header (before any
-/// key is used), and the client registered with the report; `None` for a
-/// local input, which must then come without S3 flags.
-pub(crate) fn sealed_input(
-    input: &Option<PathBuf>,
-    aws: &AwsArgs,
-    s3: &S3Args,
-    report: &mut crate::report::Report,
-) -> Result<Option<(S3Object, Header)>> {
-    match location(input.as_ref())? {
-        Some(url) => {
-            let client = client(aws, s3)?;
-            report.s3(&client);
-            Ok(Some(open_object(&client, &url)?))
-        }
-        None => {
-            refuse_unused(s3, "an s3:// input")?;
-            Ok(None)
-        }
-    }
 }
 
 /// Opens an S3 object and reads its header: one ranged GET, two if the
@@ -145,29 +120,6 @@ pub(crate) fn open_object(s3: &Arc<S3Client>, url: &S3Url) -> Result<(S3Object, 
             None => anyhow::Error::from(e),
         })?;
     Ok((obj, header))
-}
-
-/// The object offset after the last chunk that plaintext `start..end`
-/// needs (the final chunk when the range reaches the end), so a range
-/// restore fetches nothing else.
-pub(crate) fn range_end(
-    obj: &S3Object,
-    header: &Header,
-    start: u64,
-    end: Option<u64>,
-) -> Result<u64> {
-    let layout = BodyLayout::new(header);
-    let total = layout.plaintext_size(obj.size())?;
-    let stop = end.unwrap_or(total).min(total);
-    let last_byte = if stop > start { stop - 1 } else { start };
-    let (_, last, _) = layout.locate(last_byte, total);
-    let (_, final_index, _) = layout.locate(total, total);
-    if stop == total || last >= final_index {
-        return Ok(obj.size());
-    }
-    Ok(layout
-        .chunk_offset(last + 1)
-        .map_or(obj.size(), |o| o.min(obj.size())))
 }
 
 /// A sealed input: a local file (or stdin), or an S3 object read with

@@ -16,7 +16,7 @@ use crate::errors::config_error;
 /// How to reach KMS. Unset fields come from the standard AWS configuration.
 #[derive(Clone, Debug)]
 pub struct KmsSettings {
-    /// Region override (`--region`); otherwise `AWS_REGION` or the profile's.
+    /// Region override; otherwise `AWS_REGION` or the profile's.
     pub region: Option<String>,
     /// Profile override (`--profile`); otherwise `AWS_PROFILE` or `default`.
     pub profile: Option<String>,

@@ -389,7 +389,7 @@ macro_rules! kms_identity {
                 self.0.description()
             }
 
-            fn unwrap<'a>(
+            fn unwrap_key<'a>(
                 &'a self,
                 wrapped: &'a WrappedKey,
                 request: &'a UnwrapRequest<'a>,

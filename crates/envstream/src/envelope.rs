@@ -172,7 +172,7 @@ impl Sealer {
 }
 
 /// Parameters for opening.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     required: Vec<(String, String)>,
     backend: Backend,
@@ -244,9 +244,9 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
                 continue;
             }
             asked.push(wk);
-            match kr.unwrap(wk, &request).await {
+            match kr.unwrap_key(wk, &request).await {
                 Ok(Some(dk)) => {
-                    found = Some((dk, format!("{}/{}", wk.provider(), wk.key_id())));
+                    found = Some((dk, wk.name()));
                     break 'outer;
                 }
                 Ok(None) => {}
@@ -277,7 +277,7 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
                 wrapped: header
                     .wrapped_keys()
                     .iter()
-                    .map(|w| format!("{}/{}", w.provider(), w.key_id()))
+                    .map(WrappedKey::name)
                     .collect(),
             })
         });
@@ -302,7 +302,7 @@ fn same_key(a: &WrappedKey, b: &WrappedKey) -> bool {
     a.provider() == b.provider() && a.key_id() == b.key_id()
 }
 
-/// Whether `r` (a key id or `provider/key id`, as `--remove-key` takes it)
+/// Whether `r` (a key id, or `provider/key id` as [`WrappedKey::name`] gives it)
 /// names the wrapped key `w`.
 fn names(w: &WrappedKey, r: &str) -> bool {
     w.key_id() == r
@@ -364,7 +364,7 @@ pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
             .await
             .map_err(|e| Error::Key(KeyError::Keyring(e)))?;
         if old.wrapped_keys().iter().any(|w| same_key(w, &wk)) {
-            already.push(format!("{}/{}", wk.provider(), wk.key_id()));
+            already.push(wk.name());
         }
         push_unique(&mut wrapped, wk);
     }

@@ -5,19 +5,20 @@
 
 use std::fmt;
 
-/// How a failure should be reported: each class has its own CLI exit code.
+/// What kind of cause a failure has, for a caller deciding how to report
+/// it or whether to retry (the CLI maps each class to an exit code).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// Reading, writing or another local failure (exit 1).
+    /// Reading, writing or another local failure.
     Io,
-    /// A caller mistake: bad parameters, no key (exit 2).
+    /// A caller mistake: bad parameters, no key.
     Usage,
-    /// The input is not an intact envstream file (exit 3).
+    /// The input is not an intact envstream file.
     Integrity,
-    /// No supplied key opens the file, or the context does not match (exit 4).
+    /// No supplied key opens the file, or the context does not match.
     Key,
-    /// A key service could not be reached (exit 5).
+    /// A key service could not be reached: retrying later may help.
     KeyService,
 }
 
@@ -88,7 +89,7 @@ impl std::error::Error for KeyringError {
     }
 }
 
-/// The input is not a well-formed envstream file (integrity class, exit 3).
+/// The input is not a well-formed envstream file (integrity class).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum FormatError {
@@ -106,7 +107,7 @@ pub enum FormatError {
     TooManyChunks,
 }
 
-/// Authentication failed: the data was tampered with or is corrupt (integrity class, exit 3).
+/// Authentication failed: the data was tampered with or is corrupt (integrity class).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum IntegrityError {
@@ -124,7 +125,8 @@ pub enum IntegrityError {
     WrappedKeyCorrupt(Vec<KeyringError>),
 }
 
-/// No supplied key opens the stream, or a key provider failed (key class, exit 4; key-service class, exit 5, for an unreachable service).
+/// No supplied key opens the stream, or a key provider failed (key class;
+/// key-service class for an unreachable service).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum KeyError {
@@ -152,7 +154,7 @@ pub enum KeyError {
     Keyring(KeyringError),
 }
 
-/// A caller mistake: bad parameters, no key (usage class, exit 2).
+/// A caller mistake: bad parameters, no key (usage class).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum UsageError {
@@ -176,7 +178,7 @@ pub enum UsageError {
     },
 }
 
-/// A local failure other than I/O: a key file, the random generator, a stream too long for the counter (io class, exit 1).
+/// A local failure other than I/O: a key file, the random generator, a stream too long for the counter (io class).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum LocalError {
@@ -188,8 +190,25 @@ pub enum LocalError {
     Random,
 }
 
-/// Everything that can go wrong while sealing, opening or parsing, in five
-/// groups, so that [`Error::class`] (the CLI exit code) follows the group.
+/// A reader or writer used in a state that does not allow it: an earlier
+/// error ended the stream, or it is finished (io class). The error that
+/// ended it was returned when it happened.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum StateError {
+    /// An earlier error ended the stream.
+    Failed,
+    /// The stream is finished: its final chunk was written.
+    Finished,
+    /// A worker thread of the parallel engine panicked.
+    WorkerPanicked,
+    /// The parallel engine stopped before the final chunk without an
+    /// error (not reachable; reported rather than looped on).
+    Stopped,
+}
+
+/// Everything that can go wrong while sealing, opening or parsing, in six
+/// groups, so that [`Error::class`] follows the group.
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
@@ -203,6 +222,8 @@ pub enum Error {
     Usage(UsageError),
     /// A local failure other than I/O.
     Local(LocalError),
+    /// A reader or writer used in a state that does not allow it.
+    State(StateError),
     /// An I/O error from the underlying reader or writer.
     Io(std::io::Error),
 }
@@ -214,7 +235,7 @@ impl Error {
             Error::Format(_) | Error::Integrity(_) => ErrorClass::Integrity,
             Error::Key(k) => k.class(),
             Error::Usage(_) => ErrorClass::Usage,
-            Error::Local(_) | Error::Io(_) => ErrorClass::Io,
+            Error::Local(_) | Error::State(_) | Error::Io(_) => ErrorClass::Io,
         }
     }
 
@@ -354,6 +375,17 @@ impl fmt::Display for LocalError {
     }
 }
 
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StateError::Failed => "the stream already failed; the output is incomplete",
+            StateError::Finished => "the stream is already finished",
+            StateError::WorkerPanicked => "a worker thread panicked",
+            StateError::Stopped => "the stream stopped before its final chunk",
+        })
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -362,6 +394,7 @@ impl fmt::Display for Error {
             Error::Key(e) => e.fmt(f),
             Error::Usage(e) => e.fmt(f),
             Error::Local(e) => e.fmt(f),
+            Error::State(e) => e.fmt(f),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

@@ -54,7 +54,7 @@ pub use crypto::{Backend, DataKey, RandomSource};
 pub use envelope::{OpenOptions, SealOptions, Sealer, MAX_FAILED_UNWRAPS};
 pub use error::{
     Error, ErrorClass, FormatError, IntegrityError, KeyError, KeyringError, KeyringErrorKind,
-    LocalError, UsageError,
+    LocalError, StateError, UsageError,
 };
 pub use format::{BodyLayout, EncryptionContext, Header, Suite, WrappedKey};
 pub use io::{default_threads, OpenReader, Opener, Rekeyed, SealWriter, StreamStats, MAX_THREADS};

@@ -1,47 +1,25 @@
 //! `envstream inspect`: the header, as text or JSON. Needs no key.
 
-use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use envstream::{BodyLayout, Header, Opener};
 
-use crate::cli::{S3Args, S3AwsArgs, S3PathArgs};
-use crate::output::open_sealed_input;
-use crate::report::context_json;
+use super::{sealed_object, sealed_reader};
+use crate::plan::InspectPlan;
+use crate::report::{context_json, Report};
 
-pub(super) fn run(
-    json: bool,
-    input: &Option<PathBuf>,
-    aws: &S3AwsArgs,
-    s3: &S3PathArgs,
-) -> Result<()> {
-    let s3 = S3Args {
-        path: s3.clone(),
-        ..S3Args::default()
-    };
-    let (header, size) = match crate::s3::location(input.as_ref())? {
-        // One ranged GET (two if the header is longer than the first read).
-        Some(url) => {
-            let client = crate::s3::client(&aws.into(), &s3)?;
-            let (obj, header) = crate::s3::open_object(&client, &url)?;
-            (header, Some(obj.size()))
-        }
+pub(super) fn run(plan: InspectPlan, report: &mut Report) -> Result<()> {
+    // An S3 object: one ranged GET (two if the header is longer than the
+    // first read).
+    let (header, size) = match sealed_object(&plan.from, &plan.s3, report)? {
+        Some((obj, header)) => (header, Some(obj.size())),
         None => {
-            crate::s3::refuse_unused(&s3, "an s3:// input")?;
-            if aws.region.is_some() || aws.profile.is_some() {
-                return Err(crate::error::UsageError(
-                    "--region and --profile apply only to an s3:// input; inspect needs no key"
-                        .into(),
-                )
-                .into());
-            }
-            let f: File = open_sealed_input(input)?;
-            let size = super::input_size(&f);
-            (Opener::new(f)?.header().clone(), size)
+            let (input, size) = sealed_reader(&plan.from, &None, None)?;
+            (Opener::new(input)?.header().clone(), size)
         }
     };
+    let json = plan.json;
     let h = &header;
     // From the length alone (what `open --range` slices need); only
     // `verify` authenticates it.

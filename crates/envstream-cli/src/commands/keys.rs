@@ -3,28 +3,14 @@
 //! runtime, and the unwrapping keyrings of open, verify and rekey.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use envstream::{Backend, Identity, LocalKey, OpenOptions, Recipient};
+use envstream::{Backend, Identity, LocalKey, Recipient};
 use envstream_kms::{DiscoveryFilter, KmsClients, KmsIdentity, KmsKeyring, KmsSettings};
 
 use crate::cli::{AwsArgs, KeyArgs, UnwrapArgs};
 use crate::error::UsageError;
-
-/// The key files a command uses: the `--key-file` flags, or
-/// `$ENVSTREAM_KEY_FILE` when there are none.
-pub(super) fn key_file_paths(args: &KeyArgs) -> Vec<PathBuf> {
-    // (Each is checked to be local when it is loaded.)
-    if !args.key_files.is_empty() {
-        return args.key_files.clone();
-    }
-    std::env::var_os("ENVSTREAM_KEY_FILE")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .into_iter()
-        .collect()
-}
 
 /// What a command does with its keys, for the "no key" message.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,7 +29,7 @@ pub(super) fn load_keys(
     be: Backend,
     purpose: KeyUse,
 ) -> Result<Vec<LocalKey>> {
-    let paths = key_file_paths(args);
+    let paths = crate::plan::key_file_paths(args);
     if paths.is_empty() && other_keys == 0 {
         let msg = match purpose {
             KeyUse::Seal => "no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`) or --kms-key KEY, or set ENVSTREAM_KEY_FILE",
@@ -127,6 +113,18 @@ pub(super) struct Kms {
 }
 
 impl Kms {
+    /// The KMS keys to seal with (no AWS setup when there are none).
+    pub(super) fn seal_keys(aws: &AwsArgs, names: &[String]) -> Result<Vec<KmsKeyring>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kms = Kms::new(aws)?;
+        Ok(names
+            .iter()
+            .map(|id| KmsKeyring::seal(kms.clients.clone(), id.clone()))
+            .collect())
+    }
+
     pub(super) fn new(aws: &AwsArgs) -> Result<Kms> {
         let settings = KmsSettings {
             region: aws.region.clone(),
@@ -234,10 +232,17 @@ fn discovery_filter(args: &UnwrapArgs) -> Result<DiscoveryFilter> {
     .map_err(|e| UsageError(format!("--discovery-partition or --discovery-account: {e}")).into())
 }
 
-pub(super) fn open_options(context: &[(String, String)], be: Backend) -> OpenOptions {
-    context
-        .iter()
-        .fold(OpenOptions::new().backend(be), |o, (k, v)| {
-            o.require_context(k.clone(), v.clone())
-        })
+/// Says so when fewer keys were written than named: two names for one key.
+pub(super) fn note_merged(named: usize, h: &envstream::Header) {
+    let written = h.wrapped_keys().len();
+    if written < named {
+        let distinct = if written == 1 {
+            "only 1 is distinct".to_owned()
+        } else {
+            format!("only {written} are distinct")
+        };
+        eprintln!(
+            "envstream: note: {named} keys were named but {distinct}; each key is wrapped once"
+        );
+    }
 }

@@ -1,20 +1,19 @@
-//! The subcommands, one module each: arguments → library configuration →
-//! library calls. Shared pieces: which files a command touches (`-o` and
-//! `--report` may never overwrite the input or a key file) and the keys
-//! (`keys`).
+//! The subcommands, one module each: a plan ([`crate::plan`]) → library
+//! calls → the report. Shared here: opening a plan's sealed input (a file,
+//! stdin or an S3 object) and output (a file, stdout or an S3 upload), and
+//! how keys are named in reports. The keys themselves are `keys`.
 
-use std::fs::File;
-use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::Write;
 
 use anyhow::Result;
-use envstream::{Backend, Header};
+use envstream::{BodyLayout, Header};
+use envstream_s3::blocking::{S3Object, Upload};
+use envstream_s3::UploadOptions;
 
-use crate::cli::{Command, KeyArgs};
-use crate::error::UsageError;
-use crate::output::{is_stdio, named_file};
-use crate::paths::{same_file, Protected};
+use crate::output::{open_sealed_input, Output, Sink};
+use crate::plan::{OpenPlan, Plan, S3Access, Source, Target};
 use crate::report::Report;
+use crate::s3::Input;
 
 mod inspect;
 mod keygen;
@@ -24,20 +23,15 @@ mod rekey;
 mod seal;
 mod verify;
 
-pub(crate) fn run(cmd: Command, report: &mut Report) -> Result<()> {
-    match cmd {
-        Command::Keygen { output } => keygen::run(&output),
-        Command::Seal(args) => seal::run(args, report),
-        Command::Open(args) => open::run(args, report),
-        Command::Verify(args) => verify::run(args, report),
-        Command::Rekey(args) => rekey::run(args, report),
-        Command::Inspect {
-            json,
-            input,
-            aws,
-            s3,
-        } => inspect::run(json, &input, &aws, &s3),
-        Command::Completions { shell } => {
+pub(crate) fn run(plan: Plan, report: &mut Report) -> Result<()> {
+    match plan {
+        Plan::Keygen(output) => keygen::run(&output),
+        Plan::Seal(p) => seal::run(p, report),
+        Plan::Open(p) => open::run(p, report),
+        Plan::Verify(p) => verify::run(p, report),
+        Plan::Rekey(p) => rekey::run(p, report),
+        Plan::Inspect(p) => inspect::run(p, report),
+        Plan::Completions(shell) => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             // Generate into memory: clap_complete panics on write errors.
             let mut text = Vec::new();
@@ -45,7 +39,7 @@ pub(crate) fn run(cmd: Command, report: &mut Report) -> Result<()> {
             std::io::stdout().write_all(&text)?;
             Ok(())
         }
-        Command::Man => {
+        Plan::Man => {
             let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             std::io::stdout().write_all(crate::man::render(&cmd).as_bytes())?;
             Ok(())
@@ -53,98 +47,105 @@ pub(crate) fn run(cmd: Command, report: &mut Report) -> Result<()> {
     }
 }
 
-/// The files a command reads or writes: a report may be none of them, and
-/// `-o` may be neither the input nor a key file.
-pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
-    let mut v = Vec::new();
-    let keys = |v: &mut Vec<Protected>, k: &KeyArgs| {
-        v.extend(keys::key_file_paths(k).into_iter().map(Protected::KeyFile));
+/// An S3 input, opened with its header (one or two ranged GETs) before
+/// any key is used; `None` for a local input.
+fn sealed_object(
+    from: &Source,
+    s3: &S3Access,
+    report: &mut Report,
+) -> Result<Option<(S3Object, Header)>> {
+    match from {
+        Source::S3(url) => Ok(Some(crate::s3::open_object(&s3.client(report)?, url)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The sealed input as a reader, and its size when known: the S3 object
+/// (read up to `end` ahead), or the local file or stdin (a terminal is
+/// refused).
+fn sealed_reader(
+    from: &Source,
+    object: &Option<(S3Object, Header)>,
+    end: Option<u64>,
+) -> Result<(Input, Option<u64>)> {
+    if let Some((obj, header)) = object {
+        let end = end.unwrap_or(obj.size());
+        return Ok((
+            Input::S3(Box::new(obj.reader(&BodyLayout::new(header), end))),
+            Some(obj.size()),
+        ));
+    }
+    let path = match from {
+        Source::File(p) => Some(p.clone()),
+        _ => None,
     };
-    match cmd {
-        Command::Seal(a) => {
-            v.push(Protected::input(&a.input));
-            v.push(Protected::output(&a.out.output));
-            keys(&mut v, &a.keys);
-        }
-        Command::Open(a) => {
-            v.push(Protected::input(&a.input));
-            v.push(Protected::output(&a.out.output));
-            keys(&mut v, &a.unwrap.keys);
-        }
-        Command::Verify(a) => {
-            v.push(Protected::input(&a.input));
-            v.push(Protected::Stdout);
-            keys(&mut v, &a.unwrap.keys);
-        }
-        Command::Rekey(a) => {
-            v.push(Protected::input(&Some(a.input.clone())));
-            v.push(Protected::output(&a.out.output));
-            keys(&mut v, &a.unwrap.keys);
-            v.extend(a.add_key_files.iter().cloned().map(Protected::KeyFile));
-        }
-        _ => {}
-    }
-    v
+    let f = open_sealed_input(&path)?;
+    let size = input_size(&f);
+    Ok((Input::File(f), size))
 }
 
-/// `-o OUT` must never be the input or a key file, even with `--force`.
-pub(super) fn check_output_target(output: &Option<PathBuf>, protected: &[Protected]) -> Result<()> {
-    let Some(out) = named_file(output) else {
-        return Ok(());
-    };
-    for p in protected {
-        if matches!(p, Protected::Input(_) | Protected::KeyFile(_)) && same_file(out, p) {
-            return Err(UsageError(format!(
-                "-o {} is the same file as the {}; write the output somewhere else",
-                out.display(),
-                p.role()
-            ))
-            .into());
+/// A sealed input unlocked by the plan's keys, read through the progress
+/// counter; and, for a local input that cannot seek (a pipe), a second
+/// handle to it, to drain what a range leaves unread.
+type Unlocked = (
+    envstream::OpenReader<crate::report::Counting<Input>>,
+    Option<std::fs::File>,
+);
+
+/// Opens the plan's sealed input (the S3 object fetched ahead up to `end`,
+/// or the local file) and unlocks it: key files first, then KMS. With
+/// `measure`, the progress bar knows the size.
+fn unlock(
+    plan: &OpenPlan,
+    object: &Option<(S3Object, Header)>,
+    end: Option<u64>,
+    measure: bool,
+    report: &mut Report,
+) -> Result<Unlocked> {
+    keys::with_unwrap_keys(&plan.unwrap, plan.backend, false, |refs, _| {
+        let (input, size) = sealed_reader(&plan.from, object, end)?;
+        let pipe = match &input {
+            Input::File(f) if size.is_none() => f.try_clone().ok(),
+            _ => None,
+        };
+        let input = report.count_input(input, size.filter(|_| measure), &plan.from.label());
+        let opener = envstream::Opener::new(input)?;
+        Ok((opener.unlock_blocking(refs, plan.options.clone())?, pipe))
+    })
+}
+
+/// The plan's output: a file (atomic), stdout, or an S3 upload (checked
+/// with a HeadObject now, before any key service is asked).
+fn open_output(
+    to: &Target,
+    force: bool,
+    s3: &S3Access,
+    schedule: envstream_s3::PartSchedule,
+    report: &mut Report,
+) -> Result<Output> {
+    Ok(match to {
+        Target::S3(url) => {
+            let client = s3.client(report)?;
+            let options = UploadOptions {
+                schedule,
+                overwrite: force,
+            };
+            Output::s3(Upload::new(client, url.clone(), options)?)
         }
-    }
-    Ok(())
-}
-
-/// Refuses to write ciphertext to a terminal (seal, rekey).
-pub(super) fn refuse_terminal_stdout(output: &Option<PathBuf>) -> Result<()> {
-    if is_stdio(output) && std::io::stdout().is_terminal() {
-        return Err(UsageError(
-            "refusing to write ciphertext to a terminal; redirect stdout or pass -o FILE".into(),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// The backend named by `--backend`, or the default.
-pub(super) fn backend(choice: Option<Backend>) -> Backend {
-    choice.unwrap_or_default()
+        Target::File(p) => Output::File(Sink::open(&Some(p.clone()), force)?),
+        Target::Stdout => Output::File(Sink::open(&None, force)?),
+    })
 }
 
 /// The input's size when it is a regular file (for progress and seeking).
-pub(super) fn input_size(f: &File) -> Option<u64> {
+fn input_size(f: &std::fs::File) -> Option<u64> {
     f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len())
 }
 
 /// `provider/key id` of every wrapped key, the form `--remove-key` takes.
-pub(super) fn key_ids(h: &Header) -> Vec<String> {
+fn key_ids(h: &Header) -> Vec<String> {
     h.wrapped_keys()
         .iter()
-        .map(|w| format!("{}/{}", w.provider(), w.key_id()))
+        .map(envstream::WrappedKey::name)
         .collect()
-}
-
-/// Says so when fewer keys were written than named: two names for one key.
-pub(super) fn note_merged(named: usize, h: &Header) {
-    let written = h.wrapped_keys().len();
-    if written < named {
-        let distinct = if written == 1 {
-            "only 1 is distinct".to_owned()
-        } else {
-            format!("only {written} are distinct")
-        };
-        eprintln!(
-            "envstream: note: {named} keys were named but {distinct}; each key is wrapped once"
-        );
-    }
 }

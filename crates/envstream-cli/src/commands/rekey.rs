@@ -1,101 +1,48 @@
 //! `envstream rekey`: unwrap once, write a new header with keys added or
-//! removed, and copy the body verbatim (nothing is decrypted).
+//! removed, and copy the body verbatim (nothing is decrypted); S3 to S3,
+//! the body is copied inside S3.
 
 use anyhow::{Context, Result};
-use envstream::{Backend, BodyLayout, LocalKey, OpenOptions, Opener};
+use envstream::{BodyLayout, LocalKey, OpenOptions, Opener};
 use envstream_kms::KmsKeyring;
 use envstream_s3::blocking::Upload;
 use envstream_s3::{PartSchedule, UploadOptions};
 
-use super::keys::{key_file_paths, recipients, unique_kms_keys, warn_if_shared, with_unwrap_keys};
-use super::{check_output_target, input_size, key_ids, refuse_terminal_stdout};
-use crate::cli::RekeyArgs;
+use super::keys::{recipients, unique_kms_keys, warn_if_shared, with_unwrap_keys};
+use super::{key_ids, open_output, sealed_object, sealed_reader};
 use crate::error::UsageError;
-use crate::output::{input_label, open_sealed_input, output_label, Output, Sink};
-use crate::paths::Protected;
+use crate::plan::{RekeyPlan, Target};
 use crate::report::Report;
-use crate::s3::Input;
 
-pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
-    let be = Backend::default();
+pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
+    let be = envstream::Backend::default();
     report.backend(be);
-    if args.add_kms_keys.is_empty() && args.add_key_files.is_empty() && args.remove_keys.is_empty()
-    {
-        return Err(
-            UsageError("rekey needs --add-kms-key, --add-key-file or --remove-key".into()).into(),
-        );
-    }
-    let input_path = Some(args.input.clone());
-    let s3_in = crate::s3::location(input_path.as_ref())?;
-    let s3_out = crate::s3::location(args.out.output.as_ref())?;
-    let s3_flags = args.s3.s3();
-    if s3_in.is_none() && s3_out.is_none() {
-        crate::s3::refuse_unused(&s3_flags, "an s3:// input or output")?;
-    } else if s3_out.is_none() && s3_flags.buffer.buffer.is_some() {
-        crate::s3::refuse_unused(
-            &crate::cli::S3Args {
-                buffer: s3_flags.buffer.clone(),
-                ..Default::default()
-            },
-            "-o s3://BUCKET/KEY",
-        )?;
-    }
-    if s3_out.is_none() {
-        refuse_terminal_stdout(&args.out.output)?;
-    }
-    let mut protected = vec![Protected::input(&input_path)];
-    protected.extend(
-        key_file_paths(&args.unwrap.keys)
-            .into_iter()
-            .map(Protected::KeyFile),
-    );
-    protected.extend(args.add_key_files.iter().cloned().map(Protected::KeyFile));
-    check_output_target(&args.out.output, &protected)?;
     let mut add_local: Vec<LocalKey> = Vec::new();
-    for p in &args.add_key_files {
-        crate::s3::local_only(p, "key files are read locally")?;
+    for p in &plan.add_files {
         warn_if_shared(p);
         let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
         if !add_local.iter().any(|k| k.key_id() == key.key_id()) {
             add_local.push(key);
         }
     }
-    let add_kms_names = unique_kms_keys("--add-kms-key", &args.add_kms_keys);
-    let s3 = if s3_in.is_some() || s3_out.is_some() {
-        let c = crate::s3::client(&args.unwrap.aws, &s3_flags)?;
-        report.s3(&c);
-        Some(c)
-    } else {
-        None
-    };
-    let object = match (&s3_in, &s3) {
-        (Some(url), Some(s3)) => Some(crate::s3::open_object(s3, url)?),
-        _ => None,
-    };
-    let rekeyed = with_unwrap_keys(&args.unwrap, be, !add_kms_names.is_empty(), |refs, kms| {
-        let (input, size) = match &object {
-            Some((obj, header)) => (
-                Input::S3(Box::new(obj.reader(&BodyLayout::new(header), obj.size()))),
-                Some(obj.size()),
-            ),
-            None => {
-                let f = open_sealed_input(&input_path)?;
-                let size = input_size(&f);
-                (Input::File(f), size)
-            }
-        };
-        let input = report.count_input(input, size, &input_label(&input_path));
-        let opener = Opener::new(input)?;
-        let add_kms: Vec<KmsKeyring> = match kms {
-            Some(k) => add_kms_names
+    let add_kms_names = unique_kms_keys("--add-kms-key", &plan.add_kms);
+    if let Target::S3(_) = plan.to {
+        // The S3 settings are checked before any key is used.
+        plan.s3.client(report)?;
+    }
+    let object = sealed_object(&plan.from, &plan.s3, report)?;
+    let rekeyed = with_unwrap_keys(&plan.unwrap, be, !add_kms_names.is_empty(), |refs, kms| {
+        let (input, size) = sealed_reader(&plan.from, &object, None)?;
+        let input = report.count_input(input, size, &plan.from.label());
+        let add_kms: Vec<KmsKeyring> = kms.map_or_else(Vec::new, |k| {
+            add_kms_names
                 .iter()
                 .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
-                .collect(),
-            None => Vec::new(),
-        };
+                .collect()
+        });
         let add = recipients(&add_local, &add_kms);
         let options = OpenOptions::new().backend(be);
-        Ok(opener.rekey_blocking(refs, options, &add, &args.remove_keys)?)
+        Ok(Opener::new(input)?.rekey_blocking(refs, options, &add, &plan.remove)?)
     })?;
     for k in rekeyed.already_wrapped() {
         eprintln!("envstream: note: {k} already wraps the data key; it is kept as it is");
@@ -108,17 +55,14 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
     }
     let header = rekeyed.header().clone();
     report.header(&header, key_ids(&header));
-    if let (Some((obj, old)), Some(url), Some(s3)) = (&object, &s3_out, &s3) {
+    if let (Some((obj, old)), Target::S3(url)) = (&object, &plan.to) {
         // S3 to S3: the body is copied inside S3; only the first part (the
         // new header and the start of the body) crosses the network.
-        let upload = Upload::new(
-            s3.clone(),
-            url.clone(),
-            UploadOptions {
-                schedule: PartSchedule::Growing,
-                overwrite: args.out.force,
-            },
-        )?;
+        let options = UploadOptions {
+            schedule: PartSchedule::Growing,
+            overwrite: plan.force,
+        };
+        let upload = Upload::new(plan.s3.client(report)?, url.clone(), options)?;
         let _registered = upload
             .abort_handle()
             .map(crate::signals::AbortOnSignal::new);
@@ -143,26 +87,13 @@ pub(super) fn run(args: RekeyArgs, report: &mut Report) -> Result<()> {
         );
         return Ok(());
     }
-    let out = match (&s3_out, &s3) {
-        (Some(url), Some(s3)) => Output::s3(Upload::new(
-            s3.clone(),
-            url.clone(),
-            UploadOptions {
-                schedule: PartSchedule::Growing,
-                overwrite: args.out.force,
-            },
-        )?),
-        _ => Output::File(Sink::open(&args.out.output, args.out.force)?),
-    };
-    let mut out = out;
-    let label = output_label(&args.out.output);
+    let mut out = open_output(&plan.to, plan.force, &plan.s3, PartSchedule::Growing, report)?;
     let written = rekeyed
-        .write_to(report.count_output(&mut out, &label))
+        .write_to(report.count_output(&mut out, &plan.to.label()))
         .map(|(_, body)| body);
-    let body = match written {
-        Ok(body) => body,
+    match written {
+        Ok(body) => report.stats(BodyLayout::new(&header).chunk_count(body)),
         Err(e) => return Err(out.abandon(e.into())),
-    };
-    report.stats(BodyLayout::new(&header).chunk_count(body));
+    }
     out.commit()
 }

@@ -14,7 +14,7 @@
 use zeroize::Zeroizing;
 
 use super::backend::{Aead, NONCE_LEN, TAG_LEN};
-use crate::error::{Error, FormatError, IntegrityError, LocalError, UsageError};
+use crate::error::{Error, FormatError, IntegrityError, LocalError, StateError, UsageError};
 use crate::format::{final_chunk_len, BodyLayout, MAX_CHUNK_INDEX, MAX_SEALED_BYTES};
 
 /// The nonce of chunk `index`: 7 zero bytes, the index as a 32-bit
@@ -76,7 +76,7 @@ pub(crate) fn open_chunk(
 
 /// The error every use of a failed stream gets.
 pub(crate) fn already_failed() -> Error {
-    Error::Io(std::io::Error::other("the stream already failed"))
+    Error::State(StateError::Failed)
 }
 
 /// Seals a stream's chunks in order.
@@ -108,9 +108,7 @@ impl ChunkSealer {
     /// the end, with no lookahead.
     pub(crate) fn seal_next(&mut self, chunk: &mut Vec<u8>, last: bool) -> Result<(), Error> {
         if self.finished {
-            return Err(Error::Io(std::io::Error::other(
-                "the stream already has its final chunk",
-            )));
+            return Err(Error::State(StateError::Finished));
         }
         let tag = seal_chunk(&self.aead, chunk, self.next, last, self.chunk_size)?;
         chunk.extend_from_slice(&tag);
@@ -261,16 +259,16 @@ impl ChunkOpener {
         if self.failed {
             return Err(already_failed());
         }
-        let (target, index, skip) = self.layout.locate(pos, total);
+        let loc = self.layout.locate(pos, total);
         let at = self
             .layout
-            .chunk_offset(index)
+            .chunk_offset(loc.index)
             .ok_or(Error::Format(FormatError::TooManyChunks))?;
-        self.next = index;
+        self.next = loc.index;
         self.done = false;
         (self.pos, self.len, self.filled) = (0, 0, 0);
-        self.skip = skip;
-        Ok((target, at))
+        self.skip = loc.skip;
+        Ok((loc.offset, at))
     }
 
     /// The plaintext offset of the next byte a read returns.

@@ -15,6 +15,17 @@ pub struct BodyLayout {
     chunk_size: u32,
 }
 
+/// Where a plaintext offset lives ([`BodyLayout::locate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The offset, clipped to the end of the plaintext.
+    pub offset: u64,
+    /// The chunk that holds it.
+    pub index: u64,
+    /// Plaintext bytes of that chunk before it.
+    pub skip: usize,
+}
+
 /// The final chunk of a file, by its length alone ([`BodyLayout::final_chunk`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FinalChunk {
@@ -122,17 +133,49 @@ impl BodyLayout {
     }
 
     /// Where plaintext offset `pos` lives in a stream of `total` plaintext
-    /// bytes: the chunk index and the bytes to skip inside that chunk's
-    /// plaintext. Offsets past the end are clipped to the end (the final
-    /// chunk, skipped entirely), so reading there verifies the final chunk
-    /// and returns nothing. Returns `(clipped offset, index, skip)`.
-    pub fn locate(&self, pos: u64, total: u64) -> (u64, u64, usize) {
+    /// bytes: the chunk and the bytes to skip inside its plaintext.
+    /// Offsets past the end are clipped to the end (the final chunk,
+    /// skipped entirely), so reading there verifies the final chunk and
+    /// returns nothing.
+    pub fn locate(&self, pos: u64, total: u64) -> Location {
         let chunk = u64::from(self.chunk_size);
-        let target = pos.min(total);
-        let index = (target / chunk).min(total / chunk);
-        // Invariant: target - index * chunk < chunk <= 16 MiB, so it fits.
-        let skip = usize::try_from(target - index * chunk).unwrap_or(usize::MAX);
-        (target, index, skip)
+        let offset = pos.min(total);
+        let index = (offset / chunk).min(total / chunk);
+        // Invariant: offset - index * chunk < chunk <= 16 MiB, so it fits.
+        let skip = usize::try_from(offset - index * chunk).unwrap_or(usize::MAX);
+        Location {
+            offset,
+            index,
+            skip,
+        }
+    }
+
+    /// The file offset just past the last chunk that plaintext
+    /// `[start, end)` needs (`end` `None`: to the end), in a file of
+    /// `file_len` bytes, so that a ranged reader fetches nothing else. A
+    /// range that reaches the final chunk needs the whole file.
+    pub fn range_end(&self, file_len: u64, start: u64, end: Option<u64>) -> Result<u64, Error> {
+        let total = self.plaintext_size(file_len)?;
+        let stop = end.unwrap_or(total).min(total);
+        let last_byte = if stop > start { stop - 1 } else { start };
+        let last = self.locate(last_byte, total).index;
+        let final_index = self.locate(total, total).index;
+        if stop == total || last >= final_index {
+            return Ok(file_len);
+        }
+        Ok(self
+            .chunk_offset(last + 1)
+            .map_or(file_len, |o| o.min(file_len)))
+    }
+
+    /// An upper bound on the sealed size of `plaintext` bytes in chunks of
+    /// `chunk_size`, with the largest header the format allows: what an
+    /// uploader sizes its parts for before the header exists.
+    pub fn sealed_size_bound(chunk_size: u32, plaintext: u64) -> u64 {
+        let chunks = plaintext / u64::from(chunk_size.max(1)) + 1;
+        plaintext
+            .saturating_add(chunks.saturating_mul(CHUNK_TAG_LEN as u64))
+            .saturating_add(super::limits::MAX_HEADER_LEN as u64)
     }
 }
 
@@ -188,13 +231,24 @@ mod tests {
         assert_eq!(l.chunk_count(0), 0);
         assert_eq!(l.chunk_count(16), 1);
         assert_eq!(l.chunk_count(4112 + 16), 2);
-        assert_eq!(l.locate(0, 10_000), (0, 0, 0));
-        assert_eq!(l.locate(4096, 10_000), (4096, 1, 0));
-        assert_eq!(l.locate(4097, 10_000), (4097, 1, 1));
+        let at = |pos, total| {
+            let loc = l.locate(pos, total);
+            (loc.offset, loc.index, loc.skip)
+        };
+        assert_eq!(at(0, 10_000), (0, 0, 0));
+        assert_eq!(at(4096, 10_000), (4096, 1, 0));
+        assert_eq!(at(4097, 10_000), (4097, 1, 1));
         // Past the end: clipped to the end, inside the final chunk.
-        assert_eq!(l.locate(99_999, 10_000), (10_000, 2, 10_000 - 8192));
+        assert_eq!(at(99_999, 10_000), (10_000, 2, 10_000 - 8192));
         // A total that is a multiple of the chunk size: the empty final chunk.
-        assert_eq!(l.locate(8192, 8192), (8192, 2, 0));
+        assert_eq!(at(8192, 8192), (8192, 2, 0));
+        // Range ends: a file of 3 chunks (2 full, 1808 bytes final).
+        let file = 100 + 2 * 4112 + 1808 + 16;
+        assert_eq!(l.range_end(file, 0, Some(10)).expect("end"), 100 + 4112);
+        assert_eq!(l.range_end(file, 4000, Some(4200)).expect("end"), 100 + 2 * 4112);
+        assert_eq!(l.range_end(file, 9000, None).expect("end"), file);
+        assert_eq!(l.range_end(file, 0, Some(u64::MAX)).expect("end"), file);
+        assert_eq!(BodyLayout::sealed_size_bound(4096, 8192), 8192 + 3 * 16 + 65536);
     }
 
     #[test]

@@ -42,6 +42,12 @@ impl WrappedKey {
         &self.key_id
     }
 
+    /// `provider/key id`: how messages, reports and `rekey` name the key
+    /// that wraps this record.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.provider, self.key_id)
+    }
+
     /// The provider-specific ciphertext of the data key.
     pub fn ciphertext(&self) -> &[u8] {
         &self.ciphertext

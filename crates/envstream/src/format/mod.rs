@@ -19,7 +19,7 @@ mod prefix;
 mod reader;
 
 pub(crate) use body::final_chunk_len;
-pub use body::{BodyLayout, FinalChunk};
+pub use body::{BodyLayout, FinalChunk, Location};
 pub use context::EncryptionContext;
 pub use header::{Header, WrappedKey};
 pub use limits::*;

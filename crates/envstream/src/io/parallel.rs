@@ -18,7 +18,7 @@ use super::batch::{Buf, Direction, Engine, Job, StreamStats};
 use super::sync::OpenReader;
 use crate::crypto::{already_failed, Next};
 use crate::envelope::Sealer;
-use crate::error::{Error, UsageError};
+use crate::error::{Error, StateError, UsageError};
 
 /// The most worker threads an engine runs. Memory is one batch per
 /// worker, so this also bounds memory: a batch is about 1 MiB of chunks,
@@ -106,9 +106,7 @@ impl Engine<'_> {
             Some(Err(e)) => Err(e),
             // Every batch either ends the stream or carries its error, so
             // the workers cannot all stop without a result; stay an error.
-            None => Err(Error::Io(std::io::Error::other(
-                "the stream stopped before its final chunk",
-            ))),
+            None => Err(Error::State(StateError::Stopped)),
         }
     }
 
@@ -190,9 +188,7 @@ impl Engine<'_> {
                         None if done.last => Some(out.output.flush().map_err(Error::Io)),
                         // Not reachable (a batch holds a chunk, ends the
                         // stream or carries an error); never loop on it.
-                        None if done.chunks == 0 => Some(Err(Error::Io(std::io::Error::other(
-                            "the stream stopped before its final chunk",
-                        )))),
+                        None if done.chunks == 0 => Some(Err(Error::State(StateError::Stopped))),
                         None => None,
                     }
                 }
@@ -236,7 +232,7 @@ impl<R, W> Drop for PanicGuard<'_, R, W> {
 }
 
 fn poisoned() -> Error {
-    Error::Io(std::io::Error::other("a worker thread panicked"))
+    Error::State(StateError::WorkerPanicked)
 }
 
 /// The input side, shared by the workers.

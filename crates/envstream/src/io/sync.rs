@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::read::read_header;
 use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
 use crate::envelope::{rekey_header, unlock_body, OpenOptions, Sealer};
-use crate::error::Error;
+use crate::error::{Error, StateError};
 use crate::format::{Header, CHUNK_TAG_LEN};
 use crate::keyring::{block_on, Identity, Recipient};
 
@@ -53,9 +53,7 @@ impl<W: Write> SealWriter<W> {
     /// Writes the final chunk, flushes and returns the inner writer.
     pub fn finish(mut self) -> Result<W, Error> {
         if self.failed {
-            return Err(Error::Io(io::Error::other(
-                "an earlier write failed; the output is incomplete",
-            )));
+            return Err(Error::State(StateError::Failed));
         }
         self.emit(true)?;
         self.inner.flush()?;
@@ -71,9 +69,7 @@ impl<W: Write> SealWriter<W> {
 impl<W: Write> Write for SealWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.failed {
-            return Err(io::Error::other(
-                "an earlier write failed; the output is incomplete",
-            ));
+            return Err(Error::State(StateError::Failed).into_io());
         }
         let chunk_size = self.sealer.chunk_size();
         let n = (chunk_size - self.buf.len()).min(data.len());

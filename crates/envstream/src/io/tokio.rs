@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
 use crate::envelope::{unlock_body, OpenOptions, Sealer};
-use crate::error::Error;
+use crate::error::{Error, StateError};
 use crate::format::{Header, HeaderReader, CHUNK_TAG_LEN};
 use crate::keyring::Identity;
 
@@ -119,9 +119,12 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncSealWriter<W> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         if this.failed || this.finished {
-            return Poll::Ready(Err(io::Error::other(
-                "the sealing writer is finished or failed",
-            )));
+            let state = if this.failed {
+                StateError::Failed
+            } else {
+                StateError::Finished
+            };
+            return Poll::Ready(Err(Error::State(state).into_io()));
         }
         // Back-pressure: accept nothing new until the last chunk is written.
         if let Err(e) = ready!(this.poll_drain(cx)) {
@@ -150,9 +153,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncSealWriter<W> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.failed {
-            return Poll::Ready(Err(io::Error::other(
-                "an earlier write failed; the output is incomplete",
-            )));
+            return Poll::Ready(Err(Error::State(StateError::Failed).into_io()));
         }
         if !this.finished {
             ready!(this.poll_drain(cx))?;

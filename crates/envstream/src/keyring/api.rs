@@ -81,7 +81,7 @@ pub trait Identity: Send + Sync {
     fn description(&self) -> String;
 
     /// Tries to unwrap one wrapped key.
-    fn unwrap<'a>(
+    fn unwrap_key<'a>(
         &'a self,
         wrapped: &'a WrappedKey,
         request: &'a UnwrapRequest<'a>,

@@ -249,7 +249,7 @@ impl Identity for LocalKey {
         self.label.clone()
     }
 
-    fn unwrap<'a>(
+    fn unwrap_key<'a>(
         &'a self,
         wrapped: &'a WrappedKey,
         request: &'a UnwrapRequest<'a>,
