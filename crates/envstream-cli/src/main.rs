@@ -1,6 +1,7 @@
 //! The `envstream` command: clap arguments → a config → library calls.
 //! No cryptography happens here.
 
+mod atomic;
 mod cli;
 mod commands;
 mod error;
@@ -12,6 +13,7 @@ mod report;
 mod s3;
 mod signals;
 mod source;
+mod stdio;
 mod values;
 
 use std::process::ExitCode;
@@ -99,7 +101,11 @@ enum Event {
 }
 
 /// The exit code, the one-line error and the report of a finished run.
-fn finish(result: anyhow::Result<()>, mut report: report::Report, pipe: error::BrokenPipe) -> ExitCode {
+fn finish(
+    result: anyhow::Result<()>,
+    mut report: report::Report,
+    pipe: error::BrokenPipe,
+) -> ExitCode {
     let (code, message) = match &result {
         Ok(()) => (0, None),
         Err(e) => error::classify(e, pipe),

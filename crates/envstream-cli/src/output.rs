@@ -1,271 +1,23 @@
-//! Where output goes: stdout, a device, or an atomically replaced file.
+//! Where output goes: stdout, a device, an atomically replaced file
+//! ([`Sink`]), or an S3 upload; [`Output`] is either, as one `Write` that
+//! commits or is abandoned.
 
 use std::fs::File;
-use std::io::IsTerminal;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileTypeExt;
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
+use crate::atomic::{note_leftovers, TempFile};
 use crate::error::UsageError;
+pub(crate) use crate::stdio::{is_stdio, named_file, open_input, open_sealed_input, stdout_file};
 
 /// An output destination. Dropping a `Sink` without [`Sink::commit`]
 /// removes any temporary file, so a failed run leaves no output file.
 pub(crate) struct Sink {
     file: File,
     atomic: Option<(TempFile, bool)>,
-}
-
-/// Pipe capacity requested for stdin and stdout pipes: many chunks fit, so
-/// the processes on either side do not wake each other for every 64 KiB.
-const PIPE_SIZE: usize = 1 << 20;
-
-/// Enlarges a pipe's buffer; harmless if it is not a pipe or the system
-/// limit (/proc/sys/fs/pipe-max-size) is lower.
-fn grow_pipe(f: &File) {
-    let is_pipe = f
-        .metadata()
-        .map(|m| m.file_type().is_fifo())
-        .unwrap_or(false);
-    if is_pipe {
-        grow_pipe_fd(f);
-    }
-}
-
-/// Enlarges the buffer of a pipe (a producer command's stdout).
-pub(crate) fn grow_pipe_fd(f: impl std::os::fd::AsFd) {
-    if rustix::pipe::fcntl_getpipe_size(&f).is_ok_and(|n| n < PIPE_SIZE) {
-        let _ = rustix::pipe::fcntl_setpipe_size(&f, PIPE_SIZE);
-    }
-}
-
-pub(crate) fn stdout_file() -> Result<File> {
-    use std::os::fd::AsFd;
-    let fd = io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .context("cannot use stdout")?;
-    let f = File::from(fd);
-    grow_pipe(&f);
-    Ok(f)
-}
-
-pub(crate) fn stdin_file() -> Result<File> {
-    use std::os::fd::AsFd;
-    let fd = io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .context("cannot use stdin")?;
-    let f = File::from(fd);
-    grow_pipe(&f);
-    Ok(f)
-}
-
-pub(crate) fn is_stdio(p: &Option<PathBuf>) -> bool {
-    named_file(p).is_none()
-}
-
-/// The file a path argument names: `None` for stdin/stdout (absent or `-`).
-pub(crate) fn named_file(p: &Option<PathBuf>) -> Option<&Path> {
-    p.as_deref().filter(|p| p.as_os_str() != "-")
-}
-
-/// Opens the input: a file, or stdin for `-`/absent. A directory is a
-/// usage error naming the path.
-pub(crate) fn open_input(p: &Option<PathBuf>) -> Result<File> {
-    if is_stdio(p) {
-        return stdin_file();
-    }
-    let p = p.as_deref().unwrap_or(Path::new("-"));
-    let f = File::open(p).with_context(|| format!("cannot open input {}", p.display()))?;
-    if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(
-            UsageError(format!("input {} is a directory; name a file", p.display())).into(),
-        );
-    }
-    Ok(f)
-}
-
-/// Opens a sealed input for reading, refusing a terminal on stdin: a
-/// sealed file is never typed, so waiting for one would only hang.
-pub(crate) fn open_sealed_input(p: &Option<PathBuf>) -> Result<File> {
-    if is_stdio(p) && io::stdin().is_terminal() {
-        return Err(UsageError(
-            "refusing to read a sealed file from a terminal; pass INPUT or redirect stdin".into(),
-        )
-        .into());
-    }
-    open_input(p)
-}
-
-/// A temporary file beside its destination, removed on drop (and, for an
-/// output, by the signal handler) unless it was moved into place.
-pub(crate) struct TempFile {
-    file: File,
-    tmp: PathBuf,
-    dest: PathBuf,
-    done: bool,
-    /// Registered with the signal handler as a partial output.
-    output: bool,
-}
-
-impl TempFile {
-    /// Creates `.NAME.envstream-partial.PID.NANOS.N` in `dest`'s directory.
-    /// An `output` is removed by the signal handler; a report is not (the
-    /// handler replaces the report with one that says it was interrupted).
-    pub(crate) fn create(dest: &Path, mode: u32, output: bool) -> Result<TempFile> {
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = dest
-            .file_name()
-            .ok_or_else(|| UsageError(format!("{} has no file name", dest.display())))?
-            .to_string_lossy()
-            .into_owned();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let mut attempt = 0u32;
-        loop {
-            let tmp = dir.join(format!(
-                ".{name}.envstream-partial.{}.{nanos}.{attempt}",
-                std::process::id()
-            ));
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)
-            {
-                Ok(file) => {
-                    if output {
-                        crate::signals::add_partial(&tmp, dest);
-                    }
-                    return Ok(TempFile {
-                        file,
-                        tmp,
-                        dest: dest.to_path_buf(),
-                        done: false,
-                        output,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot create a temporary file in {}", dir.display())
-                    })
-                }
-            }
-        }
-    }
-
-    /// For an output: the registry, held while the file is moved into
-    /// place, unless a signal cancelled the run (then it is not).
-    fn commit_guard(&self) -> Result<Option<impl Drop>> {
-        if !self.output {
-            return Ok(None);
-        }
-        Ok(Some(crate::signals::commit_guard().with_context(|| {
-            format!("{} was not written", self.dest.display())
-        })?))
-    }
-
-    pub(crate) fn file(&mut self) -> &mut File {
-        &mut self.file
-    }
-
-    pub(crate) fn dest(&self) -> &Path {
-        &self.dest
-    }
-
-    /// Syncs the file and renames it over the destination.
-    pub(crate) fn replace(mut self) -> Result<()> {
-        self.file.sync_all().context("cannot sync the file")?;
-        let _guard = self.commit_guard()?;
-        std::fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("cannot rename into {}", self.dest.display()))?;
-        self.done = true;
-        Ok(())
-    }
-
-    /// Syncs the file and moves it into place only if the destination
-    /// still does not exist.
-    fn place_new(mut self) -> Result<()> {
-        self.file
-            .sync_all()
-            .context("cannot sync the output file")?;
-        let _guard = self.commit_guard()?;
-        // hard_link fails if the destination appeared meanwhile: never clobber.
-        match std::fs::hard_link(&self.tmp, &self.dest) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&self.tmp);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                bail!(UsageError(format!(
-                    "output {} appeared while writing; pass --force to replace it",
-                    self.dest.display()
-                )))
-            }
-            Err(_) => {
-                // Filesystems without hard links: check, then rename.
-                if self.dest.exists() {
-                    bail!(UsageError(format!(
-                        "output {} already exists; pass --force to replace it",
-                        self.dest.display()
-                    )));
-                }
-                std::fs::rename(&self.tmp, &self.dest)
-                    .with_context(|| format!("cannot rename into {}", self.dest.display()))?;
-            }
-        }
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-        if self.output {
-            crate::signals::remove_partial(&self.tmp);
-        }
-    }
-}
-
-/// Says so when a killed run (SIGKILL, power loss) left temporary files
-/// for `dest` behind: they are incomplete and nothing else removes them.
-/// Files of a process that is still running are not mentioned.
-fn note_leftovers(dest: &Path) {
-    let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return;
-    };
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let prefix = format!(".{name}.envstream-partial.");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let file = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file.strip_prefix(&prefix) else {
-            continue;
-        };
-        let pid = rest.split('.').next().unwrap_or("");
-        let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
-        if !alive {
-            eprintln!(
-                "envstream: note: {} is left over from an interrupted earlier run; it is incomplete, delete it",
-                dir.join(&file).display()
-            );
-        }
-    }
 }
 
 impl Sink {
@@ -314,9 +66,9 @@ impl Sink {
             return Err(UsageError(format!("output {} has no file name", dest.display())).into());
         }
         note_leftovers(&dest);
-        let tmp = TempFile::create(&dest, 0o600, true)?;
+        let mut tmp = TempFile::create(&dest, 0o600, true)?;
         let file = tmp
-            .file
+            .file()
             .try_clone()
             .context("cannot use the temporary file")?;
         Ok(Sink {

@@ -319,7 +319,9 @@ impl Plan {
                 a.perf.threads,
             )?),
             Command::Rekey(a) => {
-                if a.add_kms_keys.is_empty() && a.add_key_files.is_empty() && a.remove_keys.is_empty()
+                if a.add_kms_keys.is_empty()
+                    && a.add_key_files.is_empty()
+                    && a.remove_keys.is_empty()
                 {
                     return Err(UsageError(
                         "rekey needs --add-kms-key, --add-key-file or --remove-key".into(),

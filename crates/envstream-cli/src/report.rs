@@ -18,9 +18,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::atomic::TempFile;
 use crate::cli::UiArgs;
 use crate::error::UsageError;
-use crate::output::TempFile;
 use crate::paths::{normalize, same_file, Protected};
 
 /// A shared byte counter.

@@ -83,7 +83,9 @@ pub(crate) fn commit_guard() -> std::io::Result<impl Drop> {
 
 /// Registers a temporary output file for `dest`.
 pub(crate) fn add_partial(tmp: &Path, dest: &Path) {
-    state().partials.push((tmp.to_path_buf(), dest.to_path_buf()));
+    state()
+        .partials
+        .push((tmp.to_path_buf(), dest.to_path_buf()));
 }
 
 /// Forgets a temporary output file (committed or removed).

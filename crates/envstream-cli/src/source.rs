@@ -123,7 +123,7 @@ impl Producer {
             let _ = child.wait();
             anyhow::bail!("the producer command's output could not be read");
         };
-        crate::output::grow_pipe_fd(&out);
+        crate::stdio::grow_pipe_fd(&out);
         crate::signals::producer(Some(child.id()));
         let status = ProducerStatus {
             command: command.to_vec(),

@@ -28,17 +28,19 @@ fn bytes(s: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(bad)
 }
 
-/// `--chunk-size`: from 4 KiB to 16 MiB.
+/// `--chunk-size`: from 4 KiB to 16 MiB, as the library checks it.
 pub(crate) fn chunk_size(s: &str) -> Result<u32, String> {
     let v = bytes(s)?;
-    u32::try_from(v)
-        .ok()
-        .filter(|v| (MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(v))
-        .ok_or_else(|| {
-            format!(
-                "chunk size {v} is out of range: it must be between {MIN_CHUNK_SIZE} (4K) and {MAX_CHUNK_SIZE} (16M) bytes"
-            )
-        })
+    let out_of_range = || {
+        format!(
+            "chunk size {v} is out of range: it must be between {MIN_CHUNK_SIZE} (4K) and {MAX_CHUNK_SIZE} (16M) bytes"
+        )
+    };
+    let v = u32::try_from(v).map_err(|_| out_of_range())?;
+    envstream::SealOptions::new()
+        .chunk_size(v)
+        .map(|_| v)
+        .map_err(|_| out_of_range())
 }
 
 /// `--expected-size`: the plaintext size, up to what one S3 object holds.

@@ -82,35 +82,21 @@ impl S3Object {
                     .and_then(|l| u64::try_from(l).ok())
                     .unwrap_or(0),
             };
-            let want = usize::try_from(first.min(size)).unwrap_or(usize::MAX);
+            let want = first.min(size);
             // A server that ignores Range sends the whole object: take
             // the first bytes and drop the rest unread.
-            match read_body(out.body, want, true).await {
-                Ok(bytes) => {
-                    s3.moved(Moved::Down, bytes.len() as u64);
-                    if bytes.len() < want {
-                        return Err(short_answer(&name, 0, want as u64, bytes.len()));
-                    }
-                    return Ok(S3Object {
-                        s3: s3.clone(),
-                        url,
-                        size,
-                        etag,
-                        prefix: Bytes::from(bytes),
-                    });
-                }
-                Err(Body::TooLong(n)) => return Err(short_answer(&name, 0, want as u64, n)),
-                Err(Body::Broke) if attempt < BODY_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(Body::Broke) => return Err(broken_body(&name, s3.endpoint())),
-                Err(Body::Alloc(e)) => return Err(e),
+            let taken = take_body(s3, &name, out.body, (0, want), true, attempt).await?;
+            if let Some(bytes) = taken {
+                return Ok(S3Object {
+                    s3: s3.clone(),
+                    url,
+                    size,
+                    etag,
+                    prefix: bytes,
+                });
             }
         }
-        Err(S3Error::new(
-            S3ErrorKind::Unavailable,
-            format!("S3 GetObject {name}: no answer"),
-        ))
+        Err(no_answer(&name))
     }
 
     /// The object's size in bytes.
@@ -214,7 +200,6 @@ pub(crate) async fn get_range(
     to: u64,
 ) -> Result<Bytes, S3Error> {
     let name = url.to_string();
-    let want = usize::try_from(to - from).unwrap_or(usize::MAX);
     for attempt in 1..=BODY_ATTEMPTS {
         let out = s3
             .call(Op::Get, &name, Duration::ZERO, |c, t| {
@@ -228,26 +213,49 @@ pub(crate) async fn get_range(
                     .send()
             })
             .await?;
-        match read_body(out.body, want, false).await {
-            Ok(buf) => {
-                s3.moved(Moved::Down, buf.len() as u64);
-                if buf.len() != want {
-                    return Err(short_answer(&name, from, to, buf.len()));
-                }
-                return Ok(Bytes::from(buf));
-            }
-            Err(Body::TooLong(n)) => return Err(short_answer(&name, from, to, n)),
-            Err(Body::Broke) if attempt < BODY_ATTEMPTS => {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            Err(Body::Broke) => return Err(broken_body(&name, s3.endpoint())),
-            Err(Body::Alloc(e)) => return Err(e),
+        if let Some(bytes) = take_body(s3, &name, out.body, (from, to), false, attempt).await? {
+            return Ok(bytes);
         }
     }
-    Err(S3Error::new(
+    Err(no_answer(&name))
+}
+
+fn no_answer(name: &str) -> S3Error {
+    S3Error::new(
         S3ErrorKind::Unavailable,
         format!("S3 GetObject {name}: no answer"),
-    ))
+    )
+}
+
+/// Takes the body of the answer for bytes `[from, to)`: all of them, or
+/// `None` (after a pause) when the connection broke off and attempt
+/// `attempt` may be retried. With `cap`, bytes past `to` are left unread
+/// (a server that ignores Range); without, they are an error.
+async fn take_body(
+    s3: &S3Client,
+    name: &str,
+    body: ByteStream,
+    (from, to): (u64, u64),
+    cap: bool,
+    attempt: u32,
+) -> Result<Option<Bytes>, S3Error> {
+    let want = usize::try_from(to - from).unwrap_or(usize::MAX);
+    match read_body(body, want, cap).await {
+        Ok(buf) => {
+            s3.moved(Moved::Down, buf.len() as u64);
+            if buf.len() != want {
+                return Err(short_answer(name, from, to, buf.len()));
+            }
+            Ok(Some(Bytes::from(buf)))
+        }
+        Err(Body::TooLong(n)) => Err(short_answer(name, from, to, n)),
+        Err(Body::Broke) if attempt < BODY_ATTEMPTS => {
+            tokio::time::sleep(backoff(attempt)).await;
+            Ok(None)
+        }
+        Err(Body::Broke) => Err(broken_body(name, s3.endpoint())),
+        Err(Body::Alloc(e)) => Err(e),
+    }
 }
 
 /// Why a body could not be read whole.

@@ -274,11 +274,7 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
         } else {
             Error::Key(KeyError::NoMatchingKey {
                 tried: keyrings.iter().map(|k| k.description()).collect(),
-                wrapped: header
-                    .wrapped_keys()
-                    .iter()
-                    .map(WrappedKey::name)
-                    .collect(),
+                wrapped: header.wrapped_keys().iter().map(WrappedKey::name).collect(),
             })
         });
     };

@@ -87,7 +87,13 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
         );
         return Ok(());
     }
-    let mut out = open_output(&plan.to, plan.force, &plan.s3, PartSchedule::Growing, report)?;
+    let mut out = open_output(
+        &plan.to,
+        plan.force,
+        &plan.s3,
+        PartSchedule::Growing,
+        report,
+    )?;
     let written = rekeyed
         .write_to(report.count_output(&mut out, &plan.to.label()))
         .map(|(_, body)| body);

@@ -35,7 +35,12 @@ pub(super) fn run(plan: OpenPlan, report: &mut Report) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "verified: the whole file authenticates")?;
     writeln!(out, "plaintext bytes: {}", stats.plaintext_bytes)?;
-    writeln!(out, "chunks:          {} of {} bytes", stats.chunks, header.chunk_size())?;
+    writeln!(
+        out,
+        "chunks:          {} of {} bytes",
+        stats.chunks,
+        header.chunk_size()
+    )?;
     writeln!(out, "opened with:     {opened_with}")?;
     writeln!(out, "context:         {context}")?;
     out.flush()?;

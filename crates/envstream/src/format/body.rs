@@ -245,10 +245,16 @@ mod tests {
         // Range ends: a file of 3 chunks (2 full, 1808 bytes final).
         let file = 100 + 2 * 4112 + 1808 + 16;
         assert_eq!(l.range_end(file, 0, Some(10)).expect("end"), 100 + 4112);
-        assert_eq!(l.range_end(file, 4000, Some(4200)).expect("end"), 100 + 2 * 4112);
+        assert_eq!(
+            l.range_end(file, 4000, Some(4200)).expect("end"),
+            100 + 2 * 4112
+        );
         assert_eq!(l.range_end(file, 9000, None).expect("end"), file);
         assert_eq!(l.range_end(file, 0, Some(u64::MAX)).expect("end"), file);
-        assert_eq!(BodyLayout::sealed_size_bound(4096, 8192), 8192 + 3 * 16 + 65536);
+        assert_eq!(
+            BodyLayout::sealed_size_bound(4096, 8192),
+            8192 + 3 * 16 + 65536
+        );
     }
 
     #[test]
