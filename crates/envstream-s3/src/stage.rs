@@ -109,7 +109,7 @@ pub(crate) fn aborted() -> S3Error {
     S3Error::new(S3ErrorKind::Other, "the upload was aborted")
 }
 
-/// Aborts an [`Upload`] from elsewhere (a signal handler): an open
+/// Aborts an [`Upload`](crate::Upload) from elsewhere (a signal handler): an open
 /// multipart upload is aborted and nothing more is sent. A create or
 /// complete in progress is waited for first.
 #[derive(Clone)]
