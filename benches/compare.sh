@@ -6,6 +6,9 @@
 #   benches/compare.sh            # 2 GiB file, 5 rounds
 #   SIZE=512M ROUNDS=3 benches/compare.sh
 #   THREADS="1 2" benches/compare.sh   # also the --threads scaling table
+#   BASELINE=/path/to/old/envstream benches/compare.sh
+#                                 # also this build against another one, run
+#                                 # in turn in every round (a refactor's cost)
 #
 # Installs what it needs from Debian (age, time, openssl) and builds release.
 set -euo pipefail
@@ -14,6 +17,7 @@ SIZE="${SIZE:-2G}"
 ROUNDS="${ROUNDS:-5}"
 RSS_SIZES="${RSS_SIZES:-256M 8G}"
 THREADS="${THREADS:-}"
+BASELINE="${BASELINE:-}"
 
 need=()
 command -v age >/dev/null || need+=(age)
@@ -67,12 +71,20 @@ es_open_file(){ "$ES" open --key-file k.key -o /dev/null f.envs; }
 age_enc_file(){ age -r "$R" -o /dev/null f; }
 age_dec_file(){ age -d -i age.key -o /dev/null f.age; }
 openssl_file(){ openssl enc -aes-256-ctr -pass pass:x -nosalt -pbkdf2 -in f -out /dev/null; }
+base_seal_stage() { cat f | "$BASELINE" seal --key-file k.key | cat > /dev/null; }
+base_open_stage() { cat f.envs | "$BASELINE" open --key-file k.key | cat > /dev/null; }
+base_seal_file()  { "$BASELINE" seal --key-file k.key -o /dev/null f; }
+base_open_file()  { "$BASELINE" open --key-file k.key -o /dev/null f.envs; }
 
 for r in $(seq 1 "$ROUNDS"); do
     echo "# round $r/$ROUNDS" >&2
     run cat cat_stage; run seal seal_stage; run open open_stage; run age_pipe age_stage
     run es_seal es_seal_file; run age_enc age_enc_file
     run es_open es_open_file; run age_dec age_dec_file; run openssl openssl_file
+    if [ -n "$BASELINE" ]; then
+        run b_seal base_seal_stage; run b_open base_open_stage
+        run b_es_seal base_seal_file; run b_es_open base_open_file
+    fi
 done
 
 # median and min..max of a list of numbers
@@ -104,6 +116,12 @@ read -r m lo hi <<< "$(ratio age_pipe cat)"; printf '| age pipe stage / cat stag
 read -r m lo hi <<< "$(ratio es_seal age_enc)"; printf '| seal file->/dev/null vs age -r | %s | %s..%s | >= 4 |\n' "$m" "$lo" "$hi"
 read -r m lo hi <<< "$(ratio es_open age_dec)"; printf '| open file->/dev/null vs age -d | %s | %s..%s | >= 4 |\n' "$m" "$lo" "$hi"
 read -r m lo hi <<< "$(ratio es_seal openssl)"; printf '| seal file->/dev/null vs openssl aes-256-ctr | %s | %s..%s | (reference) |\n' "$m" "$lo" "$hi"
+if [ -n "$BASELINE" ]; then
+    read -r m lo hi <<< "$(ratio seal b_seal)";       printf '| seal pipe stage: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio open b_open)";       printf '| open pipe stage: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio es_seal b_es_seal)"; printf '| seal file->/dev/null: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio es_open b_es_open)"; printf '| open file->/dev/null: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"
+fi
 
 echo
 echo "## Startup: sealing a 1 KiB file (200 runs each, in turn)"

@@ -19,6 +19,7 @@ use crate::cli::{AwsArgs, Command, KeyArgs, S3Args, UnwrapArgs};
 use crate::error::UsageError;
 use crate::output::named_file;
 use crate::paths::{same_file, Protected};
+pub(crate) use crate::s3::S3Access;
 use crate::values::ByteRange;
 
 /// What a command reads.
@@ -113,34 +114,41 @@ impl Target {
     }
 }
 
-/// S3 settings, refused unless the command uses an S3 location, and the
-/// one client they make (created when first needed).
-pub(crate) struct S3Access {
-    pub(crate) aws: AwsArgs,
-    pub(crate) flags: S3Args,
-    client: std::sync::OnceLock<std::sync::Arc<envstream_s3::blocking::S3Client>>,
+/// The key files a command uses, resolved once: the `--key-file` flags,
+/// or `$ENVSTREAM_KEY_FILE` when there are none.
+#[derive(Clone)]
+pub(crate) struct KeyFiles {
+    pub(crate) paths: Vec<PathBuf>,
+    /// Whether they came from `$ENVSTREAM_KEY_FILE`.
+    pub(crate) from_env: bool,
 }
 
-impl S3Access {
-    fn new(aws: AwsArgs, flags: S3Args) -> S3Access {
-        S3Access {
-            aws,
-            flags,
-            client: std::sync::OnceLock::new(),
+impl KeyFiles {
+    pub(crate) fn of(args: &KeyArgs) -> KeyFiles {
+        if !args.key_files.is_empty() {
+            return KeyFiles {
+                paths: args.key_files.clone(),
+                from_env: false,
+            };
+        }
+        let paths: Vec<PathBuf> = std::env::var_os("ENVSTREAM_KEY_FILE")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        KeyFiles {
+            from_env: !paths.is_empty(),
+            paths,
         }
     }
 
-    /// The client of these settings, registered with the report.
-    pub(crate) fn client(
-        &self,
-        report: &mut crate::report::Report,
-    ) -> Result<std::sync::Arc<envstream_s3::blocking::S3Client>> {
-        if let Some(c) = self.client.get() {
-            return Ok(c.clone());
+    /// The key files, each refused if it names S3.
+    fn local(args: &KeyArgs) -> Result<KeyFiles> {
+        let files = KeyFiles::of(args);
+        for p in &files.paths {
+            crate::s3::local_only(p, "key files are read locally")?;
         }
-        let c = crate::s3::client(&self.aws, &self.flags)?;
-        report.s3(&c);
-        Ok(self.client.get_or_init(|| c).clone())
+        Ok(files)
     }
 }
 
@@ -148,8 +156,7 @@ pub(crate) struct SealPlan {
     pub(crate) from: Source,
     pub(crate) to: Target,
     pub(crate) force: bool,
-    /// Key files (`--key-file`, or `$ENVSTREAM_KEY_FILE`).
-    pub(crate) keys: KeyArgs,
+    pub(crate) key_files: KeyFiles,
     /// KMS keys, the first of which generates the data key.
     pub(crate) kms: Vec<String>,
     pub(crate) aws: AwsArgs,
@@ -166,6 +173,7 @@ pub(crate) struct OpenPlan {
     /// `None` for `verify`, which writes no plaintext.
     pub(crate) to: Option<Target>,
     pub(crate) force: bool,
+    pub(crate) key_files: KeyFiles,
     pub(crate) unwrap: UnwrapArgs,
     pub(crate) s3: S3Access,
     pub(crate) backend: Backend,
@@ -178,6 +186,7 @@ pub(crate) struct RekeyPlan {
     pub(crate) from: Source,
     pub(crate) to: Target,
     pub(crate) force: bool,
+    pub(crate) key_files: KeyFiles,
     pub(crate) unwrap: UnwrapArgs,
     pub(crate) add_files: Vec<PathBuf>,
     pub(crate) add_kms: Vec<String>,
@@ -275,7 +284,7 @@ impl Plan {
                     from,
                     to,
                     force: a.out.force,
-                    keys: a.keys,
+                    key_files: KeyFiles::local(&a.keys)?,
                     kms: a.kms_keys,
                     aws: a.aws,
                     s3,
@@ -352,6 +361,7 @@ impl Plan {
                     to,
                     force: a.out.force,
                     s3: S3Access::new(a.unwrap.aws.clone(), flags),
+                    key_files: KeyFiles::local(&a.unwrap.keys)?,
                     unwrap: a.unwrap,
                     add_files: a.add_key_files,
                     add_kms: a.add_kms_keys,
@@ -408,6 +418,7 @@ fn open_plan(
         to: None,
         force: false,
         s3: S3Access::new(unwrap.aws.clone(), flags),
+        key_files: KeyFiles::local(&unwrap.keys)?,
         unwrap,
         backend: be,
         options: open_options(context, be),
@@ -422,7 +433,7 @@ fn open_plan(
 pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
     let mut v = Vec::new();
     let keys = |v: &mut Vec<Protected>, k: &KeyArgs| {
-        v.extend(key_file_paths(k).into_iter().map(Protected::KeyFile));
+        v.extend(KeyFiles::of(k).paths.into_iter().map(Protected::KeyFile));
     };
     match cmd {
         Command::Seal(a) => {
@@ -449,17 +460,4 @@ pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
         _ => {}
     }
     v
-}
-
-/// The key files a command uses: the `--key-file` flags, or
-/// `$ENVSTREAM_KEY_FILE` when there are none.
-pub(crate) fn key_file_paths(args: &KeyArgs) -> Vec<PathBuf> {
-    if !args.key_files.is_empty() {
-        return args.key_files.clone();
-    }
-    std::env::var_os("ENVSTREAM_KEY_FILE")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .into_iter()
-        .collect()
 }

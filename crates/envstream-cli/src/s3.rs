@@ -153,3 +153,34 @@ impl Seek for Input {
         }
     }
 }
+
+/// S3 settings, refused unless the command uses an S3 location, and the
+/// one client they make (created when first needed).
+pub(crate) struct S3Access {
+    pub(crate) aws: AwsArgs,
+    pub(crate) flags: S3Args,
+    client: std::sync::OnceLock<std::sync::Arc<envstream_s3::blocking::S3Client>>,
+}
+
+impl S3Access {
+    pub(crate) fn new(aws: AwsArgs, flags: S3Args) -> S3Access {
+        S3Access {
+            aws,
+            flags,
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The client of these settings, registered with the report.
+    pub(crate) fn client(
+        &self,
+        report: &mut crate::report::Report,
+    ) -> Result<std::sync::Arc<envstream_s3::blocking::S3Client>> {
+        if let Some(c) = self.client.get() {
+            return Ok(c.clone());
+        }
+        let c = client(&self.aws, &self.flags)?;
+        report.s3(&c);
+        Ok(self.client.get_or_init(|| c).clone())
+    }
+}

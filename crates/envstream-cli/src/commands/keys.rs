@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 use envstream::{Backend, Identity, LocalKey, Recipient};
 use envstream_kms::{DiscoveryFilter, KmsClients, KmsIdentity, KmsKeyring, KmsSettings};
 
-use crate::cli::{AwsArgs, KeyArgs, UnwrapArgs};
+use crate::cli::{AwsArgs, UnwrapArgs};
 use crate::error::UsageError;
+use crate::plan::KeyFiles;
 
 /// What a command does with its keys, for the "no key" message.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -19,17 +20,17 @@ pub(super) enum KeyUse {
     Open,
 }
 
-/// Loads the key files (see [`key_file_paths`]). `other_keys` counts KMS
+/// Loads the key files ([`KeyFiles`]). `other_keys` counts KMS
 /// keys and modes. `$ENVSTREAM_KEY_FILE` is used together with KMS keys,
 /// and then said so on stderr, so a break-glass key is never dropped
 /// silently. Two files holding the same key load it once.
 pub(super) fn load_keys(
-    args: &KeyArgs,
+    files: &KeyFiles,
     other_keys: usize,
     be: Backend,
     purpose: KeyUse,
 ) -> Result<Vec<LocalKey>> {
-    let paths = crate::plan::key_file_paths(args);
+    let paths = &files.paths;
     if paths.is_empty() && other_keys == 0 {
         let msg = match purpose {
             KeyUse::Seal => "no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`) or --kms-key KEY, or set ENVSTREAM_KEY_FILE",
@@ -37,7 +38,7 @@ pub(super) fn load_keys(
         };
         return Err(UsageError(msg.into()).into());
     }
-    if args.key_files.is_empty() && other_keys > 0 {
+    if files.from_env && other_keys > 0 {
         if let Some(p) = paths.first() {
             eprintln!(
                 "envstream: note: also using key file {} from ENVSTREAM_KEY_FILE (unset it to use only the KMS keys)",
@@ -46,8 +47,7 @@ pub(super) fn load_keys(
         }
     }
     let mut keys: Vec<LocalKey> = Vec::with_capacity(paths.len());
-    for p in &paths {
-        crate::s3::local_only(p, "key files are read locally")?;
+    for p in paths {
         warn_if_shared(p);
         let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
         if keys.iter().any(|k| k.key_id() == key.key_id()) {
@@ -163,6 +163,7 @@ fn identities<'a>(local: &'a [LocalKey], kms: &'a [KmsIdentity]) -> Vec<&'a dyn 
 /// and rekey, and runs `f` with them (and the KMS clients, if any).
 pub(super) fn with_unwrap_keys<T>(
     args: &UnwrapArgs,
+    files: &KeyFiles,
     be: Backend,
     need_kms: bool,
     f: impl FnOnce(&[&dyn Identity], Option<&Kms>) -> Result<T>,
@@ -187,7 +188,7 @@ pub(super) fn with_unwrap_keys<T>(
         discovery_filter(args)?;
     }
     let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
-    let keys = load_keys(&args.keys, kms_flags, be, KeyUse::Open)?;
+    let keys = load_keys(files, kms_flags, be, KeyUse::Open)?;
     let kms = if kms_flags == 0 && !need_kms {
         None
     } else {

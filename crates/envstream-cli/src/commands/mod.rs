@@ -102,16 +102,22 @@ fn unlock(
     measure: bool,
     report: &mut Report,
 ) -> Result<Unlocked> {
-    keys::with_unwrap_keys(&plan.unwrap, plan.backend, false, |refs, _| {
-        let (input, size) = sealed_reader(&plan.from, object, end)?;
-        let pipe = match &input {
-            Input::File(f) if size.is_none() => f.try_clone().ok(),
-            _ => None,
-        };
-        let input = report.count_input(input, size.filter(|_| measure), &plan.from.label());
-        let opener = envstream::Opener::new(input)?;
-        Ok((opener.unlock_blocking(refs, plan.options.clone())?, pipe))
-    })
+    keys::with_unwrap_keys(
+        &plan.unwrap,
+        &plan.key_files,
+        plan.backend,
+        false,
+        |refs, _| {
+            let (input, size) = sealed_reader(&plan.from, object, end)?;
+            let pipe = match &input {
+                Input::File(f) if size.is_none() => f.try_clone().ok(),
+                _ => None,
+            };
+            let input = report.count_input(input, size.filter(|_| measure), &plan.from.label());
+            let opener = envstream::Opener::new(input)?;
+            Ok((opener.unlock_blocking(refs, plan.options.clone())?, pipe))
+        },
+    )
 }
 
 /// The plan's output: a file (atomic), stdout, or an S3 upload (checked

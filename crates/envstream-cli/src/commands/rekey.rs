@@ -31,19 +31,25 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
         plan.s3.client(report)?;
     }
     let object = sealed_object(&plan.from, &plan.s3, report)?;
-    let rekeyed = with_unwrap_keys(&plan.unwrap, be, !add_kms_names.is_empty(), |refs, kms| {
-        let (input, size) = sealed_reader(&plan.from, &object, None)?;
-        let input = report.count_input(input, size, &plan.from.label());
-        let add_kms: Vec<KmsKeyring> = kms.map_or_else(Vec::new, |k| {
-            add_kms_names
-                .iter()
-                .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
-                .collect()
-        });
-        let add = recipients(&add_local, &add_kms);
-        let options = OpenOptions::new().backend(be);
-        Ok(Opener::new(input)?.rekey_blocking(refs, options, &add, &plan.remove)?)
-    })?;
+    let rekeyed = with_unwrap_keys(
+        &plan.unwrap,
+        &plan.key_files,
+        be,
+        !add_kms_names.is_empty(),
+        |refs, kms| {
+            let (input, size) = sealed_reader(&plan.from, &object, None)?;
+            let input = report.count_input(input, size, &plan.from.label());
+            let add_kms: Vec<KmsKeyring> = kms.map_or_else(Vec::new, |k| {
+                add_kms_names
+                    .iter()
+                    .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
+                    .collect()
+            });
+            let add = recipients(&add_local, &add_kms);
+            let options = OpenOptions::new().backend(be);
+            Ok(Opener::new(input)?.rekey_blocking(refs, options, &add, &plan.remove)?)
+        },
+    )?;
     for k in rekeyed.already_wrapped() {
         eprintln!("envstream: note: {k} already wraps the data key; it is kept as it is");
     }
