@@ -74,11 +74,12 @@ pub(crate) struct SizedFile {
     read: u64,
 }
 
-impl Read for SizedFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
+impl SizedFile {
+    /// Counts `n` bytes read into a buffer of `want` bytes; the end of the
+    /// file before its size at open is an error.
+    fn count(&mut self, n: usize, want: usize) -> io::Result<usize> {
         self.read += n as u64;
-        if n == 0 && !buf.is_empty() && self.read < self.at_open {
+        if n == 0 && want > 0 && self.read < self.at_open {
             return Err(io::Error::other(SourceError::Shrank {
                 path: self.path.clone(),
                 at_open: self.at_open,
@@ -86,6 +87,20 @@ impl Read for SizedFile {
             }));
         }
         Ok(n)
+    }
+}
+
+impl Read for SizedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.count(n, buf.len())
+    }
+
+    // The engine fills a batch of chunk slots with one vectored read.
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        let n = self.file.read_vectored(bufs)?;
+        self.count(n, want)
     }
 }
 
@@ -158,10 +173,11 @@ impl Producer {
     }
 }
 
-impl Read for Producer {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.out.read(buf)?;
-        if n > 0 || buf.is_empty() || self.ended {
+impl Producer {
+    /// After a read of `n` bytes into `want`: at the end of its output, the
+    /// command must also have succeeded.
+    fn check(&mut self, n: usize, want: usize) -> io::Result<usize> {
+        if n > 0 || want == 0 || self.ended {
             return Ok(n);
         }
         // End of its output: it must also have succeeded.
@@ -174,6 +190,19 @@ impl Read for Producer {
             command: self.line.clone(),
             status: describe(st),
         }))
+    }
+}
+
+impl Read for Producer {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.out.read(buf)?;
+        self.check(n, buf.len())
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        let n = self.out.read_vectored(bufs)?;
+        self.check(n, want)
     }
 }
 
@@ -251,6 +280,72 @@ impl Read for Plaintext {
             Plaintext::File(f) => f.read(buf),
             Plaintext::Stdin(f) => f.read(buf),
             Plaintext::Producer(p) => p.read(buf),
+        }
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        match self {
+            Plaintext::File(f) => f.read_vectored(bufs),
+            Plaintext::Stdin(f) => f.read_vectored(bufs),
+            Plaintext::Producer(p) => p.read_vectored(bufs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shrunk(vectored: bool) -> io::Error {
+        let dir = std::env::temp_dir().join(format!(
+            "envstream-shrink-{}-{vectored}",
+            std::process::id()
+        ));
+        std::fs::write(&dir, vec![7u8; 100_000]).expect("write");
+        let mut input = Plaintext::file(File::open(&dir).expect("open"), &dir);
+        let mut first = vec![0u8; 1000];
+        input.read_exact(&mut first).expect("the start");
+        // Another writer truncates the file while it is read.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&dir)
+            .expect("open")
+            .set_len(10_000)
+            .expect("truncate");
+        let mut sink = vec![0u8; 65_536];
+        let err = loop {
+            let r = if vectored {
+                let (a, b) = sink.split_at_mut(4096);
+                input.read_vectored(&mut [io::IoSliceMut::new(a), io::IoSliceMut::new(b)])
+            } else {
+                input.read(&mut sink)
+            };
+            match r {
+                Ok(0) => panic!("the short file read as a whole one"),
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        let _ = std::fs::remove_file(&dir);
+        err
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_read_ends_in_an_error_not_a_short_end() {
+        for vectored in [false, true] {
+            let e = shrunk(vectored);
+            let inner = e.get_ref().and_then(|i| i.downcast_ref::<SourceError>());
+            assert!(
+                matches!(
+                    inner,
+                    Some(SourceError::Shrank {
+                        at_open: 100_000,
+                        read: 10_000,
+                        ..
+                    })
+                ),
+                "{e}"
+            );
         }
     }
 }
