@@ -184,3 +184,45 @@ impl S3Access {
         Ok(self.client.get_or_init(|| c).clone())
     }
 }
+
+/// Rekey from S3 to S3: the object `obj`, whose header was `old_len`
+/// bytes, is written to `to` with `header` in front of its body; the body
+/// is copied inside S3, and only the first part (the new header and the
+/// start of the body) crosses the network.
+pub(crate) fn copy_rekeyed(
+    obj: &S3Object,
+    old_len: u64,
+    header: &Header,
+    to: &S3Url,
+    (s3, force): (&S3Access, bool),
+    report: &mut crate::report::Report,
+) -> Result<()> {
+    let options = envstream_s3::UploadOptions {
+        schedule: PartSchedule::Growing,
+        overwrite: force,
+    };
+    let upload = envstream_s3::blocking::Upload::new(s3.client(report)?, to.clone(), options)?;
+    let _registered = upload
+        .abort_handle()
+        .map(crate::signals::AbortOnSignal::new);
+    let new_header = header.to_bytes();
+    let moved = envstream_s3::blocking::rekey_copy(obj, old_len, &new_header, upload)?;
+    let body = obj.size() - old_len;
+    let total = new_header.len() as u64 + body;
+    // The same meaning as a local rekey: the whole sealed input, and the
+    // whole sealed output (the network traffic is in `s3`).
+    report.set_input(obj.size());
+    report.add_output(total);
+    report.stats(BodyLayout::new(header).chunk_count(body));
+    report.clear_progress();
+    eprintln!(
+        "envstream: rekeyed {} to {to}: {total} bytes (a {}-byte header and the {body}-byte body); {} bytes uploaded and {} downloaded (the new header and the first part of the body), {} copied inside S3, {} requests",
+        obj.url(),
+        new_header.len(),
+        moved.bytes_up,
+        moved.bytes_down,
+        moved.bytes_copied,
+        moved.requests
+    );
+    Ok(())
+}

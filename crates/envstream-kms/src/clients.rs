@@ -87,6 +87,13 @@ impl KmsClients {
     /// region, or an endpoint override that is not an absolute `http` or
     /// `https` URL is a [`KeyringErrorKind::Configuration`] error naming
     /// the setting.
+    ///
+    /// Clients loaded this way run their requests on the runtime that
+    /// called `load` (its handle is kept): use them through the async
+    /// keyring methods on that runtime. The blocking sealing and opening
+    /// APIs wait on the calling thread, so on a current-thread runtime's
+    /// own thread they would wait for a task that runtime cannot run;
+    /// blocking callers use [`KmsClients::load_blocking`].
     pub async fn load(settings: &KmsSettings) -> Result<Arc<Self>, KeyringError> {
         Self::configure(settings).await.map(Arc::new)
     }

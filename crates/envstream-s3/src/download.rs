@@ -6,6 +6,7 @@
 use std::io;
 use std::time::Duration;
 
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use envstream::{BodyLayout, Header};
@@ -46,20 +47,12 @@ impl S3Object {
     /// `Content-Range` gives the size and its ETag pins the object for
     /// every later read. (No HeadObject is needed.)
     pub async fn open(s3: &S3Client, url: S3Url) -> Result<S3Object, S3Error> {
-        let name = url.to_string();
+        let whole = url.to_string();
+        let name = whole.as_str();
         let first = s3.settings().first_read.max(1);
-        for attempt in 1..=BODY_ATTEMPTS {
-            let out = s3
-                .call(Op::Get, &name, Duration::ZERO, |c, t| {
-                    c.get_object()
-                        .bucket(url.bucket())
-                        .key(url.key())
-                        .range(format!("bytes=0-{}", first - 1))
-                        .customize()
-                        .config_override(t)
-                        .send()
-                })
-                .await?;
+        let at = (&url, name);
+        with_retries(name, |attempt| async move {
+            let out = send_get(s3, at, (0, first), None).await?;
             let etag = out.e_tag.clone().ok_or_else(|| {
                 S3Error::new(
                     S3ErrorKind::NotS3,
@@ -85,18 +78,17 @@ impl S3Object {
             let want = first.min(size);
             // A server that ignores Range sends the whole object: take
             // the first bytes and drop the rest unread.
-            let taken = take_body(s3, &name, out.body, (0, want), true, attempt).await?;
-            if let Some(bytes) = taken {
-                return Ok(S3Object {
-                    s3: s3.clone(),
-                    url,
-                    size,
-                    etag,
-                    prefix: bytes,
-                });
-            }
-        }
-        Err(no_answer(&name))
+            let taken = take_body(s3, name, out.body, (0, want), true, attempt).await?;
+            Ok(taken.map(|prefix| (size, etag, prefix)))
+        })
+        .await
+        .map(|(size, etag, prefix)| S3Object {
+            s3: s3.clone(),
+            url,
+            size,
+            etag,
+            prefix,
+        })
     }
 
     /// The object's size in bytes.
@@ -200,24 +192,47 @@ pub(crate) async fn get_range(
     to: u64,
 ) -> Result<Bytes, S3Error> {
     let name = url.to_string();
+    let at = (url, name.as_str());
+    with_retries(at.1, |attempt| async move {
+        let out = send_get(s3, at, (from, to), Some(etag)).await?;
+        take_body(s3, at.1, out.body, (from, to), false, attempt).await
+    })
+    .await
+}
+
+/// One GetObject of bytes `[from, to)`, pinned to `etag` when given.
+async fn send_get(
+    s3: &S3Client,
+    (url, name): (&S3Url, &str),
+    (from, to): (u64, u64),
+    etag: Option<&str>,
+) -> Result<GetObjectOutput, S3Error> {
+    s3.call(Op::Get, name, Duration::ZERO, |c, t| {
+        c.get_object()
+            .bucket(url.bucket())
+            .key(url.key())
+            .range(format!("bytes={from}-{}", to - 1))
+            .set_if_match(etag.map(str::to_owned))
+            .customize()
+            .config_override(t)
+            .send()
+    })
+    .await
+}
+
+/// Runs `once(attempt)` until it has an answer whose body came whole
+/// (`Some`), at most [`BODY_ATTEMPTS`] times.
+async fn with_retries<T, F, Fut>(name: &str, mut once: F) -> Result<T, S3Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, S3Error>>,
+{
     for attempt in 1..=BODY_ATTEMPTS {
-        let out = s3
-            .call(Op::Get, &name, Duration::ZERO, |c, t| {
-                c.get_object()
-                    .bucket(url.bucket())
-                    .key(url.key())
-                    .range(format!("bytes={from}-{}", to - 1))
-                    .if_match(etag)
-                    .customize()
-                    .config_override(t)
-                    .send()
-            })
-            .await?;
-        if let Some(bytes) = take_body(s3, &name, out.body, (from, to), false, attempt).await? {
-            return Ok(bytes);
+        if let Some(done) = once(attempt).await? {
+            return Ok(done);
         }
     }
-    Err(no_answer(&name))
+    Err(no_answer(name))
 }
 
 fn no_answer(name: &str) -> S3Error {

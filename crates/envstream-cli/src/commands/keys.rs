@@ -137,6 +137,20 @@ impl Kms {
     }
 }
 
+/// The key files `rekey --add-key-file` names, loaded (each distinct key
+/// once).
+pub(super) fn load_added_keys(paths: &[std::path::PathBuf], be: Backend) -> Result<Vec<LocalKey>> {
+    let mut keys: Vec<LocalKey> = Vec::new();
+    for p in paths {
+        warn_if_shared(p);
+        let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
+        if !keys.iter().any(|k| k.key_id() == key.key_id()) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
 /// The recipients of a seal after the generator: the other KMS keys, then
 /// the key files.
 pub(super) fn recipients<'a>(
