@@ -36,21 +36,19 @@ pub(crate) fn grow_pipe_fd(f: impl std::os::fd::AsFd) {
 
 pub(crate) fn stdout_file() -> Result<File> {
     use std::os::fd::AsFd;
-    let fd = io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .context("cannot use stdout")?;
-    let f = File::from(fd);
-    grow_pipe(&f);
-    Ok(f)
+    own_stdio(io::stdout().as_fd(), "stdout")
 }
 
 pub(crate) fn stdin_file() -> Result<File> {
     use std::os::fd::AsFd;
-    let fd = io::stdin()
-        .as_fd()
+    own_stdio(io::stdin().as_fd(), "stdin")
+}
+
+/// A `File` of our own for a standard stream, its pipe buffer enlarged.
+fn own_stdio(fd: std::os::fd::BorrowedFd<'_>, name: &str) -> Result<File> {
+    let fd = fd
         .try_clone_to_owned()
-        .context("cannot use stdin")?;
+        .with_context(|| format!("cannot use {name}"))?;
     let f = File::from(fd);
     grow_pipe(&f);
     Ok(f)

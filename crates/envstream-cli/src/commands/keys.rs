@@ -46,16 +46,28 @@ pub(super) fn load_keys(
             );
         }
     }
+    load_distinct(paths, be, |p, key| {
+        eprintln!(
+            "envstream: note: key file {} holds a key already given (key id {}); it is used once",
+            p.display(),
+            key.key_id()
+        );
+    })
+}
+
+/// Loads key files (each checked for loose permissions), each distinct
+/// key once; `on_duplicate` hears of a file whose key was already loaded.
+fn load_distinct(
+    paths: &[std::path::PathBuf],
+    be: Backend,
+    on_duplicate: impl Fn(&Path, &LocalKey),
+) -> Result<Vec<LocalKey>> {
     let mut keys: Vec<LocalKey> = Vec::with_capacity(paths.len());
     for p in paths {
         warn_if_shared(p);
         let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
         if keys.iter().any(|k| k.key_id() == key.key_id()) {
-            eprintln!(
-                "envstream: note: key file {} holds a key already given (key id {}); it is used once",
-                p.display(),
-                key.key_id()
-            );
+            on_duplicate(p, &key);
             continue;
         }
         keys.push(key);
@@ -140,15 +152,7 @@ impl Kms {
 /// The key files `rekey --add-key-file` names, loaded (each distinct key
 /// once).
 pub(super) fn load_added_keys(paths: &[std::path::PathBuf], be: Backend) -> Result<Vec<LocalKey>> {
-    let mut keys: Vec<LocalKey> = Vec::new();
-    for p in paths {
-        warn_if_shared(p);
-        let key = LocalKey::load(p, be).with_context(|| format!("key file {}", p.display()))?;
-        if !keys.iter().any(|k| k.key_id() == key.key_id()) {
-            keys.push(key);
-        }
-    }
-    Ok(keys)
+    load_distinct(paths, be, |_, _| {})
 }
 
 /// The recipients of a seal after the generator: the other KMS keys, then
