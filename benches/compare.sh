@@ -33,6 +33,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 
 "$ES" keygen -o k.key 2>/dev/null
+"$ES" keygen --sign -o s.key >/dev/null 2>&1
 
 # The machine: every figure below belongs to this CPU class.
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -51,8 +52,9 @@ echo "# generating $SIZE of input (AES-CTR keystream: incompressible)" >&2
 { openssl enc -aes-256-ctr -pass pass:envstream-bench -nosalt -pbkdf2 < /dev/zero 2>/dev/null || true; } | head -c "$SIZE" > f
 BYTES=$(stat -c %s f)
 "$ES" seal --key-file k.key -o f.envs f
+"$ES" seal --key-file k.key --sign-key s.key -o f.signed.envs f
 age -r "$R" -o f.age f
-cat f f.envs f.age > /dev/null   # warm the page cache
+cat f f.envs f.signed.envs f.age > /dev/null   # warm the page cache
 
 now() { date +%s.%N; }
 declare -A T
@@ -66,6 +68,11 @@ cat_stage()   { cat f | cat | cat > /dev/null; }
 seal_stage()  { cat f | "$ES" seal --key-file k.key | cat > /dev/null; }
 open_stage()  { cat f.envs | "$ES" open --key-file k.key | cat > /dev/null; }
 age_stage()   { cat f | age -r "$R" | cat > /dev/null; }
+# Signed streams (Ed25519 key file; the signer pinned when opening).
+sseal_stage() { cat f | "$ES" seal --key-file k.key --sign-key s.key | cat > /dev/null; }
+sopen_stage() { cat f.signed.envs | "$ES" open --key-file k.key --signer s.key.pub | cat > /dev/null; }
+es_sseal_file(){ "$ES" seal --key-file k.key --sign-key s.key -o /dev/null f; }
+es_sopen_file(){ "$ES" open --key-file k.key --signer s.key.pub -o /dev/null f.signed.envs; }
 es_seal_file(){ "$ES" seal --key-file k.key -o /dev/null f; }
 es_open_file(){ "$ES" open --key-file k.key -o /dev/null f.envs; }
 age_enc_file(){ age -r "$R" -o /dev/null f; }
@@ -81,6 +88,8 @@ for r in $(seq 1 "$ROUNDS"); do
     run cat cat_stage; run seal seal_stage; run open open_stage; run age_pipe age_stage
     run es_seal es_seal_file; run age_enc age_enc_file
     run es_open es_open_file; run age_dec age_dec_file; run openssl openssl_file
+    run sseal sseal_stage; run sopen sopen_stage
+    run es_sseal es_sseal_file; run es_sopen es_sopen_file
     if [ -n "$BASELINE" ]; then
         run b_seal base_seal_stage; run b_open base_open_stage
         run b_es_seal base_seal_file; run b_es_open base_open_file
@@ -101,7 +110,7 @@ echo "## Throughput ($SIZE file in page cache, $ROUNDS rounds, $(nproc) CPUs)"
 echo
 echo "| operation | median GB/s | min..max time (s) |"
 echo "| --- | --- | --- |"
-for k in cat seal open age_pipe es_seal es_open age_enc age_dec openssl; do
+for k in cat seal open age_pipe es_seal es_open age_enc age_dec openssl sseal sopen es_sseal es_sopen; do
     read -r med lo hi <<< "$(echo "${T[$k]}" | stats)"
     printf '| %s | %s | %.2f..%.2f |\n' "$k" "$(gbps "$med")" "$lo" "$hi"
 done
@@ -116,6 +125,11 @@ read -r m lo hi <<< "$(ratio age_pipe cat)"; printf '| age pipe stage / cat stag
 read -r m lo hi <<< "$(ratio es_seal age_enc)"; printf '| seal file->/dev/null vs age -r | %s | %s..%s | >= 4 |\n' "$m" "$lo" "$hi"
 read -r m lo hi <<< "$(ratio es_open age_dec)"; printf '| open file->/dev/null vs age -d | %s | %s..%s | >= 4 |\n' "$m" "$lo" "$hi"
 read -r m lo hi <<< "$(ratio es_seal openssl)"; printf '| seal file->/dev/null vs openssl aes-256-ctr | %s | %s..%s | (reference) |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio sseal cat)";    printf '| signed seal pipe stage / cat stage | %s | %s..%s | >= 0.95 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio sopen cat)";    printf '| signed open pipe stage (signer pinned) / cat stage | %s | %s..%s | >= 0.95 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio es_sseal age_enc)"; printf '| signed seal file->/dev/null vs age -r | %s | %s..%s | >= 2.5 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio es_sopen age_dec)"; printf '| signed open file->/dev/null vs age -d | %s | %s..%s | >= 2.5 |\n' "$m" "$lo" "$hi"
+read -r m lo hi <<< "$(ratio es_sseal es_seal)"; printf '| signed / unsigned seal file->/dev/null | %s | %s..%s | (cost of signing) |\n' "$m" "$lo" "$hi"
 if [ -n "$BASELINE" ]; then
     read -r m lo hi <<< "$(ratio seal b_seal)";       printf '| seal pipe stage: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"
     read -r m lo hi <<< "$(ratio open b_open)";       printf '| open pipe stage: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"

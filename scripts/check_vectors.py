@@ -9,10 +9,14 @@ specification is complete. For every vector in docs/vectors/manifest.json:
   decrypt every chunk (sequentially, section 7.4, and again by random
   access, section 7.5) and compare with the expected plaintext; the file
   must also open with each listed key alone;
-- bad vectors: opening must fail, with the error class the manifest names.
+- signed streams (section 15): the trailer is held back, every chunk's
+  BLAKE3 leaf is hashed, and the body digest and the signature (Ed25519,
+  ECDSA P-256/P-384) are checked, pinned to the vector's signer or not;
+- bad vectors: opening must fail, with the error class the manifest names
+  (pinning the signers the manifest lists).
 
 Usage: python3 scripts/check_vectors.py [--vectors DIR] [-v]
-Needs only the standard library and the `cryptography` package.
+Needs the standard library and the `cryptography` and `blake3` packages.
 Exit status: 0 when every vector passes, 1 otherwise (2 for usage problems).
 """
 
@@ -25,10 +29,14 @@ import os
 import sys
 
 try:
-    from cryptography.exceptions import InvalidTag
+    import blake3
+    from cryptography.exceptions import InvalidSignature, InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 except ImportError:  # pragma: no cover
-    sys.stderr.write("check_vectors.py needs the `cryptography` package (pip install cryptography)\n")
+    sys.stderr.write("check_vectors.py needs the `cryptography` and `blake3` packages "
+                     "(pip install cryptography blake3)\n")
     sys.exit(2)
 
 # ---------------------------------------------------------------------------
@@ -37,6 +45,7 @@ except ImportError:  # pragma: no cover
 MAGIC = b"ENVSTRM\x00"
 VERSION = 1
 SUITE = 0x0001
+SIGNED_SUITE = 0x0002
 PREFIX_LEN = 19
 SALT_LEN = 32
 COMMITMENT_LEN = 32
@@ -67,6 +76,19 @@ MAX_KEY_FILE_LEN = 16384
 # Unicode White_Space characters, trimmed from key file lines (section 11.1).
 WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B))
                + "\u2028\u2029\u202f\u205f\u3000")
+
+# Signed streams (section 15).
+SIGNER_KEY = "envstream:signer"
+RESERVED_PREFIX = "envstream:"
+TRAILER_MAGIC = b"ENVSIG1\x00"
+BODY_DIGEST_LABEL = b"envstream v1 body digest\x00"
+SIGNATURE_LABEL = b"envstream v1 signature\x00"
+# alg: (public key length, signature length S, ECDSA curve and hash or None)
+SIGNER_ALGS = {
+    "ed25519": (32, 64, None),
+    "ecdsa-p256": (65, 64, (ec.SECP256R1, hashes.SHA256)),
+    "ecdsa-p384": (97, 96, (ec.SECP384R1, hashes.SHA384)),
+}
 
 # Error classes and their exit codes (section 12).
 EXIT_CODES = {"io": 1, "usage": 2, "integrity": 3, "key": 4, "key-service": 5}
@@ -131,7 +153,7 @@ def parse_prefix(prefix):
     if prefix[8] != VERSION:
         raise integrity("version", f"unsupported version {prefix[8]}")
     suite = int.from_bytes(prefix[9:11], "big")
-    if suite != SUITE:
+    if suite not in (SUITE, SIGNED_SUITE):
         raise integrity("suite", f"unsupported suite 0x{suite:04x}")
     chunk_size = int.from_bytes(prefix[11:15], "big")
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
@@ -223,7 +245,21 @@ def parse_header(header):
     commitment = c.take(COMMITMENT_LEN, "key commitment")
     if c.pos != header_len - HEADER_TAG_LEN:
         raise integrity("header length match", f"declared {header_len}, parsed {c.pos + HEADER_TAG_LEN}")
+    # Section 15.1: the signer in the context follows the suite.
+    suite = int.from_bytes(header[9:11], "big")
+    value = dict(context).get(SIGNER_KEY)
+    signer = None
+    if suite == SIGNED_SUITE:
+        if value is None:
+            raise integrity("signer", "suite 0x0002 without envstream:signer")
+        signer = parse_signer(value)
+        if signer is None:
+            raise integrity("signer", "envstream:signer is not canonical")
+    elif value is not None:
+        raise integrity("signer", "an unsigned stream names a signer")
     return {
+        "suite": suite,
+        "signer": signer,
         "chunk_size": chunk_size,
         "header_len": header_len,
         "suite_bytes": header[9:11],
@@ -239,6 +275,100 @@ def parse_header(header):
     }
 
 
+def b64_canonical(text):
+    """RFC 4648 section 4 (standard alphabet, padded); None unless canonical."""
+    import base64
+    import binascii
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
+
+
+def parse_signer(value):
+    """A canonical signer value (section 15.1) as (alg, public key, value), or None."""
+    alg, sep, b64 = value.partition(":")
+    if not sep or alg not in SIGNER_ALGS:
+        return None
+    key = b64_canonical(b64)
+    want_len, _, curve = SIGNER_ALGS[alg]
+    if key is None or len(key) != want_len or (curve is not None and key[0] != 0x04):
+        return None
+    return (alg, key, value)
+
+
+def fingerprint(value):
+    return hashlib.sha256(value.encode("utf-8")).digest()[:16].hex()
+
+
+def trailer_len(signer):
+    return 0 if signer is None else len(TRAILER_MAGIC) + 32 + SIGNER_ALGS[signer[0]][1]
+
+
+def verify_signature(signer, message, sig):
+    alg, key, _ = signer
+    _, sig_len, curve = SIGNER_ALGS[alg]
+    if len(sig) != sig_len:
+        return False
+    try:
+        if curve is None:
+            ed25519.Ed25519PublicKey.from_public_bytes(key).verify(sig, message)
+        else:
+            pk = ec.EllipticCurvePublicKey.from_encoded_point(curve[0](), key)
+            half = sig_len // 2
+            der = utils.encode_dss_signature(int.from_bytes(sig[:half], "big"),
+                                             int.from_bytes(sig[half:], "big"))
+            pk.verify(der, message, ec.ECDSA(curve[1]()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def load_signer_file(path):
+    """A public key file: `#` comments, blank lines and one signer value."""
+    with open(path, "rb") as f:
+        text = f.read(MAX_KEY_FILE_LEN + 1).decode("utf-8")
+    lines = [ln.strip() for ln in text.split("\n")]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if len(lines) != 1 or parse_signer(lines[0]) is None:
+        raise Reject("io", "public key file", f"{path}: not one signer value")
+    return lines[0]
+
+
+def check_pinned(h, signers):
+    """Section 15.5 step 2: before anything is unwrapped."""
+    if not signers:
+        return
+    if h["signer"] is None:
+        raise Reject("key", "not signed")
+    if h["signer"][2] not in signers:
+        raise Reject("key", "wrong signer", fingerprint(h["signer"][2]))
+
+
+def check_trailer(h, trailer):
+    """Section 15.5 step 7, first check: the trailer magic. Returns (D, signature)."""
+    t = trailer_len(h["signer"])
+    if len(trailer) != t or trailer[:len(TRAILER_MAGIC)] != TRAILER_MAGIC:
+        raise integrity("signature missing", "no trailer")
+    return trailer[8:40], trailer[40:]
+
+
+def check_signature(h, leaves, trailer_fields, plain_len):
+    """Section 15.5 step 7, after the final chunk: D, then the signature."""
+    d_trailer, sig = trailer_fields
+    d = blake3.blake3(BODY_DIGEST_LABEL + b"".join(leaves)).digest()
+    if d != d_trailer:
+        raise integrity("body digest", "the body does not match the signed digest")
+    n = len(leaves)
+    body_len = plain_len + n * CHUNK_TAG_LEN
+    m = (SIGNATURE_LABEL + blake3.blake3(h["raw"]).digest() + d
+         + n.to_bytes(8, "big") + body_len.to_bytes(8, "big") + plain_len.to_bytes(8, "big"))
+    assert len(m) == 111
+    if not verify_signature(h["signer"], m, sig):
+        raise integrity("signature invalid")
+
+
 def encode_context(pairs):
     """Canonical context encoding (section 5) from (key, value) string pairs."""
     pairs = sorted(((k.encode(), v.encode()) for k, v in pairs), key=lambda kv: kv[0])
@@ -250,7 +380,7 @@ def encode_context(pairs):
 
 def encode_header(h):
     """Serializes a parsed header; section 4.4 says this reproduces the input."""
-    out = MAGIC + bytes([VERSION]) + be16(SUITE) + be32(h["chunk_size"])
+    out = MAGIC + bytes([VERSION]) + be16(h["suite"]) + be32(h["chunk_size"])
     body = h["salt"] + encode_context(h["context"]) + bytes([len(h["wrapped"])])
     for provider, key_id, ct in h["wrapped"]:
         p, i = provider.encode("ascii"), key_id.encode("utf-8")
@@ -385,25 +515,35 @@ def unlock(h, keyrings, required=()):
     return payload
 
 
-def open_sequential(stream, keyrings, required=()):
-    """Reads a stream front to back (sections 4, 7.4, 9). Returns (header, plaintext)."""
+def open_sequential(stream, keyrings, required=(), signers=()):
+    """Reads a stream front to back (sections 4, 7.4, 9, 15.2). Returns (header, plaintext)."""
     prefix = read_full(stream, PREFIX_LEN)
     _, header_len = parse_prefix(prefix)
     rest = read_full(stream, header_len - PREFIX_LEN)
     if len(rest) < header_len - PREFIX_LEN:
         raise integrity("truncated", "the input ends inside the header")
     h = parse_header(prefix + rest)
+    check_pinned(h, signers)
     aead = AESGCM(unlock(h, keyrings, required))
     stride = h["chunk_size"] + CHUNK_TAG_LEN
-    released = []
+    t = trailer_len(h["signer"])  # held back: the input ends T bytes early
+    released, leaves = [], []
     index = 0
+    buf = read_full(stream, stride + t)
     while True:
-        data = read_full(stream, stride)
-        final = len(data) < stride
+        if len(buf) == stride + t:
+            data, final = buf[:stride], False
+            buf = buf[stride:] + read_full(stream, stride)
+        else:
+            fields = None
+            if t:
+                fields = check_trailer(h, buf[-t:] if len(buf) >= t else buf)
+            data, final = buf[:len(buf) - t], True
         if len(data) == 0:
             raise integrity("truncated", "the final chunk is missing")
         if len(data) < CHUNK_TAG_LEN:
             raise integrity("truncated", "the final chunk is shorter than its tag")
+        leaves.append(blake3.blake3(data).digest())
         try:
             plain = aead.decrypt(nonce(index, final), data, b"")
         except InvalidTag:
@@ -411,16 +551,28 @@ def open_sequential(stream, keyrings, required=()):
         released.append(plain)  # released only after its tag verified
         index += 1
         if final:
-            return h, b"".join(released)
+            plaintext = b"".join(released)
+            if t:  # the end is signalled only after the signature verified
+                check_signature(h, leaves, fields, len(plaintext))
+            return h, plaintext
 
 
-def open_random_access(data, keyrings, required=()):
-    """Decrypts a whole file by computing chunk positions from its length (section 7.5)."""
+def open_random_access(data, keyrings, required=(), signers=()):
+    """Decrypts a whole file by computing chunk positions from its length
+    (sections 7.5, 15.2); a signed file's signature is checked too, since
+    every chunk is read."""
     _, header_len = parse_prefix(data[:PREFIX_LEN])
     h = parse_header(data)
+    check_pinned(h, signers)
     aead = AESGCM(unlock(h, keyrings, required))
     stride = h["chunk_size"] + CHUNK_TAG_LEN
-    body = len(data) - header_len
+    t = trailer_len(h["signer"])
+    fields = None
+    if t:
+        if len(data) < header_len + t:
+            raise integrity("signature missing", "the input is shorter than header and trailer")
+        fields = check_trailer(h, data[len(data) - t:])
+    body = len(data) - header_len - t
     q, r = divmod(body, stride)
     if r == 0:
         raise integrity("truncated", "the final chunk is missing")
@@ -431,11 +583,12 @@ def open_random_access(data, keyrings, required=()):
     out = []
     # Verify the final chunk first: it authenticates the length.
     order = [q] + list(range(q))
-    chunks = {}
+    chunks, leaves = {}, {}
     for i in order:
         off = header_len + i * stride
         final = i == q
         enc = data[off:off + (r if final else stride)]
+        leaves[i] = blake3.blake3(enc).digest()
         try:
             chunks[i] = aead.decrypt(nonce(i, final), enc, b"")
         except InvalidTag:
@@ -444,6 +597,8 @@ def open_random_access(data, keyrings, required=()):
         out.append(chunks[i])
     plain = b"".join(out)
     assert len(plain) == q * h["chunk_size"] + r - CHUNK_TAG_LEN
+    if t:
+        check_signature(h, [leaves[i] for i in range(q + 1)], fields, len(plain))
     return h, plain
 
 
@@ -459,16 +614,30 @@ def check_good(vdir, v):
     data = open(os.path.join(vdir, v["file"]), "rb").read()
     expected = open(os.path.join(vdir, v["plaintext"]), "rb").read()
     keys = [LocalKey.load(os.path.join(vdir, k)) for k in v["keys"]]
+    pinned = [load_signer_file(os.path.join(vdir, v["signer"]))] if "signer" in v else []
     h, plain = open_sequential(io.BytesIO(data), keys)
     if plain != expected:
         return False, "plaintext differs"
+    if pinned:
+        if h["signer"] is None or h["signer"][2] != pinned[0]:
+            return False, "the stream does not name the manifest's signer"
+        if fingerprint(pinned[0]) != v.get("signer_fingerprint"):
+            return False, "fingerprint differs from the manifest's"
+        _, p = open_sequential(io.BytesIO(data), keys, signers=pinned)
+        if p != expected:
+            return False, "plaintext differs with the signer pinned"
+    elif h["signer"] is not None:
+        return False, "a signed stream without a signer in the manifest"
     if encode_header(h) != h["raw"]:
         return False, "header is not canonical (re-encoding differs)"
     if h["chunk_size"] != v["chunk_size"]:
         return False, f"chunk size {h['chunk_size']} != manifest {v['chunk_size']}"
-    if dict(h["context"]) != v["context"]:
-        return False, f"context {dict(h['context'])} != manifest {v['context']}"
-    _, plain2 = open_random_access(data, keys)
+    # The manifest lists the caller's context; a signed stream's header adds
+    # the reserved envstream:signer pair (section 15.1), checked above.
+    callers = {k: val for k, val in h["context"] if k != SIGNER_KEY}
+    if callers != v["context"]:
+        return False, f"context {callers} != manifest {v['context']}"
+    _, plain2 = open_random_access(data, keys, signers=pinned)
     if plain2 != expected:
         return False, "random-access plaintext differs"
     # Each listed key on its own also opens it, and a context requirement
@@ -478,16 +647,18 @@ def check_good(vdir, v):
         if p != expected:
             return False, f"plaintext differs when opened with {k.name} alone"
     nchunks = len(expected) // h["chunk_size"] + 1
+    signed = f", signed ({h['signer'][0]}, {fingerprint(h['signer'][2])})" if pinned else ""
     return True, (f"{len(expected)} bytes, {nchunks} chunk(s), header {h['header_len']} bytes, "
-                  f"{len(h['wrapped'])} wrapped key(s)")
+                  f"{len(h['wrapped'])} wrapped key(s){signed}")
 
 
 def check_bad(vdir, v):
     data = open(os.path.join(vdir, v["file"]), "rb").read()
     keys = [LocalKey.load(os.path.join(vdir, k)) for k in v["keys"]]
+    pinned = [load_signer_file(os.path.join(vdir, p)) for p in v.get("signers", [])]
     results = []
-    for how, fn in (("sequential", lambda: open_sequential(io.BytesIO(data), keys)),
-                    ("random-access", lambda: open_random_access(data, keys))):
+    for how, fn in (("sequential", lambda: open_sequential(io.BytesIO(data), keys, signers=pinned)),
+                    ("random-access", lambda: open_random_access(data, keys, signers=pinned))):
         try:
             fn()
         except Reject as e:

@@ -70,10 +70,10 @@ cargo install --quiet --locked --debug --path crates/envstream-cli --root "$INST
 )
 
 step "library tests, pure-Rust backend only (no C toolchain)"
-cargo test -p envstream --locked --no-default-features --features rustcrypto
+cargo test -p envstream --locked --no-default-features --features pure
 
 step "independent Python implementation of docs/FORMAT.md against docs/vectors"
-if ! "$VENV/bin/python" -c 'import cryptography' 2>/dev/null; then
-    pip_install 'cryptography==44.0.2'
+if ! "$VENV/bin/python" -c 'import cryptography, blake3' 2>/dev/null; then
+    pip_install 'cryptography==44.0.2' 'blake3==1.0.4'
 fi
 "$VENV/bin/python" scripts/check_vectors.py --vectors docs/vectors

@@ -179,3 +179,44 @@ pub(crate) fn note_leftovers(dest: &Path) {
         }
     }
 }
+
+/// A private scratch file for `open --verify-first`: created (mode 0600,
+/// never an existing file) in the system's temporary directory and unlinked
+/// at once, so that nothing is left behind whatever ends the run.
+pub(crate) fn spool_file() -> Result<File> {
+    let dir = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut attempt = 0u32;
+    loop {
+        let path = dir.join(format!(
+            ".envstream-spool.{}.{nanos}.{attempt}",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(file) => {
+                std::fs::remove_file(&path).with_context(|| {
+                    format!("cannot unlink the scratch file {}", path.display())
+                })?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot create a scratch file in {} for --verify-first; set TMPDIR to a directory with room for the plaintext",
+                        dir.display()
+                    )
+                })
+            }
+        }
+    }
+}

@@ -12,8 +12,8 @@ pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
     (0, "ok"),
     (1, "I/O or other error: unreadable input or key file, missing S3 object, S3 object replaced during a restore, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe, a producer command (seal -- CMD) that failed, an input file that shrank while it was sealed"),
     (2, "usage or setup error: bad flags or values, no key given, more than 16 wrapping keys, a rekey that changes nothing, output (file or S3 object) exists without --force, malformed s3:// location, terminal refused, report path clashes with another file, missing AWS region, credentials or profile, a region or endpoint URL that is not valid, an endpoint that answers but is not KMS or S3"),
-    (3, "integrity failure: not an envstream file (an empty S3 object too), unsupported version or suite, malformed header, tampered chunk, truncation, trailing data, commitment or header-tag mismatch"),
-    (4, "key or access failure: no supplied key unwraps the data key, KMS refused (access denied, disabled key, wrong context), context mismatch, S3 access denied or missing bucket"),
+    (3, "integrity failure: not an envstream file (an empty S3 object too), unsupported version or suite, malformed header, tampered chunk, truncation, trailing data, commitment or header-tag mismatch, a signed stream whose signature is missing, cut or invalid or whose body does not match what was signed"),
+    (4, "key or access failure: no supplied key unwraps the data key, KMS refused (access denied, disabled key, wrong context), context mismatch, S3 access denied or missing bucket, `--signer` given and the stream unsigned or signed by another key"),
     (5, "key service or S3 unavailable: connection refused or timed out, no answer within the timeouts (about 30 s; 2 minutes per attempt for an S3 completion or server-side copy), HTTP 5xx, or throttling that outlasts the retries"),
 ];
 
@@ -56,6 +56,11 @@ pub(crate) enum Command {
         /// Where to write the key file; `-` writes it to stdout.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
+        /// Write an Ed25519 signing key (for `seal --sign-key`) instead, and
+        /// its public key to FILE.pub (for `--signer`); prints the
+        /// fingerprint.
+        #[arg(long)]
+        sign: bool,
     },
     /// Encrypt INPUT (default stdin) to OUT (default stdout).
     Seal(SealArgs),
@@ -166,6 +171,11 @@ pub(crate) struct UnwrapArgs {
         requires = "discovery"
     )]
     pub(crate) discovery_partition: String,
+    /// Require a signature by this writer (repeatable: any of them): a
+    /// public key file (`keygen --sign` writes PATH.pub) or a KMS signing
+    /// key ARN. An unsigned stream, or one signed by another key, fails.
+    #[arg(long = "signer", value_name = "PUB", value_parser = crate::values::sign_key)]
+    pub(crate) signers: Vec<crate::values::SignKey>,
     #[command(flatten)]
     pub(crate) aws: AwsArgs,
 }
@@ -354,6 +364,10 @@ pub(crate) struct SealArgs {
     /// Encryption context entry K=V (repeatable). Stored in clear, authenticated.
     #[arg(long = "context", value_name = "K=V", value_parser = crate::values::context_pair)]
     pub(crate) context: Vec<(String, String)>,
+    /// Sign the stream: a signing key file (`keygen --sign`), or a KMS
+    /// ECC_NIST_P256/P384 signing key by ARN or alias (one Sign call).
+    #[arg(long = "sign-key", value_name = "KEY", value_parser = crate::values::sign_key)]
+    pub(crate) sign_key: Option<crate::values::SignKey>,
     /// Plaintext bytes per chunk: 4K to 16M (suffixes K, KiB, M, MiB). Default 64K.
     #[arg(long = "chunk-size", value_name = "SIZE", value_parser = crate::values::chunk_size)]
     pub(crate) chunk_size: Option<u32>,
@@ -392,6 +406,12 @@ pub(crate) struct OpenArgs {
     /// `..END` allowed). On a seekable input only the chunks in the range are read.
     #[arg(long, value_name = "START..END", value_parser = crate::values::range)]
     pub(crate) range: Option<crate::values::ByteRange>,
+    /// To stdout, write nothing until the whole stream, and a signed
+    /// stream's signature, has verified: the plaintext is spooled first to
+    /// an unlinked file (mode 0600) in $TMPDIR, which needs that much free
+    /// space. (`-o FILE` always works this way.)
+    #[arg(long, conflicts_with = "range")]
+    pub(crate) verify_first: bool,
     #[command(flatten)]
     pub(crate) out: PlainOutputArgs,
     #[command(flatten)]
@@ -436,6 +456,10 @@ pub(crate) struct RekeyArgs {
     /// Remove the wrapped key with this key id or PROVIDER/KEYID (repeatable).
     #[arg(long = "remove-key", value_name = "KEYID")]
     pub(crate) remove_keys: Vec<String>,
+    /// The signing key of a signed stream (its signature covers the header,
+    /// so a rekey signs again; the signer cannot change).
+    #[arg(long = "sign-key", value_name = "KEY", value_parser = crate::values::sign_key)]
+    pub(crate) sign_key: Option<crate::values::SignKey>,
     #[command(flatten)]
     pub(crate) s3: S3WriteArgs,
     #[command(flatten)]

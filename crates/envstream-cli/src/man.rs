@@ -113,6 +113,16 @@ const OUTPUT_RULES: &[&str] = &[
      uniform parts. Upload memory is max(--s3-buffer, one part); a restore holds --s3-concurrency x 8 MiB. \
      Restores pin the object with If-Match on its ETag. With AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL) set, \
      requests are path-style. docs/S3.md lists the IAM actions.",
+    "Signed streams (docs/FORMAT.md section 15): seal --sign-key KEY signs with a keygen --sign key file (Ed25519) \
+     or a KMS ECC_NIST_P256/ECC_NIST_P384 key (one GetPublicKey and one Sign per stream). open, verify and rekey \
+     --signer PUB (a .pub file or a KMS key ARN, repeatable) require a valid signature by one of them: unsigned or \
+     another signer is exit 4, a missing, cut or invalid signature or a changed body exit 3, each saying the output \
+     is NOT from the expected writer. Without --signer a signed stream is still verified against the key it names \
+     (\"signer not pinned\"). With -o nothing appears unless the signature verified; to stdout verified chunks \
+     flow and a bad signature is a non-zero exit (use set -o pipefail), and open --verify-first writes nothing to \
+     stdout before the whole stream and its signature verified (it spools the plaintext to an unlinked 0600 file \
+     in $TMPDIR). A --range is authenticated by the AEAD only. rekey of a signed stream needs --sign-key with the \
+     same key (exit 2 otherwise) and never drops a signature.",
 ];
 
 const EXAMPLES: &[(&str, &str)] = &[
@@ -135,6 +145,11 @@ const EXAMPLES: &[(&str, &str)] = &[
         "envstream rekey --key-file backup.key --add-kms-key alias/new --remove-key local/KEYID -o b2.envs b.envs",
     ),
     ("Show the header (no key needed):", "envstream inspect --json b.envs"),
+    (
+        "Sign backups and restore only what the backup host signed:",
+        "envstream keygen --sign -o host.sign; tar c dir | envstream seal --kms-key alias/backup --sign-key host.sign \
+         -o b.envs; set -o pipefail; envstream open --kms-key ARN --signer host.sign.pub --verify-first b.envs | tar x",
+    ),
     (
         "Back up straight to S3, and restore from it with parallel ranged GETs:",
         "tar c dir | envstream seal --kms-key alias/backup -o s3://backups/b.envs; \

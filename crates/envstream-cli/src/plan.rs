@@ -166,6 +166,8 @@ pub(crate) struct SealPlan {
     pub(crate) chunk_size: u32,
     pub(crate) expected_size: Option<u64>,
     pub(crate) threads: usize,
+    /// Who signs the stream, if anyone.
+    pub(crate) sign_key: Option<crate::values::SignKey>,
 }
 
 pub(crate) struct OpenPlan {
@@ -180,6 +182,8 @@ pub(crate) struct OpenPlan {
     pub(crate) options: OpenOptions,
     pub(crate) range: Option<ByteRange>,
     pub(crate) threads: usize,
+    /// `open --verify-first`: to stdout, nothing before the end verified.
+    pub(crate) verify_first: bool,
 }
 
 pub(crate) struct RekeyPlan {
@@ -192,6 +196,8 @@ pub(crate) struct RekeyPlan {
     pub(crate) add_kms: Vec<String>,
     pub(crate) remove: Vec<String>,
     pub(crate) s3: S3Access,
+    /// The signing key that signs a signed stream's new header.
+    pub(crate) sign_key: Option<crate::values::SignKey>,
 }
 
 pub(crate) struct InspectPlan {
@@ -202,7 +208,7 @@ pub(crate) struct InspectPlan {
 
 /// What to run.
 pub(crate) enum Plan {
-    Keygen(PathBuf),
+    Keygen { output: PathBuf, sign: bool },
     Seal(SealPlan),
     Open(OpenPlan),
     Verify(OpenPlan),
@@ -238,9 +244,15 @@ impl Plan {
     /// once before the report is set up.
     pub(crate) fn new(cmd: Command, protected: &[Protected]) -> Result<Plan> {
         Ok(match cmd {
-            Command::Keygen { output } => {
+            Command::Keygen { output, sign } => {
                 crate::s3::local_only(&output, "key files are written locally")?;
-                Plan::Keygen(output)
+                if sign && output.as_os_str() == "-" {
+                    return Err(UsageError(
+                        "keygen --sign needs a file path: the public key is written beside it as PATH.pub".into(),
+                    )
+                    .into());
+                }
+                Plan::Keygen { output, sign }
             }
             Command::Seal(a) => {
                 let from = if a.producer.is_empty() {
@@ -285,6 +297,7 @@ impl Plan {
                     to,
                     force: a.out.force,
                     key_files: KeyFiles::local(&a.keys)?,
+                    sign_key: a.sign_key.clone(),
                     kms: a.kms_keys,
                     aws: a.aws,
                     s3,
@@ -316,6 +329,7 @@ impl Plan {
                     to: Some(to),
                     force: a.out.force,
                     range: a.range,
+                    verify_first: a.verify_first,
                     ..plan
                 })
             }
@@ -366,6 +380,7 @@ impl Plan {
                     add_files: a.add_key_files,
                     add_kms: a.add_kms_keys,
                     remove: a.remove_keys,
+                    sign_key: a.sign_key,
                 })
             }
             Command::Inspect {
@@ -424,6 +439,7 @@ fn open_plan(
         options: open_options(context, be),
         range: None,
         threads: usize::from(threads),
+        verify_first: false,
     })
 }
 
@@ -435,26 +451,42 @@ pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
     let keys = |v: &mut Vec<Protected>, k: &KeyArgs| {
         v.extend(KeyFiles::of(k).paths.into_iter().map(Protected::KeyFile));
     };
+    // Signers' public key files are never written either.
+    let signers = |v: &mut Vec<Protected>, u: &UnwrapArgs| {
+        v.extend(u.signers.iter().filter_map(|s| match s {
+            crate::values::SignKey::File(p) => Some(Protected::KeyFile(p.clone())),
+            crate::values::SignKey::Kms(_) => None,
+        }));
+    };
     match cmd {
         Command::Seal(a) => {
             v.push(Protected::input(&a.input));
             v.push(Protected::output(&a.out.output));
             keys(&mut v, &a.keys);
+            if let Some(crate::values::SignKey::File(p)) = &a.sign_key {
+                v.push(Protected::KeyFile(p.clone()));
+            }
         }
         Command::Open(a) => {
             v.push(Protected::input(&a.input));
             v.push(Protected::output(&a.out.output));
             keys(&mut v, &a.unwrap.keys);
+            signers(&mut v, &a.unwrap);
         }
         Command::Verify(a) => {
             v.push(Protected::input(&a.input));
             v.push(Protected::Stdout);
             keys(&mut v, &a.unwrap.keys);
+            signers(&mut v, &a.unwrap);
         }
         Command::Rekey(a) => {
             v.push(Protected::input(&Some(a.input.clone())));
             v.push(Protected::output(&a.out.output));
             keys(&mut v, &a.unwrap.keys);
+            signers(&mut v, &a.unwrap);
+            if let Some(crate::values::SignKey::File(p)) = &a.sign_key {
+                v.push(Protected::KeyFile(p.clone()));
+            }
             v.extend(a.add_key_files.iter().cloned().map(Protected::KeyFile));
         }
         _ => {}

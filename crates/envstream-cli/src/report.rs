@@ -53,6 +53,9 @@ struct Fields {
     s3: Option<Arc<envstream_s3::blocking::S3Client>>,
     leftover: Option<serde_json::Value>,
     producer: Option<crate::source::SharedStatus>,
+    /// A signed stream's signer, and what became of its signature.
+    signer: Option<serde_json::Value>,
+    signature: Option<&'static str>,
 }
 
 /// How a run ended.
@@ -99,6 +102,8 @@ impl Fields {
             "backend": self.backend,
             "s3": s3,
             "producer": producer,
+            "signer": self.signer,
+            "signature": self.signature,
             "duration_ms": self.started.elapsed().as_millis() as u64,
             "outcome": {
                 "ok": outcome.exit_code == 0,
@@ -203,6 +208,8 @@ impl Report {
             s3: None,
             leftover: None,
             producer: None,
+            signer: None,
+            signature: None,
         }));
         Ok(Report {
             fields,
@@ -329,6 +336,19 @@ impl Report {
         f.chunk_size = Some(h.chunk_size());
         f.context = Some(context_json(h));
         f.key_ids = key_ids;
+        f.signer = h.signer().map(|s| {
+            serde_json::json!({
+                "algorithm": s.algorithm().name(),
+                "fingerprint": s.fingerprint(),
+            })
+        });
+    }
+
+    /// What became of a signed stream's signature: `written`,
+    /// `verified`, or `not checked` (a range: the AEAD alone); a failure
+    /// sets it in [`Report::finish`].
+    pub(crate) fn signature(&mut self, what: &'static str) {
+        lock(&self.fields).signature = Some(what);
     }
 
     /// Counts output bytes written outside the counting writer.
@@ -373,6 +393,9 @@ impl Report {
     ) -> Result<()> {
         self.clear_progress();
         let mut f = lock(&self.fields);
+        if let Some(what) = err.and_then(signature_failure) {
+            f.signature = Some(what);
+        }
         if let Some(l) = err.and_then(crate::error::leftover_upload) {
             f.leftover = Some(serde_json::json!({
                 "bucket": l.bucket,
@@ -386,6 +409,21 @@ impl Report {
             error: message,
             signal: None,
         })
+    }
+}
+
+/// What a failure says of the writer's signature, for the report's
+/// `signature` field: `missing`, `body mismatch`, `invalid`, `not signed`
+/// or `wrong signer`; `None` for any other failure.
+fn signature_failure(err: &anyhow::Error) -> Option<&'static str> {
+    use envstream::{Error, IntegrityError, KeyError};
+    match crate::error::find::<Error>(err)? {
+        Error::Integrity(IntegrityError::SignatureMissing) => Some("missing"),
+        Error::Integrity(IntegrityError::BodyDigestMismatch) => Some("body mismatch"),
+        Error::Integrity(IntegrityError::SignatureInvalid) => Some("invalid"),
+        Error::Key(KeyError::NotSigned) => Some("not signed"),
+        Error::Key(KeyError::WrongSigner { .. }) => Some("wrong signer"),
+        _ => None,
     }
 }
 

@@ -185,13 +185,14 @@ impl S3Access {
     }
 }
 
-/// Rekey from S3 to S3: the object `obj`, whose header was `old_len`
-/// bytes, is written to `to` with `header` in front of its body; the body
-/// is copied inside S3, and only the first part (the new header and the
-/// start of the body) crosses the network.
+/// Rekey from S3 to S3: the object `obj` is written to `to` as `rewrite`
+/// says (the new `header` and, for a signed stream, the new trailer
+/// around its body); the body is copied inside S3, and only the first part
+/// (the new header and the start of the body) and the trailer cross the
+/// network.
 pub(crate) fn copy_rekeyed(
     obj: &S3Object,
-    old_len: u64,
+    rewrite: envstream_s3::Rewrite<'_>,
     header: &Header,
     to: &S3Url,
     (s3, force): (&S3Access, bool),
@@ -205,10 +206,10 @@ pub(crate) fn copy_rekeyed(
     let _registered = upload
         .abort_handle()
         .map(crate::signals::AbortOnSignal::new);
-    let new_header = header.to_bytes();
-    let moved = envstream_s3::blocking::rekey_copy(obj, old_len, &new_header, upload)?;
-    let body = obj.size() - old_len;
-    let total = new_header.len() as u64 + body;
+    let moved = envstream_s3::blocking::rekey_copy(obj, rewrite, upload)?;
+    let body = obj.size() - rewrite.old_header_len - rewrite.old_trailer_len;
+    let (head, tail) = (rewrite.header.len() as u64, rewrite.trailer.len() as u64);
+    let total = head + body + tail;
     // The same meaning as a local rekey: the whole sealed input, and the
     // whole sealed output (the network traffic is in `s3`).
     report.set_input(obj.size());
@@ -216,9 +217,9 @@ pub(crate) fn copy_rekeyed(
     report.stats(BodyLayout::new(header).chunk_count(body));
     report.clear_progress();
     eprintln!(
-        "envstream: rekeyed {} to {to}: {total} bytes (a {}-byte header and the {body}-byte body); {} bytes uploaded and {} downloaded (the new header and the first part of the body), {} copied inside S3, {} requests",
+        "envstream: rekeyed {} to {to}: {total} bytes (a {head}-byte header, the {body}-byte body{}); {} bytes uploaded and {} downloaded (the new header and the first part of the body), {} copied inside S3, {} requests",
         obj.url(),
-        new_header.len(),
+        if tail > 0 { format!(" and a {tail}-byte trailer, signed again") } else { String::new() },
         moved.bytes_up,
         moved.bytes_down,
         moved.bytes_copied,

@@ -169,3 +169,22 @@ mod tests {
         assert!(context_pair("ab").is_err());
     }
 }
+
+/// A signing key: a local key file, or a KMS key by ARN or alias.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SignKey {
+    File(std::path::PathBuf),
+    Kms(String),
+}
+
+/// `--sign-key`: `arn:…` and `alias/…` name KMS keys, anything else a file.
+pub(crate) fn sign_key(s: &str) -> Result<SignKey, String> {
+    if s.is_empty() {
+        return Err("a signing key file or a KMS key ARN or alias is required".into());
+    }
+    if s.starts_with("arn:") || s.starts_with("alias/") {
+        Ok(SignKey::Kms(s.to_owned()))
+    } else {
+        Ok(SignKey::File(s.into()))
+    }
+}

@@ -428,17 +428,16 @@ fn vectors_through_the_cli() {
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
             .expect("json");
+    let path = |p: &serde_json::Value| dir.join(p.as_str().expect("path")).display().to_string();
     for v in m["good"].as_array().expect("good") {
         for k in v["keys"].as_array().expect("keys") {
-            let o = run(
-                f.path(),
-                &[
-                    "open",
-                    "--key-file",
-                    &dir.join(k.as_str().expect("k")).to_string_lossy(),
-                    &dir.join(v["file"].as_str().expect("f")).to_string_lossy(),
-                ],
-            );
+            let mut args = vec!["open".to_owned(), "--key-file".to_owned(), path(k)];
+            if v["signer"].is_string() {
+                args.extend(["--signer".to_owned(), path(&v["signer"])]);
+            }
+            args.push(path(&v["file"]));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let o = run(f.path(), &args);
             assert_eq!(code(&o), 0, "{}: {}", v["name"], stderr(&o));
             assert_eq!(
                 o.stdout,
@@ -455,18 +454,19 @@ fn vectors_through_the_cli() {
         let _ = std::fs::remove_file(&key);
         std::fs::copy(dir.join(v["keys"][0].as_str().expect("k")), &key).expect("copy key");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let file = dir.join(v["file"].as_str().expect("f"));
-        let o = run(
-            f.path(),
-            &[
-                "open",
-                "--key-file",
-                &key.to_string_lossy(),
-                "-o",
-                "out",
-                &file.to_string_lossy(),
-            ],
-        );
+        let mut args = vec![
+            "open".to_owned(),
+            "--key-file".to_owned(),
+            key.display().to_string(),
+            "-o".to_owned(),
+            "out".to_owned(),
+        ];
+        for s in v["signers"].as_array().into_iter().flatten() {
+            args.extend(["--signer".to_owned(), path(s)]);
+        }
+        args.push(path(&v["file"]));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(f.path(), &args);
         assert_eq!(
             i64::from(code(&o)),
             v["exit_code"].as_i64().expect("exit"),

@@ -86,12 +86,35 @@ fn key_file_secret(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A signing key file's 32-byte Ed25519 seed.
+fn signing_key_secret(text: &str) -> Vec<u8> {
+    let hex = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ENVSTREAM-SIGNING-KEY-V1-"))
+        .expect("a key line");
+    (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A KMS signing key in moto.
+fn create_sign_key() -> String {
+    let v = support::setup::kms_call(
+        "CreateKey",
+        serde_json::json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}),
+    );
+    v["KeyMetadata"]["Arn"].as_str().expect("arn").to_owned()
+}
+
 struct Lab {
     dir: tempfile::TempDir,
     proxy: Proxy,
     bucket: String,
     arn: String,
     arn2: String,
+    /// A KMS signing key (ECC_NIST_P256) that signed `s.envs`.
+    signarn: String,
     /// Secrets known before any case runs: both key files, the data key of
     /// `c.envs` and its stream keys.
     known: Vec<Vec<u8>>,
@@ -105,6 +128,7 @@ impl Lab {
             bucket: bucket("leaks"),
             arn: create_key(),
             arn2: create_key(),
+            signarn: create_sign_key(),
             known: Vec::new(),
         };
         for k in ["k.key", "k2.key"] {
@@ -152,6 +176,23 @@ impl Lab {
             ));
         }
         known.extend(data_keys);
+        // A local signing key's secret must not leak either.
+        assert_eq!(code(&lab.run(&["keygen", "--sign", "-o", "w.key"])), 0);
+        known.push(signing_key_secret(
+            &std::fs::read_to_string(lab.p("w.key")).expect("key file"),
+        ));
+        // A stream signed by the KMS key (and by nobody else).
+        let o = lab.run(&[
+            "seal",
+            "--kms-key",
+            &lab.arn,
+            "--sign-key",
+            &lab.signarn,
+            "-o",
+            "s.envs",
+            "p",
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
         Lab { known, ..lab }
     }
 
@@ -297,7 +338,35 @@ struct Case {
     s3_ops: &'static [&'static str],
 }
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 13] = [
+    Case {
+        name: "seal signed by a KMS key",
+        args: &[
+            "seal",
+            "--kms-key",
+            "{arn}",
+            "--sign-key",
+            "{signarn}",
+            "-o",
+            "{out}",
+            "p",
+        ],
+        kms_ops: &["GetPublicKey", "Sign"],
+        s3_ops: &[],
+    },
+    Case {
+        name: "verify a signed file, the KMS signer pinned",
+        args: &[
+            "verify",
+            "--kms-key",
+            "{arn}",
+            "--signer",
+            "{signarn}",
+            "s.envs",
+        ],
+        kms_ops: &["GetPublicKey", "Decrypt"],
+        s3_ops: &[],
+    },
     Case {
         name: "seal to a file, two KMS keys",
         args: &[
@@ -471,6 +540,7 @@ fn run_case(lab: &Lab, case: &Case, op: &'static str, bad: Bad, n: usize) {
         .iter()
         .map(|a| {
             a.replace("{out}", &out)
+                .replace("{signarn}", &lab.signarn)
                 .replace("{arn2}", &lab.arn2)
                 .replace("{arn}", &lab.arn)
                 .replace("{bucket}", &lab.bucket)
@@ -681,8 +751,9 @@ fn endpoint_typos_exit_2_naming_the_setting_for_every_command() {
         }
     }
     assert!(!lab.p("t").exists());
-    // Only the two seals of the setup reached the proxy (whose port the
-    // typos name): no typo sent a request.
-    assert_eq!(lab.proxy.total(), 2, "no request was sent");
+    // Only the setup's requests reached the proxy (whose port the typos
+    // name): two GenerateDataKey for the two seals, and GetPublicKey,
+    // GenerateDataKey and Sign for the signed one. No typo sent a request.
+    assert_eq!(lab.proxy.total(), 5, "no request was sent");
     assert_eq!(runs, commands.len() * typos.len() * 3);
 }

@@ -160,6 +160,34 @@ impl KmsClients {
         })
     }
 
+    /// Sends one KMS request for `key` (built by `make` from the client of
+    /// the key's region) on the clients' runtime, and maps its failure to a
+    /// one-line keyring error naming `op`, the key and the endpoint.
+    pub(crate) async fn call<T, E, F>(
+        &self,
+        op: &str,
+        key: &str,
+        make: impl FnOnce(aws_sdk_kms::Client) -> F,
+    ) -> Result<T, KeyringError>
+    where
+        F: std::future::Future<
+                Output = Result<
+                    T,
+                    aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+                >,
+            > + Send
+            + 'static,
+        T: Send + 'static,
+        E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let region = crate::arn::parse_arn(key).map(|a| a.region);
+        let client = self.client(region, key)?;
+        let endpoint = self.endpoint(region);
+        self.run(make(client))
+            .await?
+            .map_err(|e| crate::errors::kms_error(op, key, &endpoint, &e))
+    }
+
     /// The endpoint a call in `region` goes to, for messages: the
     /// configured override, or the public KMS endpoint of the region.
     pub(crate) fn endpoint(&self, region: Option<&str>) -> String {

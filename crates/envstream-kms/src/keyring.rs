@@ -17,7 +17,6 @@ use zeroize::Zeroize;
 
 use crate::arn::parse_arn;
 use crate::clients::KmsClients;
-use crate::errors::kms_error;
 
 /// The provider id of AWS KMS wrapped keys.
 pub const KMS_PROVIDER: &str = "aws-kms";
@@ -161,9 +160,7 @@ impl KmsCore {
         }
     }
 
-    /// Sends one KMS request for `key` (built by `make` from the client of
-    /// the key's region) on the clients' runtime, and maps its failure to a
-    /// one-line keyring error naming `op`, the key and the endpoint.
+    /// One KMS request for `key` (see [`KmsClients::call`]).
     async fn call<T, E, F>(
         &self,
         op: &str,
@@ -175,13 +172,7 @@ impl KmsCore {
         T: Send + 'static,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let region = parse_arn(key).map(|a| a.region);
-        let client = self.clients.client(region, key)?;
-        let endpoint = self.clients.endpoint(region);
-        self.clients
-            .run(make(client))
-            .await?
-            .map_err(|e| kms_error(op, key, &endpoint, &e))
+        self.clients.call(op, key, make).await
     }
 
     fn seal_key(&self) -> Result<&str, KeyringError> {

@@ -24,7 +24,9 @@ mod arn;
 mod clients;
 mod errors;
 mod keyring;
+mod signer;
 
 pub use arn::{is_account_id, parse_arn, KmsArn};
 pub use clients::{KmsClients, KmsSettings};
 pub use keyring::{DiscoveryFilter, KmsIdentity, KmsKeyring, KMS_PROVIDER};
+pub use signer::KmsSigner;

@@ -292,6 +292,16 @@ impl S3Object {
         self.inner.size()
     }
 
+    /// [`crate::S3Object::read_range`]: bytes `[from, to)`, pinned to the
+    /// ETag.
+    pub fn read_range(&self, from: u64, to: u64) -> Result<Vec<u8>, S3Error> {
+        let obj = self.inner.clone();
+        let bytes = self
+            .s3
+            .run(async move { obj.read_range(from, to).await })??;
+        Ok(bytes.to_vec())
+    }
+
     /// The ETag every read is pinned to.
     pub fn etag(&self) -> &str {
         self.inner.etag()
@@ -355,15 +365,26 @@ impl Seek for RangeReader {
 /// [`crate::rekey_copy`], waited for.
 pub fn rekey_copy(
     source: &S3Object,
-    old_header_len: u64,
-    new_header: &[u8],
+    new: crate::Rewrite<'_>,
     mut dest: Upload,
 ) -> Result<TransferStats, S3Error> {
     let up = dest
         .inner
         .take()
         .ok_or_else(|| S3Error::new(S3ErrorKind::Other, "an earlier S3 request task failed"))?;
-    let (obj, header) = (source.inner.clone(), new_header.to_vec());
-    dest.s3
-        .run(async move { crate::rekey_copy(&obj, old_header_len, &header, up).await })?
+    let (obj, header, trailer) = (
+        source.inner.clone(),
+        new.header.to_vec(),
+        new.trailer.to_vec(),
+    );
+    let (old_header_len, old_trailer_len) = (new.old_header_len, new.old_trailer_len);
+    dest.s3.run(async move {
+        let new = crate::Rewrite {
+            old_header_len,
+            old_trailer_len,
+            header: &header,
+            trailer: &trailer,
+        };
+        crate::rekey_copy(&obj, new, up).await
+    })?
 }

@@ -1,6 +1,7 @@
-//! Rekeying in place on S3: a new object made of a new header and the old
-//! object's body, copied server-side. Only the first part (the new header
-//! and the start of the body, 8 MiB in all) crosses the network.
+//! Rekeying in place on S3: a new object made of a new header, the old
+//! object's body, copied server-side, and (for a signed stream) a new
+//! trailer. Only the first part (the new header and the start of the
+//! body, 8 MiB in all) and the trailer cross the network.
 
 use std::time::Duration;
 
@@ -14,22 +15,37 @@ use crate::schedule::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use crate::upload::{PartDone, Upload};
 use crate::url::S3Url;
 
-/// Writes `new_header` followed by the body of `source` (its bytes from
-/// `old_header_len` on) through `dest`. The first part is the new header
-/// plus the start of the body; the rest of the body is copied inside S3
-/// with UploadPartCopy, so only the first part crosses the network (down,
-/// then up). Bodies shorter than two first parts are simply downloaded and
-/// uploaded. Atomic like any [`Upload`]: the object appears only when the
-/// upload completes, and a failure aborts it. Returns the requests and
-/// bytes moved, as counted by the client.
+/// What a rekey changes around a stored body: the old header's and
+/// trailer's lengths, and the new header and trailer (`docs/FORMAT.md`
+/// sections 4 and 15; an unsigned stream has no trailer).
+#[derive(Clone, Copy, Debug)]
+pub struct Rewrite<'a> {
+    /// Bytes of the source's header.
+    pub old_header_len: u64,
+    /// Bytes of the source's trailer (0 for an unsigned stream).
+    pub old_trailer_len: u64,
+    /// The new header.
+    pub header: &'a [u8],
+    /// The new trailer (empty for an unsigned stream).
+    pub trailer: &'a [u8],
+}
+
+/// Writes `new.header`, the body of `source` (the bytes between its old
+/// header and old trailer) and `new.trailer` through `dest`. The first
+/// part is the new header plus the start of the body; the rest of the
+/// body is copied inside S3 with UploadPartCopy, so only the first part
+/// and the trailer cross the network (the first part down, then up; the
+/// trailer up, as the last part). Bodies shorter than two first parts are
+/// simply downloaded and uploaded. Atomic like any [`Upload`]: the object
+/// appears only when the upload completes, and a failure aborts it.
+/// Returns the requests and bytes moved, as counted by the client.
 ///
 /// The first part of `dest`'s schedule must hold the header plus 5 MiB
 /// (every part but the last must be at least 5 MiB); the growing schedule
 /// (8 MiB) does.
 pub async fn rekey_copy(
     source: &S3Object,
-    old_header_len: u64,
-    new_header: &[u8],
+    new: Rewrite<'_>,
     mut dest: Upload,
 ) -> Result<TransferStats, S3Error> {
     if dest.url() == source.url() {
@@ -43,11 +59,18 @@ pub async fn rekey_copy(
     }
     let s3 = dest.client().clone();
     let before = s3.stats();
-    let size = source.size();
+    let old_header_len = new.old_header_len;
+    let new_header = new.header;
+    let Some(size) = source.size().checked_sub(new.old_trailer_len) else {
+        return Err(S3Error::new(
+            S3ErrorKind::BadObject,
+            format!("{} is shorter than its trailer", source.url()),
+        ));
+    };
     if old_header_len > size {
         return Err(S3Error::new(
             S3ErrorKind::BadObject,
-            format!("{} ends inside its header", source.url()),
+            format!("{} ends inside its header or trailer", source.url()),
         ));
     }
     let body = size - old_header_len;
@@ -80,6 +103,9 @@ pub async fn rekey_copy(
             dest.append_copy(source, old_header_len + first, size)
                 .await?;
         }
+        // After copied parts, the trailer is a last part of its own, which
+        // may be small; append_copy left no copied part under 5 MiB.
+        dest.write_all(new.trailer).await.map_err(as_s3)?;
         Ok::<(), S3Error>(())
     }
     .await;
@@ -116,16 +142,22 @@ impl Upload {
             self.send_part()?;
         }
         std::future::poll_fn(|cx| self.poll_open(cx)).await?;
-        let left = u64::from(MAX_PARTS.saturating_sub(self.next_part - 1)).max(1);
+        // One part number is kept for a part written after the copy.
+        let left = u64::from(MAX_PARTS.saturating_sub(self.next_part)).max(1);
         let size = self
             .client()
             .settings()
             .copy_part_size
             .max((to - from).div_ceil(left))
-            .clamp(MIN_PART_SIZE, MAX_PART_SIZE);
+            .clamp(MIN_PART_SIZE, MAX_PART_SIZE - MIN_PART_SIZE);
         let mut at = from;
         while at < to {
-            let end = (at + size).min(to);
+            // A remainder under 5 MiB joins the part before it, so that
+            // a part written after the copy (a trailer) may follow.
+            let end = match (at + size).min(to) {
+                end if to - end < MIN_PART_SIZE => to,
+                end => end,
+            };
             self.wait_for_slot(concurrency).await?;
             let part = self.take_part_number(|| "the copy needs more than 10,000 parts".into())?;
             let id = self.open_id()?;

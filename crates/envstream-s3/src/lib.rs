@@ -42,7 +42,7 @@ mod upload;
 mod url;
 
 pub use client::{Addressing, S3Client, S3Settings, TransferStats, FIRST_READ};
-pub use copy::rekey_copy;
+pub use copy::{rekey_copy, Rewrite};
 pub use download::S3Object;
 pub use error::{LeftoverUpload, S3Error, S3ErrorKind};
 pub use reader::AsyncRangeReader;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use envstream::{Backend, BodyLayout, Keyring, LocalKey, OpenOptions, Opener, SealOptions, Sealer};
 use envstream_s3::blocking::{rekey_copy, S3Client, S3Object, Upload};
-use envstream_s3::{PartSchedule, S3ErrorKind, S3Settings, S3Url, UploadOptions};
+use envstream_s3::{PartSchedule, Rewrite, S3ErrorKind, S3Settings, S3Url, UploadOptions};
 
 fn moto() -> String {
     std::env::var("ENVSTREAM_TEST_KMS_ENDPOINT").expect(
@@ -251,8 +251,14 @@ fn rekey_copies_the_body_inside_s3() {
         },
     )
     .expect("upload");
-    let stats =
-        rekey_copy(&obj, header.len() as u64, &rekeyed.header().to_bytes(), up).expect("copy");
+    let new_header = rekeyed.header().to_bytes();
+    let rewrite = Rewrite {
+        old_header_len: header.len() as u64,
+        old_trailer_len: 0,
+        header: &new_header,
+        trailer: &[],
+    };
+    let stats = rekey_copy(&obj, rewrite, up).expect("copy");
     // The copied range: 23 MiB of body less the first part, in 5 MiB parts.
     assert!(s3.stats().requests > 5);
     let body = obj.size() - header.len() as u64;

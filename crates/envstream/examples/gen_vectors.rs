@@ -6,8 +6,12 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
-use envstream::{Backend, EncryptionContext, Keyring, LocalKey, SealOptions, Sealer};
+use envstream::{
+    public_file_text, Backend, EncryptionContext, Keyring, KeyringFuture, LocalKey,
+    LocalSigningKey, SealOptions, Sealer, SignatureAlgorithm, Signer, SignerKey,
+};
 
 const CHUNK: usize = 4096;
 
@@ -33,13 +37,76 @@ fn plaintext(len: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 31 + 7) % 251) as u8).collect()
 }
 
+/// An ECDSA signer for the vectors only (the library signs ECDSA through
+/// KMS): RFC 6979 deterministic signatures, so the files are reproducible.
+enum Ecdsa {
+    P256(p256::ecdsa::SigningKey, SignerKey),
+    P384(p384::ecdsa::SigningKey, SignerKey),
+}
+
+impl Ecdsa {
+    fn p256(scalar: u8) -> Ecdsa {
+        let k = p256::ecdsa::SigningKey::from_slice(&[scalar; 32]).expect("scalar");
+        let point = k.verifying_key().to_encoded_point(false);
+        let key = SignerKey::new(SignatureAlgorithm::EcdsaP256, point.as_bytes().to_vec())
+            .expect("P-256 point");
+        Ecdsa::P256(k, key)
+    }
+
+    fn p384(scalar: u8) -> Ecdsa {
+        let k = p384::ecdsa::SigningKey::from_slice(&[scalar; 48]).expect("scalar");
+        let point = k.verifying_key().to_encoded_point(false);
+        let key = SignerKey::new(SignatureAlgorithm::EcdsaP384, point.as_bytes().to_vec())
+            .expect("P-384 point");
+        Ecdsa::P384(k, key)
+    }
+}
+
+impl Signer for Ecdsa {
+    fn signer_key(&self) -> &SignerKey {
+        match self {
+            Ecdsa::P256(_, key) | Ecdsa::P384(_, key) => key,
+        }
+    }
+
+    fn sign<'a>(&'a self, message: &'a [u8]) -> KeyringFuture<'a, Vec<u8>> {
+        use p256::ecdsa::signature::Signer as _;
+        // SHA-256 for P-256 and SHA-384 for P-384, as KMS's ECDSA_SHA_256
+        // and ECDSA_SHA_384 (FORMAT.md section 15.4); r || s.
+        let sig = match self {
+            Ecdsa::P256(k, _) => {
+                let s: p256::ecdsa::Signature = k.sign(message);
+                s.to_bytes().to_vec()
+            }
+            Ecdsa::P384(k, _) => {
+                let s: p384::ecdsa::Signature = k.sign(message);
+                s.to_bytes().to_vec()
+            }
+        };
+        Box::pin(async move { Ok(sig) })
+    }
+}
+
 fn seal(keys: &[&LocalKey], ctx: &[(&str, &str)], seed: u8, plain: &[u8]) -> Vec<u8> {
+    seal_signed(keys, ctx, seed, plain, None)
+}
+
+fn seal_signed(
+    keys: &[&LocalKey],
+    ctx: &[(&str, &str)],
+    seed: u8,
+    plain: &[u8],
+    signer: Option<Arc<dyn Signer>>,
+) -> Vec<u8> {
     let krs: Vec<&dyn Keyring> = keys.iter().map(|k| *k as &dyn Keyring).collect();
-    let opts = SealOptions::new()
+    let mut opts = SealOptions::new()
         .chunk_size(CHUNK as u32)
         .expect("valid chunk size")
         .context(EncryptionContext::from_pairs(ctx.iter().copied()).expect("valid context"))
         .insecure_deterministic([seed; 32]);
+    if let Some(s) = signer {
+        opts = opts.signer(s);
+    }
     let mut w = Sealer::prepare_blocking(&krs, opts)
         .expect("seal")
         .seal_to(Vec::new())
@@ -185,10 +252,10 @@ fn main() {
     ));
     bad.push((
         "unsupported_suite",
-        set(9, &[0, 2]),
+        set(9, &[0, 3]),
         "integrity",
         3,
-        "suite id 0x0002",
+        "suite id 0x0003",
     ));
     bad.push((
         "chunk_size_too_small",
@@ -412,6 +479,222 @@ fn main() {
         "intact file, opened with key2 only",
     ));
 
+    // Signed streams (FORMAT.md section 15). Ed25519 signing keys are key
+    // files like `keygen --sign` writes; the ECDSA keys (KMS's curves) are
+    // fixed test scalars, only their public keys are published.
+    let signer1 = LocalSigningKey::from_seed(&key_secret(3), b);
+    let signer2 = LocalSigningKey::from_seed(&key_secret(4), b);
+    for (name, k) in [("signer1", &signer1), ("signer2", &signer2)] {
+        std::fs::write(
+            dir.join(format!("keys/{name}.key")),
+            k.key_file_text().as_bytes(),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join(format!("keys/{name}.key.pub")),
+            k.public_file_text(),
+        )
+        .expect("write");
+    }
+    let signer1: Arc<dyn Signer> = Arc::new(signer1);
+    let p256: Arc<dyn Signer> = Arc::new(Ecdsa::p256(0x11));
+    let p384: Arc<dyn Signer> = Arc::new(Ecdsa::p384(0x22));
+    for (name, k) in [("signer_p256", &p256), ("signer_p384", &p384)] {
+        std::fs::write(
+            dir.join(format!("keys/{name}.pub")),
+            public_file_text(k.signer_key()),
+        )
+        .expect("write");
+    }
+    type SignedSpec<'a> = (
+        &'static str,
+        usize,
+        Vec<&'static str>,
+        Vec<(&'static str, &'static str)>,
+        (&'a Arc<dyn Signer>, &'static str),
+        &'static str,
+    );
+    let signed: Vec<SignedSpec> = vec![
+        (
+            "signed_ed25519",
+            3 * CHUNK + 100,
+            vec!["key1"],
+            vec![("purpose", "backup")],
+            (&signer1, "keys/signer1.key.pub"),
+            "signed (Ed25519): three full chunks, a 100-byte final chunk and the trailer",
+        ),
+        (
+            "signed_empty",
+            0,
+            vec!["key1"],
+            vec![],
+            (&signer1, "keys/signer1.key.pub"),
+            "signed (Ed25519) empty plaintext: one empty final chunk and the trailer",
+        ),
+        (
+            "signed_p256",
+            5000,
+            vec!["key1", "key2"],
+            vec![("env", "prod")],
+            (&p256, "keys/signer_p256.pub"),
+            "signed (ECDSA P-256, SHA-256): two keys, a context",
+        ),
+        (
+            "signed_p384",
+            CHUNK,
+            vec!["key1"],
+            vec![],
+            (&p384, "keys/signer_p384.pub"),
+            "signed (ECDSA P-384, SHA-384): one full chunk and an empty final chunk",
+        ),
+    ];
+    let mut signed_main = Vec::new();
+    for (i, (name, len, keys, ctx, (signer, public), desc)) in signed.iter().enumerate() {
+        let seed = 0x50 + i as u8;
+        let plain = plaintext(*len);
+        let ks: Vec<&LocalKey> = keys
+            .iter()
+            .map(|k| if *k == "key1" { &k1 } else { &k2 })
+            .collect();
+        let sealed = seal_signed(&ks, ctx, seed, &plain, Some(Arc::clone(signer)));
+        std::fs::write(dir.join(format!("good/{name}.envs")), &sealed).expect("write");
+        std::fs::write(dir.join(format!("good/{name}.plain")), &plain).expect("write");
+        if *name == "signed_ed25519" {
+            signed_main = sealed.clone();
+            // The same keys, seed and signer give the same header; a holder
+            // of the data key can encrypt another body under it, but cannot
+            // sign it.
+            let mut other = plaintext(*len);
+            other[5] ^= 0xFF;
+            let forged = seal_signed(&ks, ctx, seed, &other, Some(Arc::clone(signer)));
+            let hl = envstream::Header::parse(&sealed).expect("parses").1;
+            assert_eq!(forged[..hl], sealed[..hl], "same header");
+            let t = SignatureAlgorithm::Ed25519.trailer_len();
+            let mut v = forged[..forged.len() - t].to_vec();
+            v.extend_from_slice(&sealed[sealed.len() - t..]);
+            bad.push((
+                "body_swapped",
+                v,
+                "integrity",
+                3,
+                "a data-key holder's body (chunk 0 re-encrypted with a changed byte) under the signed header and the original trailer",
+            ));
+        }
+        let ctx_json: serde_json::Map<String, serde_json::Value> = ctx
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        good_json.push(serde_json::json!({
+            "name": name,
+            "description": desc,
+            "file": format!("good/{name}.envs"),
+            "plaintext": format!("good/{name}.plain"),
+            "keys": keys.iter().map(|k| format!("keys/{k}.key")).collect::<Vec<_>>(),
+            "context": ctx_json,
+            "chunk_size": CHUNK,
+            "seed": hex(&[seed; 32]),
+            "signer": public,
+            "signer_fingerprint": signer.signer_key().fingerprint(),
+        }));
+    }
+    let sm = signed_main;
+    let t = SignatureAlgorithm::Ed25519.trailer_len();
+    let (sh, shl) = envstream::Header::parse(&sm).expect("parses");
+    let sflip = |off: usize| {
+        let mut v = sm.clone();
+        v[off] ^= 0x01;
+        v
+    };
+    bad.push((
+        "signature_stripped",
+        sm[..sm.len() - t].to_vec(),
+        "integrity",
+        3,
+        "signed_ed25519 without its trailer",
+    ));
+    bad.push((
+        "trailer_truncated",
+        sm[..sm.len() - 10].to_vec(),
+        "integrity",
+        3,
+        "signed_ed25519 with the last 10 bytes of its trailer cut",
+    ));
+    bad.push((
+        "signature_flip",
+        sflip(sm.len() - 1),
+        "integrity",
+        3,
+        "one bit of signed_ed25519's signature flipped",
+    ));
+    bad.push((
+        "digest_flip",
+        sflip(sm.len() - t + 8),
+        "integrity",
+        3,
+        "one bit of the body digest in signed_ed25519's trailer flipped",
+    ));
+    let mut v = sm.clone();
+    v.push(0);
+    bad.push((
+        "trailing_after_trailer",
+        v,
+        "integrity",
+        3,
+        "one byte after signed_ed25519's trailer",
+    ));
+    let mut v = sm[..sm.len() - t].to_vec();
+    v[9..11].copy_from_slice(&1u16.to_be_bytes());
+    bad.push((
+        "suite_downgrade",
+        v,
+        "integrity",
+        3,
+        "signed_ed25519 relabelled suite 0x0001, trailer stripped (the signer stays in the context)",
+    ));
+    // The downgrade that also drops the signer from the context: the header
+    // no longer matches its tag (and KMS would refuse the changed context).
+    let old_ctx = sh.context().encode();
+    let user: Vec<(String, String)> = sh
+        .context()
+        .iter()
+        .filter(|(k, _)| !k.starts_with("envstream:"))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let new_ctx = EncryptionContext::from_pairs(user).expect("ctx").encode();
+    let ctx_off = 19 + 32;
+    assert_eq!(
+        sm[ctx_off..ctx_off + old_ctx.len()],
+        old_ctx[..],
+        "context offset"
+    );
+    let mut v = sm[..ctx_off].to_vec();
+    v[9..11].copy_from_slice(&1u16.to_be_bytes());
+    let new_len = (shl - old_ctx.len() + new_ctx.len()) as u32;
+    v[15..19].copy_from_slice(&new_len.to_be_bytes());
+    v.extend_from_slice(&new_ctx);
+    v.extend_from_slice(&sm[ctx_off + old_ctx.len()..sm.len() - t]);
+    bad.push((
+        "suite_downgrade_context",
+        v,
+        "integrity",
+        3,
+        "signed_ed25519 relabelled suite 0x0001 with the signer removed from the context and the trailer stripped",
+    ));
+    bad.push((
+        "wrong_signer",
+        sm.clone(),
+        "key",
+        4,
+        "intact signed_ed25519, opened requiring signer2",
+    ));
+    bad.push((
+        "not_signed",
+        multi.clone(),
+        "key",
+        4,
+        "intact unsigned multi_chunk_context, opened requiring signer1",
+    ));
+
     let mut bad_json = Vec::new();
     for (name, bytes, class, exit, desc) in &bad {
         std::fs::write(dir.join(format!("bad/{name}.envs")), bytes).expect("write");
@@ -420,19 +703,29 @@ fn main() {
         } else {
             "keys/key1.key"
         };
-        bad_json.push(serde_json::json!({
+        let mut entry = serde_json::json!({
             "name": name,
             "description": desc,
             "file": format!("bad/{name}.envs"),
             "keys": [key],
             "error_class": class,
             "exit_code": exit,
-        }));
+        });
+        // The signers a reader pins (`--signer`), where the vector needs one.
+        let signers = match *name {
+            "wrong_signer" => vec!["keys/signer2.key.pub"],
+            "not_signed" => vec!["keys/signer1.key.pub"],
+            _ => vec![],
+        };
+        if !signers.is_empty() {
+            entry["signers"] = serde_json::json!(signers);
+        }
+        bad_json.push(entry);
     }
     let manifest = serde_json::json!({
         "manifest": "envstream test vectors",
         "format_version": 1,
-        "notes": "Plaintext byte i of each good vector is (i*31+7) mod 251. `seed` is the insecure deterministic randomness seed used to generate the file; it is only needed to re-create the file byte for byte.",
+        "notes": "Plaintext byte i of each good vector is (i*31+7) mod 251. `seed` is the insecure deterministic randomness seed used to generate the file; it is only needed to re-create the file byte for byte. `signer` (good vectors) is the public key file of a signed stream's writer, and `signers` (bad vectors) the public key files a reader pins (FORMAT.md section 15). The ECDSA vectors were signed with RFC 6979 deterministic nonces; KMS's signatures are random, and any valid signature is accepted.",
         "good": good_json,
         "bad": bad_json,
     });

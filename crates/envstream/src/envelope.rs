@@ -6,11 +6,15 @@
 
 use crate::crypto::{Aead, Backend, ChunkOpener, DataKey, RandomSource, StreamKeys};
 use crate::error::{Error, IntegrityError, KeyError, KeyringError, KeyringErrorKind, UsageError};
+use std::sync::Arc;
+
 use crate::format::{
-    check_chunk_size, BodyLayout, EncryptionContext, Header, WrappedKey, DEFAULT_CHUNK_SIZE,
-    SALT_LEN,
+    check_chunk_size, signed_message, BodyLayout, EncryptionContext, Header, SignedBody, SignerKey,
+    Trailer, WrappedKey, DEFAULT_CHUNK_SIZE, SALT_LEN, SIGNER_CONTEXT_KEY,
 };
-use crate::keyring::{block_on, DataKeyGenerator, Identity, Recipient, UnwrapRequest, WrapRequest};
+use crate::keyring::{
+    block_on, DataKeyGenerator, Identity, Recipient, Signer, UnwrapRequest, WrapRequest,
+};
 
 /// Parameters for sealing.
 pub struct SealOptions {
@@ -18,6 +22,7 @@ pub struct SealOptions {
     context: EncryptionContext,
     backend: Backend,
     seed: Option<[u8; 32]>,
+    signer: Option<Arc<dyn Signer>>,
 }
 
 impl Default for SealOptions {
@@ -27,6 +32,7 @@ impl Default for SealOptions {
             context: EncryptionContext::new(),
             backend: Backend::default(),
             seed: None,
+            signer: None,
         }
     }
 }
@@ -56,6 +62,14 @@ impl SealOptions {
         self
     }
 
+    /// Signs the stream (suite 0x0002, FORMAT.md section 15): the context
+    /// names `signer`'s public key, and after the final chunk the writer
+    /// asks it once for a signature over the header and the body digest.
+    pub fn signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
     /// **Insecure; for test vectors only.** Derives every random value (data
     /// key, salt, wrapping nonces) from `seed`, so output is reproducible.
     #[doc(hidden)]
@@ -71,6 +85,7 @@ pub struct Sealer {
     header: Header,
     keys: StreamKeys,
     backend: Backend,
+    signer: Option<Arc<dyn Signer>>,
 }
 
 impl Sealer {
@@ -107,8 +122,17 @@ impl Sealer {
             Some(seed) => RandomSource::deterministic(options.backend, seed),
             None => RandomSource::system(options.backend),
         };
+        // A signed stream names its signer in the context, so that every
+        // wrapping (and KMS) binds it.
+        let mut context = options.context.clone();
+        if let Some(s) = &options.signer {
+            context.insert_reserved(
+                SIGNER_CONTEXT_KEY.to_owned(),
+                s.signer_key().value().to_owned(),
+            )?;
+        }
         let request = WrapRequest {
-            context: &options.context,
+            context: &context,
             random: &random,
         };
         let mut wrapped = Vec::with_capacity(recipients.len() + 1);
@@ -133,14 +157,36 @@ impl Sealer {
         }
         let mut salt = [0u8; SALT_LEN];
         random.fill(&mut salt)?;
-        let mut header = Header::new(options.chunk_size, salt, options.context.clone(), wrapped)?;
+        let mut header = Header::new(options.chunk_size, salt, context, wrapped)?;
         let keys = StreamKeys::derive(options.backend, &data_key, &header);
         keys.finalize(options.backend, &mut header);
         Ok(Sealer {
             header,
             keys,
             backend: options.backend,
+            signer: options.signer,
         })
+    }
+
+    /// Whether the stream is signed (a trailer follows the body).
+    pub(crate) fn is_signed(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// The signer and the header, for a writer that signs later on its
+    /// own (the async writer).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn signing_parts(&self) -> Option<(Arc<dyn Signer>, Header)> {
+        self.signer.clone().map(|s| (s, self.header.clone()))
+    }
+
+    /// The trailer of the finished body: asks the signer once to sign the
+    /// header and `body`, and checks the answer before it is written.
+    pub(crate) async fn trailer(&self, body: &SignedBody) -> Result<Vec<u8>, Error> {
+        match &self.signer {
+            Some(s) => sign_trailer(s.as_ref(), &self.header, body).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Blocking form of [`Sealer::prepare`].
@@ -171,17 +217,71 @@ impl Sealer {
     }
 }
 
+/// Signs `header` and `body` with `signer` and returns the trailer bytes.
+/// The signature is checked against the signer's public key before it is
+/// used: a signer that answers with something else (a KMS key that is not
+/// the one the stream names) fails here, not in every later open.
+pub(crate) async fn sign_trailer(
+    signer: &dyn Signer,
+    header: &Header,
+    body: &SignedBody,
+) -> Result<Vec<u8>, Error> {
+    let key = signer.signer_key();
+    if header.signer() != Some(key) {
+        return Err(Error::Usage(UsageError::InvalidOptions(format!(
+            "the stream names another signer than {}",
+            signer.description()
+        ))));
+    }
+    let message = signed_message(&header.digest(), body);
+    let signature = signer
+        .sign(&message)
+        .await
+        .map_err(|e| Error::Key(KeyError::Keyring(e)))?;
+    if !key.verify(&message, &signature) {
+        return Err(Error::Key(KeyError::Keyring(KeyringError::new(
+            KeyringErrorKind::Other,
+            format!(
+                "{} returned a signature that does not verify with its public key",
+                signer.description()
+            ),
+        ))));
+    }
+    Ok(Trailer {
+        digest: body.digest,
+        signature,
+    }
+    .to_bytes())
+}
+
 /// Parameters for opening.
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     required: Vec<(String, String)>,
     backend: Backend,
+    signers: Vec<SignerKey>,
 }
 
 impl OpenOptions {
     /// Default options: no context requirements, default backend.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Pins a signer: the stream must be signed by one of the pinned
+    /// signers ([`KeyError::NotSigned`] or [`KeyError::WrongSigner`]
+    /// otherwise, before anything is unwrapped), and its signature must
+    /// verify before the end of the stream is signalled. Without pinned
+    /// signers, a signed stream is still verified against the signer it
+    /// names, which proves only that its writer held that key.
+    pub fn require_signer(mut self, signer: SignerKey) -> Self {
+        self.signers.push(signer);
+        self
+    }
+
+    /// The pinned signers.
+    pub fn signers(&self) -> &[SignerKey] {
+        &self.signers
     }
 
     /// Requires the header's context to hold `key` with exactly `value`.
@@ -222,6 +322,17 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
                 expected: v.clone(),
                 found: found.map(str::to_owned),
             }));
+        }
+    }
+    if !options.signers.is_empty() {
+        match header.signer() {
+            None => return Err(Error::Key(KeyError::NotSigned)),
+            Some(s) if !options.signers.contains(s) => {
+                return Err(Error::Key(KeyError::WrongSigner {
+                    found: format!("{} key {}", s.algorithm().name(), s.fingerprint()),
+                }))
+            }
+            Some(_) => {}
         }
     }
     if keyrings.is_empty() {
@@ -315,7 +426,8 @@ pub(crate) async fn unlock_body<I: Identity + ?Sized>(
     options: &OpenOptions,
 ) -> Result<(ChunkOpener, String), Error> {
     let (_data_key, keys, opened_with) = authenticate(header, keyrings, options).await?;
-    let core = ChunkOpener::new(options.backend.aead(&keys.payload), BodyLayout::new(header));
+    let core = ChunkOpener::new(options.backend.aead(&keys.payload), BodyLayout::new(header))
+        .with_signature(header);
     Ok((core, opened_with))
 }
 

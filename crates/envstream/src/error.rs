@@ -123,6 +123,13 @@ pub enum IntegrityError {
     HeaderAuthentication,
     /// A wrapped key addressed to a supplied key failed authentication.
     WrappedKeyCorrupt(Vec<KeyringError>),
+    /// A signed stream's trailer is missing or cut short (stripped).
+    SignatureMissing,
+    /// The body is not the one the writer signed: its digest differs
+    /// from the trailer's (rewritten by a holder of the data key).
+    BodyDigestMismatch,
+    /// The writer's signature does not verify.
+    SignatureInvalid,
 }
 
 /// No supplied key opens the stream, or a key provider failed (key class;
@@ -152,6 +159,13 @@ pub enum KeyError {
     KeyServiceUnavailable(Vec<KeyringError>),
     /// A keyring failed while wrapping (seal side).
     Keyring(KeyringError),
+    /// Signers were required but the stream is not signed.
+    NotSigned,
+    /// Signers were required but the stream names another signer.
+    WrongSigner {
+        /// The fingerprint of the signer the stream names.
+        found: String,
+    },
 }
 
 /// A caller mistake: bad parameters, no key (usage class).
@@ -313,6 +327,15 @@ impl fmt::Display for IntegrityError {
                 f.write_str("header authentication failed: the header was tampered with or is corrupt")
             }
             IntegrityError::WrappedKeyCorrupt(errs) => write!(f, "wrapped key failed authentication: {}", join(errs)),
+            IntegrityError::SignatureMissing => f.write_str(
+                "the stream's signature is missing or cut short (its trailer was stripped or truncated); the output is NOT from the expected writer",
+            ),
+            IntegrityError::BodyDigestMismatch => f.write_str(
+                "the body is not the one the writer signed (rewritten by someone holding the data key, or corrupt); the output is NOT from the expected writer",
+            ),
+            IntegrityError::SignatureInvalid => f.write_str(
+                "the writer's signature does not verify (forged or corrupt); the output is NOT from the expected writer",
+            ),
         }
     }
 }
@@ -329,6 +352,13 @@ impl fmt::Display for KeyError {
                 "encryption context mismatch: the file has no {key:?} entry but {key}={expected} was required"
             ),
             KeyError::Keyring(e) => write!(f, "{e}"),
+            KeyError::NotSigned => f.write_str(
+                "the stream is not signed, but a signed stream was required; it is NOT from the expected writer",
+            ),
+            KeyError::WrongSigner { found } => write!(
+                f,
+                "the stream is signed by {found}, which is not a required signer; it is NOT from the expected writer"
+            ),
             KeyError::KeyDenied(errs) => write!(f, "key access denied: {}", join(errs)),
             KeyError::KeyServiceUnavailable(errs) => {
                 write!(f, "key service unavailable: {}", join(errs))

@@ -56,7 +56,9 @@ pub use error::{
     Error, ErrorClass, FormatError, IntegrityError, KeyError, KeyringError, KeyringErrorKind,
     LocalError, StateError, UsageError,
 };
-pub use format::{BodyLayout, EncryptionContext, Header, Suite, WrappedKey};
+pub use format::{
+    BodyLayout, EncryptionContext, Header, SignatureAlgorithm, SignerKey, Suite, WrappedKey,
+};
 pub use io::{default_threads, OpenReader, Opener, Rekeyed, SealWriter, StreamStats, MAX_THREADS};
 #[cfg(feature = "tokio")]
 pub use io::{AsyncOpenReader, AsyncOpener, AsyncSealWriter};
@@ -64,3 +66,4 @@ pub use keyring::{
     block_on, DataKeyGenerator, Identity, Keyring, KeyringFuture, LocalKey, Recipient,
     UnwrapRequest, WrapRequest, LOCAL_PROVIDER,
 };
+pub use keyring::{public_file_text, LocalSigningKey, Signer};

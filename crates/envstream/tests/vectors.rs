@@ -3,10 +3,14 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use envstream::format::Trailer;
 use envstream::{
-    Backend, EncryptionContext, ErrorClass, Keyring, LocalKey, OpenOptions, Opener, SealOptions,
+    Backend, EncryptionContext, ErrorClass, Keyring, KeyringFuture, LocalKey, OpenOptions, Opener,
+    SealOptions, Signer, SignerKey,
 };
 
 fn dir() -> PathBuf {
@@ -27,6 +31,52 @@ fn keys_of(v: &serde_json::Value, b: Backend) -> Vec<LocalKey> {
         .collect()
 }
 
+/// The public keys a vector names: `signer` (good) or `signers` (bad).
+fn signers_of(v: &serde_json::Value) -> Vec<SignerKey> {
+    let paths: Vec<&str> = match (&v["signer"], &v["signers"]) {
+        (serde_json::Value::String(p), _) => vec![p.as_str()],
+        (_, serde_json::Value::Array(a)) => a.iter().map(|p| p.as_str().expect("path")).collect(),
+        _ => vec![],
+    };
+    paths
+        .iter()
+        .map(|p| SignerKey::load_public_file(&dir().join(p)).expect("public key file"))
+        .collect()
+}
+
+/// Opens with `keys`, pinning `signers`; whether the signature verified.
+fn open_pinned(
+    keys: &[&dyn Keyring],
+    signers: &[SignerKey],
+    b: Backend,
+    file: &[u8],
+) -> Result<(Vec<u8>, bool), envstream::Error> {
+    let options = signers.iter().fold(OpenOptions::new().backend(b), |o, s| {
+        o.require_signer(s.clone())
+    });
+    let mut reader = Opener::new(file)?.unlock_blocking(keys, options)?;
+    let mut out = Vec::new();
+    reader
+        .read_to_end(&mut out)
+        .map_err(envstream::Error::from)?;
+    Ok((out, reader.signature_verified()))
+}
+
+/// Replays a vector's signature: re-sealing must arrive at the very message
+/// it signs, or `sign_trailer` refuses the signature (ECDSA vectors cannot
+/// be re-signed byte for byte by another implementation).
+struct Replay(SignerKey, Vec<u8>);
+
+impl Signer for Replay {
+    fn signer_key(&self) -> &SignerKey {
+        &self.0
+    }
+
+    fn sign<'a>(&'a self, _message: &'a [u8]) -> KeyringFuture<'a, Vec<u8>> {
+        Box::pin(async move { Ok(self.1.clone()) })
+    }
+}
+
 fn hex32(s: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (i, o) in out.iter_mut().enumerate() {
@@ -44,12 +94,22 @@ fn good_vectors_open_with_each_key() {
         let file = std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read");
         let plain =
             std::fs::read(dir().join(v["plaintext"].as_str().expect("plain"))).expect("read");
+        let signers = signers_of(v);
         for &b in Backend::available() {
             for k in keys_of(v, b) {
-                let got =
-                    common::open(&[&k], &file).unwrap_or_else(|e| panic!("{}: {e}", v["name"]));
+                let (got, verified) = open_pinned(&[&k], &signers, b, &file)
+                    .unwrap_or_else(|e| panic!("{}: {e}", v["name"]));
                 assert_eq!(got, plain, "{}", v["name"]);
+                assert_eq!(verified, !signers.is_empty(), "{}", v["name"]);
             }
+        }
+        if let Some(s) = signers.first() {
+            assert_eq!(
+                v["signer_fingerprint"].as_str(),
+                Some(s.fingerprint().as_str()),
+                "{}",
+                v["name"]
+            );
         }
     }
 }
@@ -72,12 +132,20 @@ fn good_vectors_are_reproduced_byte_for_byte() {
         for &b in Backend::available() {
             let keys = keys_of(v, b);
             let refs: Vec<&dyn Keyring> = keys.iter().map(|k| k as &dyn Keyring).collect();
-            let opts = SealOptions::new()
+            let mut opts = SealOptions::new()
                 .chunk_size(v["chunk_size"].as_u64().expect("cs") as u32)
                 .expect("cs")
                 .context(ctx.clone())
                 .backend(b)
                 .insecure_deterministic(hex32(v["seed"].as_str().expect("seed")));
+            if let Some(s) = signers_of(v).pop() {
+                let t = Trailer::parse(
+                    &file[file.len() - s.algorithm().trailer_len()..],
+                    s.algorithm(),
+                )
+                .expect("trailer");
+                opts = opts.signer(Arc::new(Replay(s, t.signature)));
+            }
             let sealed = common::seal_with(&refs, opts, &plain, &[777]);
             assert!(sealed == file, "{} with {}: regenerate with `cargo run -p envstream --example gen_vectors` and update docs/FORMAT.md", v["name"], b.name());
         }
@@ -94,6 +162,12 @@ fn bad_vectors_are_rejected_with_their_class() {
         "trailing_byte",
         "truncated_mid_chunk",
         "swapped_chunks",
+        "signature_stripped",
+        "suite_downgrade",
+        "suite_downgrade_context",
+        "wrong_signer",
+        "body_swapped",
+        "trailer_truncated",
     ] {
         assert!(
             bad.iter().any(|v| v["name"] == required),
@@ -104,7 +178,7 @@ fn bad_vectors_are_rejected_with_their_class() {
         let file = std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read");
         let keys = keys_of(v, Backend::default());
         let refs: Vec<&dyn Keyring> = keys.iter().map(|k| k as &dyn Keyring).collect();
-        let err = common::open(&refs, &file)
+        let err = open_pinned(&refs, &signers_of(v), Backend::default(), &file)
             .err()
             .unwrap_or_else(|| panic!("{} opened", v["name"]));
         let want = match v["error_class"].as_str().expect("class") {
@@ -197,8 +271,12 @@ fn structure_aware_fuzz_entry_point_detects_edits() {
         envstream::fuzzing::key_file(&std::fs::read(entry.expect("entry").path()).expect("read"));
     }
     for v in manifest()["good"].as_array().expect("good") {
-        envstream::fuzzing::inspect(
-            &std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read"),
-        );
+        let file = std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read");
+        envstream::fuzzing::inspect(&file);
+        if let Some(s) = signers_of(v).first() {
+            let t = s.algorithm().trailer_len();
+            envstream::fuzzing::signer_values(&file[file.len() - t..]);
+            envstream::fuzzing::signer_values(s.value().as_bytes());
+        }
     }
 }

@@ -49,6 +49,15 @@ pub(super) fn run(plan: InspectPlan, report: &mut Report) -> Result<()> {
             h.suite().id(),
             h.suite().name()
         )?;
+        match h.signer() {
+            Some(s) => writeln!(
+                out,
+                "signed by:      {} key {} (not verified here: `verify --signer` checks it)",
+                s.algorithm().name(),
+                s.fingerprint()
+            )?,
+            None => writeln!(out, "signed by:      (not signed)")?,
+        }
         writeln!(out, "chunk size:     {}", h.chunk_size())?;
         writeln!(out, "header length:  {}", h.len())?;
         if h.context().is_empty() {
@@ -76,6 +85,11 @@ fn header_json(h: &Header) -> serde_json::Value {
         "chunk_size": h.chunk_size(),
         "header_len": h.len(),
         "context": context_json(h),
+        "signer": h.signer().map(|s| serde_json::json!({
+            "algorithm": s.algorithm().name(),
+            "fingerprint": s.fingerprint(),
+            "public_key": s.value(),
+        })),
         "keys": h.wrapped_keys().iter().map(|k| serde_json::json!({
             "provider": k.provider(),
             "key_id": k.key_id(),

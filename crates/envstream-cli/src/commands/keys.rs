@@ -265,3 +265,64 @@ pub(super) fn note_merged(named: usize, h: &envstream::Header) {
         );
     }
 }
+
+/// The signers `--signer` pins: public key files, or KMS signing keys
+/// (their public keys fetched once, with `GetPublicKey`).
+/// `options` requiring one of the `--signer` keys.
+pub(super) fn pin_signers(
+    options: envstream::OpenOptions,
+    args: &UnwrapArgs,
+) -> Result<envstream::OpenOptions> {
+    Ok(pinned_signers(args)?
+        .into_iter()
+        .fold(options, envstream::OpenOptions::require_signer))
+}
+
+pub(super) fn pinned_signers(args: &UnwrapArgs) -> Result<Vec<envstream::SignerKey>> {
+    let mut out = Vec::with_capacity(args.signers.len());
+    let mut kms: Option<Kms> = None;
+    for s in &args.signers {
+        match s {
+            crate::values::SignKey::File(p) => out.push(
+                envstream::SignerKey::load_public_file(p)
+                    .with_context(|| format!("signer public key file {}", p.display()))?,
+            ),
+            crate::values::SignKey::Kms(id) => {
+                if kms.is_none() {
+                    kms = Some(Kms::new(&args.aws)?);
+                }
+                let clients = kms.as_ref().map(|k| k.clients.clone());
+                let Some(clients) = clients else { continue };
+                let signer = envstream_kms::KmsSigner::new_blocking(clients, id)
+                    .map_err(|e| envstream::Error::Key(envstream::KeyError::Keyring(e)))?;
+                out.push(envstream::Signer::signer_key(&signer).clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The signer of `--sign-key`: a local key file, or a KMS key (its public
+/// key fetched once, here, before anything is written).
+pub(super) fn signer(
+    key: Option<&crate::values::SignKey>,
+    aws: &AwsArgs,
+    be: Backend,
+) -> Result<Option<std::sync::Arc<dyn envstream::Signer>>> {
+    use crate::values::SignKey;
+    Ok(match key {
+        None => None,
+        Some(SignKey::File(p)) => {
+            warn_if_shared(p);
+            let key = envstream::LocalSigningKey::load(p, be)
+                .with_context(|| format!("signing key file {}", p.display()))?;
+            Some(std::sync::Arc::new(key))
+        }
+        Some(SignKey::Kms(id)) => {
+            let kms = Kms::new(aws)?;
+            let s = envstream_kms::KmsSigner::new_blocking(kms.clients, id)
+                .map_err(|e| envstream::Error::Key(envstream::KeyError::Keyring(e)))?;
+            Some(std::sync::Arc::new(s))
+        }
+    })
+}

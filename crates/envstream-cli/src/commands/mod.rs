@@ -25,7 +25,7 @@ mod verify;
 
 pub(crate) fn run(plan: Plan, report: &mut Report) -> Result<()> {
     match plan {
-        Plan::Keygen(output) => keygen::run(&output),
+        Plan::Keygen { output, sign } => keygen::run(&output, sign),
         Plan::Seal(p) => seal::run(p, report),
         Plan::Open(p) => open::run(p, report),
         Plan::Verify(p) => verify::run(p, report),
@@ -115,9 +115,23 @@ fn unlock(
             };
             let input = report.count_input(input, size.filter(|_| measure), &plan.from.label());
             let opener = envstream::Opener::new(input)?;
-            Ok((opener.unlock_blocking(refs, plan.options.clone())?, pipe))
+            let options = keys::pin_signers(plan.options.clone(), &plan.unwrap)?;
+            let reader = opener.unlock_blocking(refs, options)?;
+            Ok((reader, pipe))
         },
     )
+}
+
+/// After a signed stream verified without `--signer`: which key signed it.
+/// (Printed at the end, so that a failure stays a one-line error.)
+fn note_unpinned(signer: Option<&envstream::SignerKey>, unwrap: &crate::cli::UnwrapArgs) {
+    if let (Some(s), true) = (signer, unwrap.signers.is_empty()) {
+        eprintln!(
+            "envstream: note: signed by {} key {} (signer not pinned: pass --signer to require this writer)",
+            s.algorithm().name(),
+            s.fingerprint()
+        );
+    }
 }
 
 /// The plan's output: a file (atomic), stdout, or an S3 upload (checked

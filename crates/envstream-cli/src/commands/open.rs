@@ -29,12 +29,39 @@ pub(super) fn run(plan: OpenPlan, report: &mut Report) -> Result<()> {
     let to = plan.to.as_ref().unwrap_or(&Target::Stdout);
     let mut out = open_output(to, plan.force, &plan.s3, PartSchedule::Growing, report)?;
     let label = to.label();
+    let signer = reader.signer().cloned();
     let Some(ByteRange { start, end }) = plan.range else {
-        let w = report.count_output(&mut out, &label);
-        let (_, stats) = reader.copy_to(w, plan.threads)?;
+        let stats = if plan.verify_first && matches!(to, Target::Stdout) {
+            // Everything is decrypted and verified into the scratch file;
+            // only then does a byte reach stdout.
+            let spool = std::io::BufWriter::with_capacity(1 << 20, crate::atomic::spool_file()?);
+            let (spool, stats) = reader.copy_to(spool, plan.threads)?;
+            let mut spool = spool.into_inner().map_err(|e| e.into_error())?;
+            spool.seek(SeekFrom::Start(0))?;
+            let mut w = report.count_output(&mut out, &label);
+            std::io::copy(&mut spool, &mut w)?;
+            w.flush()?;
+            stats
+        } else {
+            let w = report.count_output(&mut out, &label);
+            reader.copy_to(w, plan.threads)?.1
+        };
         report.stats(stats.chunks);
-        return out.commit();
+        if stats.signature_verified {
+            report.signature("verified");
+        }
+        out.commit()?;
+        super::note_unpinned(signer.as_ref(), &plan.unwrap);
+        return Ok(());
     };
+    if let Some(s) = reader.signer() {
+        eprintln!(
+            "envstream: note: a range is authenticated by the AEAD only: any holder of the data key could have written it; the signature of {} key {} covers the whole stream (open or verify it without --range)",
+            s.algorithm().name(),
+            s.fingerprint()
+        );
+        report.signature("not checked");
+    }
     let mut reader = reader;
     if pipe.is_none() {
         // Reads and authenticates only the chunks that overlap the range.

@@ -7,7 +7,7 @@ use envstream::{BodyLayout, OpenOptions, Opener};
 use envstream_kms::KmsKeyring;
 use envstream_s3::PartSchedule;
 
-use super::keys::{load_added_keys, recipients, unique_kms_keys, with_unwrap_keys};
+use super::keys::{self, load_added_keys, recipients, signer, unique_kms_keys, with_unwrap_keys};
 use super::{key_ids, open_output, sealed_object, sealed_reader};
 use crate::error::UsageError;
 use crate::plan::{RekeyPlan, Target};
@@ -38,7 +38,7 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
                     .collect()
             });
             let add = recipients(&add_local, &add_kms);
-            let options = OpenOptions::new().backend(be);
+            let options = keys::pin_signers(OpenOptions::new().backend(be), &plan.unwrap)?;
             Ok(Opener::new(input)?.rekey_blocking(refs, options, &add, &plan.remove)?)
         },
     )?;
@@ -52,10 +52,44 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
         .into());
     }
     let header = rekeyed.header().clone();
+    let rekeyed = match (header.signer(), &plan.sign_key) {
+        (None, None) => rekeyed,
+        (Some(s), None) => {
+            return Err(UsageError(format!(
+                "the stream is signed by {} key {}: a rekey rewrites the header its signature covers; pass --sign-key with that signing key",
+                s.algorithm().name(),
+                s.fingerprint()
+            ))
+            .into())
+        }
+        (_, Some(k)) => match signer(Some(k), &plan.unwrap.aws, be)? {
+            Some(s) => rekeyed.sign_with(s)?,
+            None => rekeyed,
+        },
+    };
     report.header(&header, key_ids(&header));
     if let (Some((obj, old)), Target::S3(url)) = (&object, &plan.to) {
-        let old_len = old.len() as u64;
-        return crate::s3::copy_rekeyed(obj, old_len, &header, url, (&plan.s3, plan.force), report);
+        let layout = BodyLayout::new(old);
+        let trailer = match layout.trailer_len() {
+            0 => Vec::new(),
+            // The body is copied inside S3, so it is not hashed here: the
+            // old signature is checked over the digest the old trailer
+            // states, which an open of the new object checks again.
+            n => {
+                let at = obj.size().saturating_sub(n);
+                let old_trailer = obj.read_range(at, obj.size())?;
+                rekeyed.resign_trailer(&old_trailer, layout.body_len(obj.size())?)?
+            }
+        };
+        let rewrite = envstream_s3::Rewrite {
+            old_header_len: old.len() as u64,
+            old_trailer_len: layout.trailer_len(),
+            header: &header.to_bytes(),
+            trailer: &trailer,
+        };
+        crate::s3::copy_rekeyed(obj, rewrite, &header, url, (&plan.s3, plan.force), report)?;
+        super::note_unpinned(header.signer(), &plan.unwrap);
+        return Ok(());
     }
     let mut out = open_output(
         &plan.to,
@@ -71,5 +105,7 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
         Ok(body) => report.stats(BodyLayout::new(&header).chunk_count(body)),
         Err(e) => return Err(out.abandon(e.into())),
     }
-    out.commit()
+    out.commit()?;
+    super::note_unpinned(header.signer(), &plan.unwrap);
+    Ok(())
 }

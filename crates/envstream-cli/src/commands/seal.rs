@@ -21,14 +21,19 @@ pub(super) fn run(plan: SealPlan, report: &mut Report) -> Result<()> {
     // An S3 output is checked (HeadObject) before any key service is asked
     // and before a producer command starts.
     let schedule = crate::s3::schedule(plan.expected_size, plan.chunk_size)?;
+    let options = match super::keys::signer(plan.sign_key.as_ref(), &plan.aws, plan.backend) {
+        Ok(Some(s)) => plan.options.signer(s),
+        Ok(None) => plan.options,
+        Err(e) => return Err(e),
+    };
     let mut out = open_output(&plan.to, plan.force, &plan.s3, schedule, report)?;
     // The first KMS key generates the data key (GenerateDataKey); every
     // other key wraps it. Without KMS keys, the OS generator makes it.
     let sealer = match kms.split_first() {
         Some((generator, rest)) => {
-            Sealer::prepare_with_blocking(generator, &recipients(&keys, rest), plan.options)
+            Sealer::prepare_with_blocking(generator, &recipients(&keys, rest), options)
         }
-        None => Sealer::prepare_blocking(&recipients(&keys, &[]), plan.options),
+        None => Sealer::prepare_blocking(&recipients(&keys, &[]), options),
     };
     let sealer = match sealer {
         Ok(s) => s,
@@ -51,6 +56,9 @@ pub(super) fn run(plan: SealPlan, report: &mut Report) -> Result<()> {
     match sealed {
         Ok(stats) => report.stats(stats.chunks),
         Err(e) => return Err(out.abandon(e.into())),
+    }
+    if plan.sign_key.is_some() {
+        report.signature("written");
     }
     out.commit()
 }

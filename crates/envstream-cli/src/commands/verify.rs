@@ -19,6 +19,9 @@ pub(super) fn run(plan: OpenPlan, report: &mut Report) -> Result<()> {
     report.header(&header, vec![opened_with.clone()]);
     let (_, stats) = reader.copy_to(std::io::sink(), plan.threads)?;
     report.stats(stats.chunks);
+    if stats.signature_verified {
+        report.signature("verified");
+    }
     // The summary replaces the progress bar; a bar left above it would
     // look as if verification stopped early.
     report.clear_progress();
@@ -42,6 +45,23 @@ pub(super) fn run(plan: OpenPlan, report: &mut Report) -> Result<()> {
         header.chunk_size()
     )?;
     writeln!(out, "opened with:     {opened_with}")?;
+    match header.signer() {
+        Some(s) if stats.signature_verified => writeln!(
+            out,
+            "signed by:       {} key {} (signature verified; {})",
+            s.algorithm().name(),
+            s.fingerprint(),
+            if plan.unwrap.signers.is_empty() {
+                "signer not pinned"
+            } else {
+                "a pinned signer"
+            }
+        )?,
+        // Not reachable: a signed stream read whole ends only once its
+        // signature verified; say so rather than claim it.
+        Some(_) => writeln!(out, "signed by:       (signature NOT verified)")?,
+        None => writeln!(out, "signed by:       (not signed)")?,
+    }
     writeln!(out, "context:         {context}")?;
     out.flush()?;
     Ok(())

@@ -15,7 +15,10 @@ use zeroize::Zeroizing;
 
 use super::backend::{Aead, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, FormatError, IntegrityError, LocalError, StateError, UsageError};
-use crate::format::{final_chunk_len, BodyLayout, MAX_CHUNK_INDEX, MAX_SEALED_BYTES};
+use crate::format::{
+    body_digest_hasher, chunk_leaf, final_chunk_len, signed_message, BodyLayout, Header,
+    SignedBody, SignerKey, Trailer, DIGEST_LEN, MAX_CHUNK_INDEX, MAX_SEALED_BYTES,
+};
 
 /// The nonce of chunk `index`: 7 zero bytes, the index as a 32-bit
 /// big-endian counter, then 0x01 for the final chunk or 0x00 otherwise.
@@ -152,6 +155,22 @@ pub(crate) struct ChunkOpener {
     done: bool,
     failed: bool,
     plaintext_len: u64,
+    /// A signed stream's signature check (FORMAT.md section 15.5).
+    signature: Option<SignatureCheck>,
+}
+
+/// The state of a signed stream's check: the leaves hashed so far, and the
+/// trailer once the input ended.
+pub(crate) struct SignatureCheck {
+    signer: SignerKey,
+    header_digest: [u8; DIGEST_LEN],
+    outer: blake3::Hasher,
+    /// Chunks hashed.
+    chunks: u64,
+    /// Every chunk from the first has been hashed: no seek skipped any.
+    whole: bool,
+    trailer: Option<Trailer>,
+    verified: bool,
 }
 
 impl ChunkOpener {
@@ -169,7 +188,96 @@ impl ChunkOpener {
             done: false,
             failed: false,
             plaintext_len: 0,
+            signature: None,
         }
+    }
+
+    /// Checks `header`'s signature (if it names a signer) as the body is
+    /// read from its start.
+    pub(crate) fn with_signature(mut self, header: &Header) -> Self {
+        self.signature = header.signer().map(|signer| SignatureCheck {
+            signer: signer.clone(),
+            header_digest: header.digest(),
+            outer: body_digest_hasher(),
+            chunks: 0,
+            whole: true,
+            trailer: None,
+            verified: false,
+        });
+        self
+    }
+
+    /// Whether the stream is signed: its trailer must be held back.
+    pub(crate) fn trailer_len(&self) -> usize {
+        self.signature
+            .as_ref()
+            .map_or(0, |s| s.signer.algorithm().trailer_len())
+    }
+
+    /// Whether a signed stream's signature verified (read whole from the
+    /// start, no chunk skipped).
+    pub(crate) fn signature_verified(&self) -> bool {
+        self.signature.as_ref().is_some_and(|s| s.verified)
+    }
+
+    /// Records what the input ended with: a signed stream's trailer. Its
+    /// magic is checked first, so a stripped or cut trailer is named as
+    /// such rather than as a bad final chunk.
+    pub(crate) fn input_ended(&mut self, held: &[u8]) -> Result<(), Error> {
+        let Some(sig) = &mut self.signature else {
+            return Ok(());
+        };
+        match Trailer::parse(held, sig.signer.algorithm()) {
+            Ok(t) => {
+                sig.trailer = Some(t);
+                Ok(())
+            }
+            Err(e) => {
+                self.fail();
+                Err(e)
+            }
+        }
+    }
+
+    /// The leaves' outer hash so far, for the parallel engine to go on
+    /// from (`None` when unsigned or after a seek).
+    pub(crate) fn take_outer(&mut self) -> Option<blake3::Hasher> {
+        let sig = self.signature.as_mut()?;
+        sig.whole
+            .then(|| std::mem::replace(&mut sig.outer, body_digest_hasher()))
+    }
+
+    /// Checks a signed stream's body digest and signature at its end:
+    /// `outer` fed every leaf, `chunks` and `plaintext_len` for the whole
+    /// body. Fails the stream on any mismatch.
+    pub(crate) fn check_signature(
+        &mut self,
+        outer: &blake3::Hasher,
+        chunks: u64,
+        plaintext_len: u64,
+    ) -> Result<(), Error> {
+        let Some(sig) = &mut self.signature else {
+            return Ok(());
+        };
+        let result = match sig.trailer.take() {
+            None => Err(Error::Integrity(IntegrityError::SignatureMissing)),
+            Some(trailer) => {
+                let body = SignedBody::finish(outer, chunks, plaintext_len);
+                let message = signed_message(&sig.header_digest, &body);
+                if body.digest != trailer.digest {
+                    Err(Error::Integrity(IntegrityError::BodyDigestMismatch))
+                } else if !sig.signer.verify(&message, &trailer.signature) {
+                    Err(Error::Integrity(IntegrityError::SignatureInvalid))
+                } else {
+                    sig.verified = true;
+                    Ok(())
+                }
+            }
+        };
+        if result.is_err() {
+            self.fail();
+        }
+        result
     }
 
     pub(crate) fn next(&self) -> Next {
@@ -210,6 +318,10 @@ impl ChunkOpener {
     /// failed and nothing of the chunk is released.
     pub(crate) fn open(&mut self) -> Result<(), Error> {
         let last = self.filled < self.buf.len();
+        if let Some(sig) = self.signature.as_mut().filter(|s| s.whole) {
+            sig.outer.update(&chunk_leaf(&self.buf[..self.filled]));
+            sig.chunks += 1;
+        }
         match open_chunk(&self.aead, &mut self.buf, self.filled, self.next, last) {
             Ok(plain) => {
                 // After a seek, drop the part of the chunk before the target.
@@ -219,6 +331,13 @@ impl ChunkOpener {
                 self.filled = 0;
                 self.next += 1;
                 self.plaintext_len += plain as u64;
+                if last {
+                    if let Some(sig) = self.signature.as_mut().filter(|s| s.whole) {
+                        let (outer, chunks) = (sig.outer.clone(), sig.chunks);
+                        // Nothing of the final chunk is released unless it passes.
+                        self.check_signature(&outer, chunks, self.plaintext_len)?;
+                    }
+                }
                 self.done = last;
                 Ok(())
             }
@@ -266,6 +385,14 @@ impl ChunkOpener {
             .ok_or(Error::Format(FormatError::TooManyChunks))?;
         self.next = loc.index;
         self.done = false;
+        // Chunks a seek skips are never hashed: no signature check then
+        // (a seek to the next chunk to hash skips none).
+        if let Some(sig) = &mut self.signature {
+            if loc.index != sig.chunks {
+                sig.whole = false;
+            }
+            sig.trailer = None;
+        }
         (self.pos, self.len, self.filled) = (0, 0, 0);
         self.skip = loc.skip;
         Ok((loc.offset, at))

@@ -12,6 +12,7 @@ mod backend;
 mod chunk;
 mod keys;
 mod random;
+mod sign;
 
 pub use backend::Backend;
 pub(crate) use backend::{Aead, SecretKey, KEY_LEN, NONCE_LEN, TAG_LEN};

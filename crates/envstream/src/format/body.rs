@@ -13,6 +13,8 @@ use crate::error::{Error, FormatError};
 pub struct BodyLayout {
     header_len: u64,
     chunk_size: u32,
+    /// Bytes after the body: a signed stream's trailer, else 0.
+    trailer_len: u64,
 }
 
 /// Where a plaintext offset lives ([`BodyLayout::locate`]).
@@ -60,7 +62,27 @@ impl BodyLayout {
         BodyLayout {
             header_len: header.len() as u64,
             chunk_size: header.chunk_size(),
+            trailer_len: header
+                .signer()
+                .map_or(0, |s| s.algorithm().trailer_len() as u64),
         }
+    }
+
+    /// Bytes after the body: a signed stream's trailer (FORMAT.md section
+    /// 15.2), or 0.
+    pub fn trailer_len(&self) -> u64 {
+        self.trailer_len
+    }
+
+    /// The body length of a whole file of `file_len` bytes: what lies
+    /// between the header and the trailer. Too short is truncation.
+    pub fn body_len(&self, file_len: u64) -> Result<u64, Error> {
+        file_len
+            .checked_sub(self.header_len)
+            .and_then(|b| b.checked_sub(self.trailer_len))
+            .ok_or(Error::Format(FormatError::Truncated(
+                "the input ends inside the header or the trailer",
+            )))
     }
 
     #[cfg(test)]
@@ -68,6 +90,7 @@ impl BodyLayout {
         BodyLayout {
             header_len,
             chunk_size,
+            trailer_len: 0,
         }
     }
 
@@ -99,12 +122,7 @@ impl BodyLayout {
     /// length alone. A body that cannot end with a valid final chunk is
     /// truncated; one with more chunks than the counter allows is refused.
     pub fn plaintext_size(&self, file_len: u64) -> Result<u64, Error> {
-        let body =
-            file_len
-                .checked_sub(self.header_len)
-                .ok_or(Error::Format(FormatError::Truncated(
-                    "the input ends inside the header",
-                )))?;
+        let body = self.body_len(file_len)?;
         let (full, rest) = (body / self.stride(), body % self.stride());
         let last = final_chunk_len(rest)?;
         if full > MAX_CHUNK_INDEX {
@@ -127,7 +145,7 @@ impl BodyLayout {
         Ok(FinalChunk {
             index,
             offset,
-            len: file_len - offset,
+            len: file_len - self.trailer_len - offset,
             plaintext_size,
         })
     }
@@ -169,13 +187,15 @@ impl BodyLayout {
     }
 
     /// An upper bound on the sealed size of `plaintext` bytes in chunks of
-    /// `chunk_size`, with the largest header the format allows: what an
-    /// uploader sizes its parts for before the header exists.
+    /// `chunk_size`, with the largest header the format allows and the
+    /// longest trailer: what an uploader sizes its parts for before the
+    /// header exists.
     pub fn sealed_size_bound(chunk_size: u32, plaintext: u64) -> u64 {
         let chunks = plaintext / u64::from(chunk_size.max(1)) + 1;
         plaintext
             .saturating_add(chunks.saturating_mul(CHUNK_TAG_LEN as u64))
             .saturating_add(super::limits::MAX_HEADER_LEN as u64)
+            .saturating_add(super::signer::MAX_TRAILER_LEN as u64)
     }
 }
 
@@ -187,6 +207,7 @@ mod tests {
         BodyLayout {
             header_len: 100,
             chunk_size: 4096,
+            trailer_len: 0,
         }
     }
 
@@ -253,7 +274,7 @@ mod tests {
         assert_eq!(l.range_end(file, 0, Some(u64::MAX)).expect("end"), file);
         assert_eq!(
             BodyLayout::sealed_size_bound(4096, 8192),
-            8192 + 3 * 16 + 65536
+            8192 + 3 * 16 + 65536 + 136
         );
     }
 

@@ -23,14 +23,27 @@ impl EncryptionContext {
         Self::default()
     }
 
-    /// Adds a pair, checking the limits in `docs/FORMAT.md`.
+    /// Adds a pair, checking the limits in `docs/FORMAT.md`. Keys that
+    /// begin with `envstream:` are reserved for the format (the signer of
+    /// a signed stream) and refused.
     pub fn insert(
         &mut self,
         key: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<(), Error> {
         let key = key.into();
-        let value = value.into();
+        if key.starts_with(super::signer::RESERVED_CONTEXT_PREFIX) {
+            return Err(Error::Usage(UsageError::InvalidContext(format!(
+                "key {key:?} is reserved: keys beginning {:?} belong to the format",
+                super::signer::RESERVED_CONTEXT_PREFIX
+            ))));
+        }
+        self.insert_reserved(key, value.into())
+    }
+
+    /// [`insert`](Self::insert) without the reserved-prefix check: for the
+    /// keys the format itself adds.
+    pub(crate) fn insert_reserved(&mut self, key: String, value: String) -> Result<(), Error> {
         if key.is_empty() {
             return Err(Error::Usage(UsageError::InvalidContext(
                 "keys must not be empty".into(),

@@ -8,6 +8,7 @@
 use super::context::EncryptionContext;
 use super::limits::*;
 use super::prefix::{check_chunk_size, parse_prefix, Suite};
+use super::signer::{SignerKey, DIGEST_LEN, SIGNER_CONTEXT_KEY};
 use crate::error::{Error, FormatError, UsageError};
 
 /// A data key wrapped by one keyring, as recorded in the header.
@@ -89,6 +90,8 @@ pub struct Header {
     commitment: [u8; COMMITMENT_LEN],
     tag: [u8; HEADER_TAG_LEN],
     as_read: AsRead,
+    /// The signer the context names (signed streams only).
+    signer: Option<SignerKey>,
 }
 
 /// The bytes a parsed header's tag covers, exactly as they were read: the
@@ -159,6 +162,22 @@ fn utf8(bytes: &[u8], what: &str) -> Result<String, Error> {
     })
 }
 
+/// The signer a context names, by the rules of FORMAT.md section 15.1: a
+/// signed suite must name one, an unsigned suite must not (a signed
+/// stream relabelled as unsigned).
+fn signer_of(context: &EncryptionContext, signed: bool) -> Result<Option<SignerKey>, Error> {
+    match (context.get(SIGNER_CONTEXT_KEY), signed) {
+        (Some(value), true) => SignerKey::parse(value).map(Some),
+        (None, false) => Ok(None),
+        (None, true) => Err(Error::Format(FormatError::MalformedHeader(format!(
+            "a signed stream (suite 0x0002) must name its signer in the context key {SIGNER_CONTEXT_KEY}"
+        )))),
+        (Some(_), false) => Err(Error::Format(FormatError::MalformedHeader(format!(
+            "an unsigned stream (suite 0x0001) names a signer ({SIGNER_CONTEXT_KEY}): a signed stream relabelled as unsigned"
+        )))),
+    }
+}
+
 impl Header {
     /// Builds a header; `commitment` and `tag` are filled in by the sealer.
     pub(crate) fn new(
@@ -184,8 +203,16 @@ impl Header {
             k.check_limits()
                 .map_err(|m| usage(format!("wrapping key {}/{}: {m}", k.provider, k.key_id)))?;
         }
+        // The suite follows the context: a signer makes a signed stream.
+        let signer = signer_of(&context, context.get(SIGNER_CONTEXT_KEY).is_some())?;
+        let suite = if signer.is_some() {
+            Suite::Signed
+        } else {
+            Suite::Aes256GcmHkdfSha512
+        };
         let h = Header {
-            suite: Suite::Aes256GcmHkdfSha512,
+            suite,
+            signer,
             chunk_size,
             salt,
             context,
@@ -264,6 +291,7 @@ impl Header {
             ))));
         }
 
+        let signer = signer_of(&context, suite.is_signed())?;
         let nkeys = c.u8("wrapped key count")? as usize;
         if nkeys == 0 || nkeys > MAX_WRAPPED_KEYS {
             return Err(Error::Format(FormatError::MalformedHeader(format!(
@@ -306,6 +334,7 @@ impl Header {
                 commitment,
                 tag,
                 as_read: AsRead(Some(bytes[..header_len - HEADER_TAG_LEN].to_vec())),
+                signer,
             },
             header_len,
         ))
@@ -392,6 +421,21 @@ impl Header {
     /// The per-stream salt.
     pub fn salt(&self) -> &[u8; SALT_LEN] {
         &self.salt
+    }
+
+    /// The signer a signed stream names (not yet verified: see
+    /// `docs/FORMAT.md` section 15).
+    pub fn signer(&self) -> Option<&SignerKey> {
+        self.signer.as_ref()
+    }
+
+    /// The BLAKE3 hash of the whole header (tag included) as read, or as
+    /// written for a header built here: what a signature covers.
+    pub fn digest(&self) -> [u8; DIGEST_LEN] {
+        let mut h = blake3::Hasher::new();
+        h.update(&self.authenticated_bytes());
+        h.update(&self.tag);
+        *h.finalize().as_bytes()
     }
 
     /// The encryption context.

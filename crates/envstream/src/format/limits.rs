@@ -7,6 +7,9 @@ pub const VERSION: u8 = 1;
 /// Suite 0x0001: AES-256-GCM chunks, HKDF-SHA-512 derivation, 32-byte key
 /// commitment, HMAC-SHA-256 header tag.
 pub const SUITE_AES256GCM_HKDF_SHA512: u16 = 0x0001;
+/// Suite id of signed streams (suite 0x0001 plus a writer signature,
+/// FORMAT.md section 15).
+pub const SUITE_SIGNED: u16 = 0x0002;
 /// Smallest allowed chunk size (plaintext bytes per chunk).
 pub const MIN_CHUNK_SIZE: u32 = 4 * 1024;
 /// Largest allowed chunk size.

@@ -17,6 +17,7 @@ mod header;
 mod limits;
 mod prefix;
 mod reader;
+mod signer;
 
 pub(crate) use body::final_chunk_len;
 pub use body::{BodyLayout, FinalChunk, Location};
@@ -26,3 +27,8 @@ pub use limits::*;
 pub(crate) use prefix::check_chunk_size;
 pub use prefix::{declared_header_len, Suite};
 pub(crate) use reader::HeaderReader;
+pub use signer::{
+    body_digest_hasher, chunk_leaf, ecdsa_der_to_fixed, signed_message, SignatureAlgorithm,
+    SignedBody, SignerKey, Trailer, BODY_DIGEST_LABEL, DIGEST_LEN, MAX_TRAILER_LEN, MESSAGE_LEN,
+    RESERVED_CONTEXT_PREFIX, SIGNATURE_LABEL, SIGNER_CONTEXT_KEY, TRAILER_MAGIC,
+};

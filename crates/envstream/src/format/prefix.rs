@@ -11,6 +11,9 @@ use crate::error::{Error, FormatError, UsageError};
 pub enum Suite {
     /// 0x0001: AES-256-GCM, HKDF-SHA-512, commitment, HMAC-SHA-256.
     Aes256GcmHkdfSha512,
+    /// 0x0002: suite 0x0001 plus a writer signature over the header and
+    /// a BLAKE3 digest of the body (FORMAT.md section 15).
+    Signed,
 }
 
 impl Suite {
@@ -18,6 +21,7 @@ impl Suite {
     pub fn id(self) -> u16 {
         match self {
             Suite::Aes256GcmHkdfSha512 => SUITE_AES256GCM_HKDF_SHA512,
+            Suite::Signed => SUITE_SIGNED,
         }
     }
 
@@ -25,12 +29,19 @@ impl Suite {
     pub fn name(self) -> &'static str {
         match self {
             Suite::Aes256GcmHkdfSha512 => "AES-256-GCM/HKDF-SHA-512/commit",
+            Suite::Signed => "AES-256-GCM/HKDF-SHA-512/commit/signed",
         }
+    }
+
+    /// Whether streams of this suite carry a writer signature.
+    pub fn is_signed(self) -> bool {
+        self == Suite::Signed
     }
 
     pub(crate) fn from_id(id: u16) -> Result<Self, Error> {
         match id {
             SUITE_AES256GCM_HKDF_SHA512 => Ok(Suite::Aes256GcmHkdfSha512),
+            SUITE_SIGNED => Ok(Suite::Signed),
             other => Err(Error::Format(FormatError::UnsupportedSuite(other))),
         }
     }

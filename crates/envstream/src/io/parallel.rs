@@ -14,11 +14,14 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use super::batch::{Buf, Direction, Engine, Job, StreamStats};
+use super::batch::{Buf, Direction, Engine, Job, LeafHash, StreamStats};
+use super::read::HeldBack;
 use super::sync::OpenReader;
 use crate::crypto::{already_failed, Next};
 use crate::envelope::Sealer;
 use crate::error::{Error, StateError, UsageError};
+use crate::format::{body_digest_hasher, SignedBody};
+use crate::keyring::block_on;
 
 /// The most worker threads an engine runs. Memory is one batch per
 /// worker, so this also bounds memory: a batch is about 1 MiB of chunks,
@@ -35,12 +38,27 @@ pub fn default_threads() -> usize {
 
 impl Engine<'_> {
     /// Runs the whole body from `input` to `output`.
+    #[cfg(test)]
     pub(crate) fn run<R: Read + Send, W: Write + Send>(
+        &self,
+        input: R,
+        output: W,
+        threads: usize,
+    ) -> Result<(W, StreamStats), Error> {
+        self.run_hashed(input, output, threads, None)
+            .map(|(w, stats, _)| (w, stats))
+    }
+
+    /// [`Engine::run`], folding each chunk's leaf (with `leaves` set) into
+    /// `outer` in stream order, which it returns: a signed stream's body
+    /// digest (FORMAT.md section 15.3) is then one `finalize` away.
+    pub(crate) fn run_hashed<R: Read + Send, W: Write + Send>(
         &self,
         mut input: R,
         mut output: W,
         threads: usize,
-    ) -> Result<(W, StreamStats), Error> {
+        outer: Option<blake3::Hasher>,
+    ) -> Result<(W, StreamStats, Option<blake3::Hasher>), Error> {
         let threads = match threads {
             0 => default_threads(),
             n if n > MAX_THREADS => {
@@ -55,14 +73,16 @@ impl Engine<'_> {
             // The whole (rest of the) stream is one batch: no thread start-up.
             let done = self.process(job);
             let stats = Self::emit(&mut output, &done)?;
+            let mut outer = outer;
+            fold(&mut outer, &done.leaves);
             if let Some(e) = done.err.or(deferred) {
                 return Err(e);
             }
             output.flush()?;
-            return Ok((output, stats));
+            return Ok((output, stats, outer));
         }
-        let stats = self.run_parallel(input, &mut output, threads, job)?;
-        Ok((output, stats))
+        let (stats, outer) = self.run_parallel(input, &mut output, threads, job, outer)?;
+        Ok((output, stats, outer))
     }
 
     /// `threads` workers (the calling thread is one of them) each take the
@@ -77,7 +97,8 @@ impl Engine<'_> {
         output: &mut W,
         threads: usize,
         first: Job,
-    ) -> Result<StreamStats, Error> {
+        outer: Option<blake3::Hasher>,
+    ) -> Result<(StreamStats, Option<blake3::Hasher>), Error> {
         let shared = Shared {
             input: Mutex::new(InputState {
                 input,
@@ -90,6 +111,7 @@ impl Engine<'_> {
                 next: self.start,
                 stats: StreamStats::default(),
                 result: None,
+                outer,
             }),
             turn: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -102,7 +124,7 @@ impl Engine<'_> {
         });
         let out = shared.output.into_inner().map_err(|_| poisoned())?;
         match out.result {
-            Some(Ok(())) => Ok(out.stats),
+            Some(Ok(())) => Ok((out.stats, out.outer)),
             Some(Err(e)) => Err(e),
             // Every batch either ends the stream or carries its error, so
             // the workers cannot all stop without a result; stay an error.
@@ -180,6 +202,7 @@ impl Engine<'_> {
             // its own tag verified; a failure stops all later output.
             let result = match Self::emit(&mut *out.output, &done) {
                 Ok(s) => {
+                    fold(&mut out.outer, &done.leaves);
                     out.stats.plaintext_bytes += s.plaintext_bytes;
                     out.stats.chunks += s.chunks;
                     out.next += done.chunks;
@@ -255,6 +278,17 @@ struct OutputState<W> {
     /// Set once: the final chunk was written, or the first failure in
     /// stream order.
     result: Option<Result<(), Error>>,
+    /// The body digest's outer hash, fed the leaves in stream order.
+    outer: Option<blake3::Hasher>,
+}
+
+/// Feeds a batch's leaves, in order, to the outer hash.
+fn fold(outer: &mut Option<blake3::Hasher>, leaves: &[[u8; 32]]) {
+    if let Some(h) = outer {
+        for l in leaves {
+            h.update(l);
+        }
+    }
 }
 
 struct Shared<R, W> {
@@ -294,13 +328,22 @@ impl Sealer {
     ) -> Result<(W, StreamStats), Error> {
         output.write_all(&self.header().to_bytes())?;
         let aead = self.payload_aead();
+        let signed = self.is_signed();
         let engine = Engine {
             aead: &aead,
             start: 0,
             chunk_size: self.header().chunk_size() as usize,
             direction: Direction::Seal,
+            leaves: signed.then_some(LeafHash::Blake3),
         };
-        engine.run(input, output, threads)
+        let outer = signed.then(body_digest_hasher);
+        let (mut output, stats, outer) = engine.run_hashed(input, output, threads, outer)?;
+        if let Some(outer) = outer {
+            let body = SignedBody::finish(&outer, stats.chunks, stats.plaintext_bytes);
+            output.write_all(&block_on(self.trailer(&body))?)?;
+            output.flush()?;
+        }
+        Ok((output, stats))
     }
 }
 
@@ -326,23 +369,43 @@ impl<R: Read> OpenReader<R> {
         let done = StreamStats {
             plaintext_bytes: self.core.plaintext_len(),
             chunks: self.core.next_index(),
+            signature_verified: self.core.signature_verified(),
         };
         if self.core.is_done() {
             output.flush()?;
             return Ok((output, done));
         }
+        // A signed stream read whole goes on hashing where the reader left off.
+        let outer = self.core.take_outer();
         let engine = Engine {
             aead: self.core.aead(),
             start: self.core.next_index(),
             chunk_size: self.core.layout().chunk_size() as usize,
             direction: Direction::Open,
+            leaves: outer.as_ref().map(|_| LeafHash::Blake3),
         };
-        let (output, stats) = engine.run(&mut self.inner, output, threads)?;
+        let input = HeldBack {
+            inner: &mut self.inner,
+            hold: self.hold.as_mut(),
+        };
+        let (output, stats, outer) = engine.run_hashed(input, output, threads, outer)?;
+        let total = StreamStats {
+            plaintext_bytes: done.plaintext_bytes + stats.plaintext_bytes,
+            chunks: done.chunks + stats.chunks,
+            signature_verified: false,
+        };
+        if let Some(outer) = outer {
+            if let Some(h) = &self.hold {
+                self.core.input_ended(h.held())?;
+            }
+            self.core
+                .check_signature(&outer, total.chunks, total.plaintext_bytes)?;
+        }
         Ok((
             output,
             StreamStats {
-                plaintext_bytes: done.plaintext_bytes + stats.plaintext_bytes,
-                chunks: done.chunks + stats.chunks,
+                signature_verified: self.core.signature_verified(),
+                ..total
             },
         ))
     }
@@ -362,6 +425,7 @@ mod tests {
             start,
             chunk_size: 4096,
             direction,
+            leaves: None,
         }
     }
 

@@ -7,11 +7,13 @@ use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
 use zeroize::Zeroizing;
 
-use super::read::read_header;
+use super::read::{read_header, Holdback};
 use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
-use crate::envelope::{rekey_header, unlock_body, OpenOptions, Sealer};
-use crate::error::{Error, StateError};
-use crate::format::{Header, CHUNK_TAG_LEN};
+use crate::envelope::{rekey_header, sign_trailer, unlock_body, OpenOptions, Sealer};
+use crate::error::{Error, StateError, UsageError};
+use crate::format::{
+    body_digest_hasher, chunk_leaf, signed_message, Header, SignedBody, Trailer, CHUNK_TAG_LEN,
+};
 use crate::keyring::{block_on, Identity, Recipient};
 
 impl Sealer {
@@ -21,10 +23,13 @@ impl Sealer {
         let chunk_size = self.header().chunk_size() as usize;
         Ok(SealWriter {
             inner: out,
-            sealer: ChunkSealer::new(self.payload_aead(), chunk_size),
+            chunks: ChunkSealer::new(self.payload_aead(), chunk_size),
             buf: Zeroizing::new(Vec::with_capacity(chunk_size + CHUNK_TAG_LEN)),
             failed: false,
             plaintext_len: 0,
+            digest: self.is_signed().then(body_digest_hasher),
+            count: 0,
+            sealer: self,
         })
     }
 }
@@ -36,26 +41,41 @@ impl Sealer {
 /// truncated when opened.
 pub struct SealWriter<W: Write> {
     inner: W,
-    sealer: ChunkSealer,
+    chunks: ChunkSealer,
     buf: Zeroizing<Vec<u8>>,
     failed: bool,
     plaintext_len: u64,
+    /// A signed stream's body digest so far (its outer hash).
+    digest: Option<blake3::Hasher>,
+    /// Chunks written.
+    count: u64,
+    sealer: Sealer,
 }
 
 impl<W: Write> SealWriter<W> {
     fn emit(&mut self, last: bool) -> Result<(), Error> {
-        self.sealer.seal_next(&mut self.buf, last)?;
+        self.chunks.seal_next(&mut self.buf, last)?;
+        if let Some(d) = &mut self.digest {
+            d.update(&chunk_leaf(&self.buf));
+        }
         self.inner.write_all(&self.buf)?;
+        self.count += 1;
         self.buf.clear();
         Ok(())
     }
 
-    /// Writes the final chunk, flushes and returns the inner writer.
+    /// Writes the final chunk (and a signed stream's trailer, after one
+    /// call to its signer), flushes and returns the inner writer.
     pub fn finish(mut self) -> Result<W, Error> {
         if self.failed {
             return Err(Error::State(StateError::Failed));
         }
         self.emit(true)?;
+        if let Some(d) = &self.digest {
+            let body = SignedBody::finish(d, self.count, self.plaintext_len);
+            let trailer = block_on(self.sealer.trailer(&body))?;
+            self.inner.write_all(&trailer)?;
+        }
         self.inner.flush()?;
         Ok(self.inner)
     }
@@ -71,7 +91,7 @@ impl<W: Write> Write for SealWriter<W> {
         if self.failed {
             return Err(Error::State(StateError::Failed).into_io());
         }
-        let chunk_size = self.sealer.chunk_size();
+        let chunk_size = self.chunks.chunk_size();
         let n = (chunk_size - self.buf.len()).min(data.len());
         self.buf.extend_from_slice(&data[..n]);
         self.plaintext_len += n as u64;
@@ -118,8 +138,10 @@ impl<R: Read> Opener<R> {
         options: OpenOptions,
     ) -> Result<OpenReader<R>, Error> {
         let (core, opened_with) = unlock_body(&self.header, keyrings, &options).await?;
+        let trailer = core.trailer_len();
         Ok(OpenReader {
             inner: self.inner,
+            hold: (trailer > 0).then(|| Holdback::new(trailer)),
             core,
             header: self.header,
             opened_with,
@@ -164,10 +186,12 @@ impl<R: Read> Opener<R> {
         let unchanged = key_ids(&header) == key_ids(&self.header);
         Ok(Rekeyed {
             header,
+            old: self.header,
             inner: self.inner,
             opened_with,
             already_wrapped,
             unchanged,
+            signer: None,
         })
     }
 
@@ -206,10 +230,12 @@ fn key_ids(h: &Header) -> Vec<(&str, &str)> {
 /// The result of [`Opener::rekey`]: a new header for the same body.
 pub struct Rekeyed<R: Read> {
     header: Header,
+    old: Header,
     inner: R,
     opened_with: String,
     already_wrapped: Vec<String>,
     unchanged: bool,
+    signer: Option<std::sync::Arc<dyn crate::Signer>>,
 }
 
 impl<R: Read> Rekeyed<R> {
@@ -235,11 +261,147 @@ impl<R: Read> Rekeyed<R> {
         self.unchanged
     }
 
+    /// Signs the new header of a signed stream: a rekey keeps the
+    /// context, so the signer must be the one the stream names. Without
+    /// it, [`Rekeyed::write_to`] refuses a signed stream (the signature
+    /// covers the header, so it must be made again).
+    pub fn sign_with(mut self, signer: std::sync::Arc<dyn crate::Signer>) -> Result<Self, Error> {
+        match self.header.signer() {
+            Some(named) if named == signer.signer_key() => {
+                self.signer = Some(signer);
+                Ok(self)
+            }
+            Some(named) => Err(Error::Usage(UsageError::InvalidOptions(format!(
+                "the stream is signed by {} key {}, not by {}: a rekey keeps the signer (it is part of the context); to change it, open and seal again",
+                named.algorithm().name(),
+                named.fingerprint(),
+                signer.description()
+            )))),
+            None => Err(Error::Usage(UsageError::InvalidOptions(
+                "the stream is not signed: a rekey cannot add a signature (the signer is part of the context); open and seal again to sign it".into(),
+            ))),
+        }
+    }
+
+    /// The new trailer of a signed stream whose body is copied without
+    /// passing through here (inside S3, say): `old_trailer` is the old
+    /// stream's trailer and `body_len` its body's length (between header
+    /// and trailer). The old signature must verify over the old header and
+    /// the body digest, chunk count and lengths the trailer and `body_len`
+    /// state; the new trailer carries the same digest, signed with the new
+    /// header by the signer given to [`Rekeyed::sign_with`].
+    ///
+    /// The body itself is not read, so not checked against the digest: a
+    /// body changed since it was signed still fails when the new stream is
+    /// opened (the digest is recomputed there). Use [`Rekeyed::write_to`]
+    /// where the body passes through anyway.
+    pub fn resign_trailer(&self, old_trailer: &[u8], body_len: u64) -> Result<Vec<u8>, Error> {
+        let (named, signer) = self.signers()?;
+        let trailer = Trailer::parse(old_trailer, named.algorithm())?;
+        let layout = crate::BodyLayout::new(&self.old);
+        let chunks = layout.chunk_count(body_len);
+        let body = SignedBody {
+            digest: trailer.digest,
+            chunks,
+            body_len,
+            plaintext_len: body_len.saturating_sub(chunks.saturating_mul(CHUNK_TAG_LEN as u64)),
+        };
+        if !body.is_consistent(self.old.chunk_size()) {
+            return Err(Error::Format(crate::error::FormatError::Truncated(
+                "the body does not end with a final chunk",
+            )));
+        }
+        if !named.verify(
+            &signed_message(&self.old.digest(), &body),
+            &trailer.signature,
+        ) {
+            return Err(Error::Integrity(
+                crate::error::IntegrityError::SignatureInvalid,
+            ));
+        }
+        block_on(sign_trailer(signer.as_ref(), &self.header, &body))
+    }
+
+    /// The signer the old stream names and the one to sign with; an
+    /// unsigned stream or a missing signer is refused.
+    fn signers(&self) -> Result<(crate::SignerKey, std::sync::Arc<dyn crate::Signer>), Error> {
+        let Some(named) = self.old.signer().cloned() else {
+            return Err(Error::Usage(UsageError::InvalidOptions(
+                "the stream is not signed: it has no trailer to sign again".into(),
+            )));
+        };
+        match self.signer.clone() {
+            Some(signer) => Ok((named, signer)),
+            None => Err(Error::Usage(UsageError::InvalidOptions(format!(
+                "the stream is signed by {} key {}: a rekey rewrites the header the signature covers, so it needs that signing key to sign again",
+                named.algorithm().name(),
+                named.fingerprint()
+            )))),
+        }
+    }
+
     /// Writes the new header, then copies the body bytes verbatim (no
     /// decryption). Returns the output and the number of body bytes copied.
+    ///
+    /// A signed stream's body is hashed as it is copied; its old signature
+    /// must verify (with the body's digest) before the new trailer, signed
+    /// by the signer given to [`Rekeyed::sign_with`], is written.
     pub fn write_to<W: Write>(mut self, mut output: W) -> Result<(W, u64), Error> {
+        if self.old.signer().is_none() {
+            output.write_all(&self.header.to_bytes())?;
+            let copied = io::copy(&mut self.inner, &mut output)?;
+            output.flush()?;
+            return Ok((output, copied));
+        }
+        let (named, signer) = self.signers()?;
         output.write_all(&self.header.to_bytes())?;
-        let copied = io::copy(&mut self.inner, &mut output)?;
+        let layout = crate::BodyLayout::new(&self.old);
+        let mut hold = Holdback::new(layout.trailer_len() as usize);
+        let mut chunk = vec![0u8; layout.stride() as usize];
+        let mut outer = body_digest_hasher();
+        let (mut chunks, mut copied) = (0u64, 0u64);
+        loop {
+            let n = super::read::read_full(
+                &mut super::read::HeldBack {
+                    inner: &mut self.inner,
+                    hold: Some(&mut hold),
+                },
+                &mut chunk,
+            )?;
+            if n == 0 {
+                break;
+            }
+            outer.update(&chunk_leaf(&chunk[..n]));
+            output.write_all(&chunk[..n])?;
+            chunks += 1;
+            copied += n as u64;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        let trailer = Trailer::parse(hold.held(), named.algorithm())?;
+        let plaintext = copied.saturating_sub(chunks * CHUNK_TAG_LEN as u64);
+        let body = SignedBody::finish(&outer, chunks, plaintext);
+        if !body.is_consistent(self.old.chunk_size()) {
+            return Err(Error::Format(crate::error::FormatError::Truncated(
+                "the body does not end with a final chunk",
+            )));
+        }
+        if body.digest != trailer.digest {
+            return Err(Error::Integrity(
+                crate::error::IntegrityError::BodyDigestMismatch,
+            ));
+        }
+        if !named.verify(
+            &signed_message(&self.old.digest(), &body),
+            &trailer.signature,
+        ) {
+            return Err(Error::Integrity(
+                crate::error::IntegrityError::SignatureInvalid,
+            ));
+        }
+        let new_trailer = block_on(sign_trailer(signer.as_ref(), &self.header, &body))?;
+        output.write_all(&new_trailer)?;
         output.flush()?;
         Ok((output, copied))
     }
@@ -253,6 +415,8 @@ impl<R: Read> Rekeyed<R> {
 /// [`Error`] with [`Error::from_io_ref`]).
 pub struct OpenReader<R: Read> {
     pub(super) inner: R,
+    /// A signed stream's trailer, held back from the body.
+    pub(super) hold: Option<Holdback>,
     pub(super) core: ChunkOpener,
     header: Header,
     opened_with: String,
@@ -283,6 +447,21 @@ impl<R: Read> OpenReader<R> {
         self.core.next_index()
     }
 
+    /// The signer the stream names, if it is signed (FORMAT.md section 15).
+    pub fn signer(&self) -> Option<&crate::SignerKey> {
+        self.header.signer()
+    }
+
+    /// Whether a signed stream's signature verified: the body was read
+    /// from its start to its end (no seek skipped a chunk), its digest
+    /// matched and the signature over it and the header verified. A
+    /// signed stream signals its end only then, so after a read returned
+    /// `Ok(0)` without a seek this is `true`; after a seek (a range) it
+    /// stays `false`: a range is authenticated by the AEAD only.
+    pub fn signature_verified(&self) -> bool {
+        self.core.signature_verified()
+    }
+
     /// Whether the last read reached the verified end: the final chunk was
     /// opened and all its plaintext returned. Read from the start without
     /// seeking, this means the whole stream authenticated. After a seek it
@@ -303,9 +482,17 @@ impl<R: Read> OpenReader<R> {
                 Next::End => return Ok(&[]),
                 Next::Failed => return Err(already_failed().into_io()),
                 Next::NeedChunk => {
+                    let mut ended = false;
                     while !self.core.space().is_empty() {
-                        match self.inner.read(self.core.space()) {
-                            Ok(0) => break,
+                        let read = match &mut self.hold {
+                            Some(h) => h.read(&mut self.inner, self.core.space()),
+                            None => self.inner.read(self.core.space()),
+                        };
+                        match read {
+                            Ok(0) => {
+                                ended = true;
+                                break;
+                            }
                             Ok(k) => self.core.filled(k),
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                             Err(e) => {
@@ -313,6 +500,9 @@ impl<R: Read> OpenReader<R> {
                                 return Err(e);
                             }
                         }
+                    }
+                    if let (true, Some(h)) = (ended, &self.hold) {
+                        self.core.input_ended(h.held()).map_err(Error::into_io)?;
                     }
                     self.core.open().map_err(Error::into_io)?;
                 }
@@ -394,6 +584,9 @@ impl<R: Read + Seek> OpenReader<R> {
         let target = u64::try_from(target).unwrap_or(u64::MAX);
         let (target, at) = self.core.seek(target, total)?;
         self.inner.seek(SeekFrom::Start(at))?;
+        if let Some(h) = &mut self.hold {
+            h.reset();
+        }
         Ok(target)
     }
 }
@@ -473,7 +666,7 @@ mod tests {
             .expect("prepare")
             .seal_to(Vec::new())
             .expect("header");
-        w.sealer.set_next_index(index);
+        w.chunks.set_next_index(index);
         w
     }
 

@@ -15,18 +15,23 @@
 //! chunk. Callers that use 16 MiB chunks on a latency-sensitive runtime can
 //! drive the adapter from `spawn_blocking` themselves.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, ReadBuf};
 use zeroize::Zeroizing;
 
+use super::read::Holdback;
 use crate::crypto::{already_failed, ChunkOpener, ChunkSealer, Next};
-use crate::envelope::{unlock_body, OpenOptions, Sealer};
+use crate::envelope::{sign_trailer, unlock_body, OpenOptions, Sealer};
 use crate::error::{Error, StateError};
-use crate::format::{Header, HeaderReader, CHUNK_TAG_LEN};
-use crate::keyring::Identity;
+use crate::format::{
+    body_digest_hasher, chunk_leaf, Header, HeaderReader, SignedBody, CHUNK_TAG_LEN,
+};
+use crate::keyring::{Identity, Signer};
 
 impl Sealer {
     /// Returns an async writer that writes the header, then seals
@@ -42,9 +47,17 @@ impl Sealer {
             out_pos: 0,
             finished: false,
             failed: false,
+            digest: self.is_signed().then(body_digest_hasher),
+            count: 0,
+            plaintext_len: 0,
+            signing: None,
+            signer: self.signing_parts(),
         }
     }
 }
+
+/// A signer's answer being awaited: the trailer bytes.
+type Signing = Pin<Box<dyn Future<Output = Result<Vec<u8>, Error>> + Send>>;
 
 /// Seals a stream chunk by chunk. Implements `tokio::io::AsyncWrite`.
 ///
@@ -78,6 +91,15 @@ pub struct AsyncSealWriter<W> {
     out_pos: usize,
     finished: bool,
     failed: bool,
+    /// A signed stream's body digest so far (its outer hash).
+    digest: Option<blake3::Hasher>,
+    /// Chunks sealed.
+    count: u64,
+    plaintext_len: u64,
+    /// The signer's answer, asked for once after the final chunk.
+    signing: Option<Signing>,
+    /// What the signing needs: the signer and the header (signed streams).
+    signer: Option<(Arc<dyn Signer>, Header)>,
 }
 
 impl<W: AsyncWrite + Unpin> AsyncSealWriter<W> {
@@ -104,10 +126,35 @@ impl<W: AsyncWrite + Unpin> AsyncSealWriter<W> {
 
     /// Seals the buffered plaintext as the next chunk into `out`.
     fn seal_chunk(&mut self, last: bool) -> Result<(), Error> {
+        let n = self.plain.len() as u64;
         self.sealer.seal_next(&mut self.plain, last)?;
+        if let Some(d) = &mut self.digest {
+            d.update(&chunk_leaf(&self.plain));
+        }
+        self.count += 1;
+        self.plaintext_len += n;
         self.out.extend_from_slice(&self.plain);
         self.plain.clear();
         Ok(())
+    }
+
+    /// A signed stream's trailer, once the signer answered (`None` for an
+    /// unsigned stream).
+    fn poll_trailer(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Vec<u8>>, Error>> {
+        let (Some(digest), Some((signer, header))) = (&self.digest, &self.signer) else {
+            return Poll::Ready(Ok(None));
+        };
+        if self.signing.is_none() {
+            let body = SignedBody::finish(digest, self.count, self.plaintext_len);
+            let (signer, header) = (signer.clone(), header.clone());
+            self.signing = Some(Box::pin(async move {
+                sign_trailer(signer.as_ref(), &header, &body).await
+            }));
+        }
+        match self.signing.as_mut() {
+            Some(f) => f.as_mut().poll(cx).map_ok(Some),
+            None => Poll::Ready(Ok(None)),
+        }
     }
 }
 
@@ -157,10 +204,20 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncSealWriter<W> {
         }
         if !this.finished {
             ready!(this.poll_drain(cx))?;
-            if let Err(e) = this.seal_chunk(true) {
-                this.failed = true;
-                return Poll::Ready(Err(e.into_io()));
+            if this.signing.is_none() {
+                if let Err(e) = this.seal_chunk(true) {
+                    this.failed = true;
+                    return Poll::Ready(Err(e.into_io()));
+                }
             }
+            match ready!(this.poll_trailer(cx)) {
+                Ok(trailer) => this.out.extend_from_slice(&trailer.unwrap_or_default()),
+                Err(e) => {
+                    this.failed = true;
+                    return Poll::Ready(Err(e.into_io()));
+                }
+            }
+            this.signing = None;
             this.finished = true;
         }
         ready!(this.poll_drain(cx))?;
@@ -201,8 +258,10 @@ impl<R: AsyncRead + Unpin> AsyncOpener<R> {
         options: OpenOptions,
     ) -> Result<AsyncOpenReader<R>, Error> {
         let (core, opened_with) = unlock_body(&self.header, keyrings, &options).await?;
+        let trailer = core.trailer_len();
         Ok(AsyncOpenReader {
             inner: self.inner,
+            hold: (trailer > 0).then(|| Holdback::new(trailer)),
             core,
             header: self.header,
             opened_with,
@@ -227,6 +286,8 @@ async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> Result<us
 /// plaintext is released only after its tag verifies.
 pub struct AsyncOpenReader<R> {
     inner: R,
+    /// A signed stream's trailer, held back from the body.
+    hold: Option<Holdback>,
     core: ChunkOpener,
     header: Header,
     opened_with: String,
@@ -243,6 +304,12 @@ impl<R> AsyncOpenReader<R> {
     /// `provider/key id` of the wrapped key that opened the stream.
     pub fn opened_with(&self) -> &str {
         &self.opened_with
+    }
+
+    /// Whether a signed stream's signature verified (see
+    /// [`OpenReader::signature_verified`](crate::OpenReader::signature_verified)).
+    pub fn signature_verified(&self) -> bool {
+        self.core.signature_verified()
     }
 }
 
@@ -310,6 +377,9 @@ impl<R: AsyncRead + AsyncSeek + Unpin> AsyncOpenReader<R> {
     async fn seek_within(&mut self, pos: u64, total: u64) -> Result<u64, Error> {
         let (target, at) = self.core.seek(pos, total)?;
         self.inner.seek(io::SeekFrom::Start(at)).await?;
+        if let Some(h) = &mut self.hold {
+            h.reset();
+        }
         Ok(target)
     }
 }
@@ -336,21 +406,35 @@ impl<R: AsyncRead + Unpin> AsyncRead for AsyncOpenReader<R> {
             }
             // Fill one chunk's ciphertext (a whole chunk, or up to EOF for
             // the final chunk), then open it: one chunk per poll.
+            let mut ended = false;
             while !this.core.space().is_empty() {
-                let mut rb = ReadBuf::new(this.core.space());
-                match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                let inner = &mut this.inner;
+                let mut once = |b: &mut [u8]| {
+                    let mut rb = ReadBuf::new(b);
+                    Pin::new(&mut *inner)
+                        .poll_read(cx, &mut rb)
+                        .map_ok(|()| rb.filled().len())
+                };
+                let polled = match &mut this.hold {
+                    Some(h) => h.poll_read_with(this.core.space(), &mut once),
+                    None => once(this.core.space()),
+                };
+                match polled {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(e)) => {
                         this.core.fail();
                         return Poll::Ready(Err(e));
                     }
-                    Poll::Ready(Ok(())) => {
-                        let k = rb.filled().len();
-                        if k == 0 {
-                            break;
-                        }
-                        this.core.filled(k);
+                    Poll::Ready(Ok(0)) => {
+                        ended = true;
+                        break;
                     }
+                    Poll::Ready(Ok(k)) => this.core.filled(k),
+                }
+            }
+            if let (true, Some(h)) = (ended, &this.hold) {
+                if let Err(e) = this.core.input_ended(h.held()) {
+                    return Poll::Ready(Err(e.into_io()));
                 }
             }
             if let Err(e) = this.core.open() {

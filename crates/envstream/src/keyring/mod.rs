@@ -9,9 +9,11 @@
 
 mod api;
 mod local;
+mod sign;
 
 pub use api::{
     block_on, DataKeyGenerator, Identity, Keyring, KeyringFuture, Recipient, UnwrapRequest,
     WrapRequest,
 };
 pub use local::{LocalKey, LOCAL_PROVIDER};
+pub use sign::{public_file_text, LocalSigningKey, Signer};
