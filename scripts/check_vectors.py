@@ -674,6 +674,92 @@ def check_bad(vdir, v):
     return True, f"rejected by {e.check} -> {e.cls} (exit {EXIT_CODES[e.cls]})"
 
 
+# ---------------------------------------------------------------------------
+# aws-kms matching (section 11.5): which ARN a reader calls Decrypt with
+
+
+def parse_kms_arn(s):
+    parts = s.split(":", 5)
+    if len(parts) != 6:
+        return None
+    arn, partition, service, region, account, resource = parts
+    ok = (arn == "arn" and partition.startswith("aws") and service == "kms" and region
+          and len(account) == 12 and account.isdigit()
+          and (resource.startswith("key/") or resource.startswith("alias/")) and len(resource) > 6)
+    return {"partition": partition, "region": region, "account": account, "resource": resource} if ok else None
+
+
+def is_mrk(s):
+    a = parse_kms_arn(s)
+    return a["resource"].startswith("key/mrk-") if a else s.startswith("mrk-")
+
+
+def mrk_match(configured, record):
+    if configured == record:
+        return True
+    c, r = parse_kms_arn(configured), parse_kms_arn(record)
+    if not c or not r or not is_mrk(configured) or not is_mrk(record):
+        return False
+    return all(c[k] == r[k] for k in ("partition", "account", "resource"))
+
+
+def region_shaped(r):
+    parts = r.split("-")
+    return len(parts) >= 3 and parts[-1].isdigit() and all(p.isalpha() and p.islower() for p in parts[:-1])
+
+
+def decrypt_target(case):
+    rec = case["record"]
+    if case["policy"] == "strict":
+        for c in case["configured"]:
+            if c == rec:
+                return c
+        for c in case["configured"]:
+            if mrk_match(c, rec):
+                return c
+        return None
+    a = parse_kms_arn(rec)
+    if (not a or not a["resource"].startswith("key/") or a["partition"] != case["partition"]
+            or not region_shaped(a["region"]) or a["account"] not in case["accounts"]):
+        return None
+    if case.get("region") and is_mrk(rec):
+        return f"arn:{a['partition']}:kms:{case['region']}:{a['account']}:{a['resource']}"
+    return rec
+
+
+def duplicate_mrks(ids):
+    groups = {}
+    for s in ids:
+        if not is_mrk(s):
+            continue
+        a = parse_kms_arn(s)
+        key = a["resource"][4:] if a else s
+        g = groups.setdefault(key, [])
+        if s not in g:
+            g.append(s)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def check_kms_matching(vdir):
+    path = os.path.join(vdir, "kms_matching.json")
+    if not os.path.exists(path):
+        return 0, 0
+    with open(path, encoding="utf-8") as f:
+        table = json.load(f)
+    passed = failed = 0
+    for c in table["cases"]:
+        got = decrypt_target(c)
+        ok = got == c["target"]
+        print(f"{'PASS' if ok else 'FAIL'} kms  {c['description']}: {got}")
+        passed, failed = passed + ok, failed + (not ok)
+    for c in table["unique"]:
+        got = duplicate_mrks(c["configured"])
+        ok = got == c["duplicates"]
+        print(f"{'PASS' if ok else 'FAIL'} kms  {c['description']}: {got}")
+        passed, failed = passed + ok, failed + (not ok)
+    return passed, failed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vectors", default=os.path.join(repo_root(), "docs", "vectors"),
@@ -704,6 +790,8 @@ def main():
                 passed += 1
             else:
                 failed += 1
+    p, f = check_kms_matching(args.vectors)
+    passed, failed = passed + p, failed + f
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

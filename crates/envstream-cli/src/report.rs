@@ -76,6 +76,10 @@ impl Fields {
                 "bytes_up": t.bytes_up,
                 "bytes_copied_in_s3": t.bytes_copied,
                 "leftover_upload": self.leftover,
+                "region": c.region(),
+                "bucket_regions": c.bucket_regions().into_iter()
+                    .map(|(b, r)| (b, serde_json::Value::from(r)))
+                    .collect::<serde_json::Map<_, _>>(),
             })
         });
         let producer = self.producer.as_ref().map(|p| {
@@ -393,6 +397,14 @@ impl Report {
     ) -> Result<()> {
         self.clear_progress();
         let mut f = lock(&self.fields);
+        if exit_code == 0 {
+            // Said once, at the end, so that a failure stays one line.
+            for (bucket, region) in f.s3.iter().flat_map(|c| c.bucket_regions()) {
+                eprintln!(
+                    "envstream: note: bucket {bucket} is in {region} (S3 said so): its requests went there"
+                );
+            }
+        }
         if let Some(what) = err.and_then(signature_failure) {
             f.signature = Some(what);
         }

@@ -15,7 +15,7 @@ use envstream::{
 };
 use zeroize::Zeroize;
 
-use crate::arn::parse_arn;
+use crate::arn::{mrk_match, parse_arn};
 use crate::clients::KmsClients;
 
 /// The provider id of AWS KMS wrapped keys.
@@ -50,13 +50,17 @@ fn take_data_key(blob: Option<Blob>, op: &str, key: &str) -> Result<DataKey, Key
 /// Which wrapped keys an opening keyring may send to KMS.
 #[derive(Clone, Debug)]
 enum Policy {
-    /// Only these key ARNs.
+    /// Only these key ARNs; a multi-Region key also matches its replicas
+    /// in other regions, and is then called as configured.
     Strict(Vec<String>),
     /// Any key of the filter's partition, in its accounts (or, with
-    /// `None`, in any account: asked for explicitly).
+    /// `None`, in any account: asked for explicitly). With `mrk_region`, a
+    /// multi-Region key record is called in that region (its ARN
+    /// rewritten); other records in their own region.
     Discovery {
         partition: String,
         accounts: Option<Vec<String>>,
+        mrk_region: Option<String>,
     },
 }
 
@@ -156,6 +160,7 @@ impl KmsCore {
             policy: Policy::Discovery {
                 partition,
                 accounts,
+                mrk_region: None,
             },
         }
     }
@@ -254,27 +259,16 @@ impl KmsCore {
         Ok(WrappedKey::new(KMS_PROVIDER, arn, blob))
     }
 
-    /// Whether the policy allows sending this wrapped key to KMS. A record
+    /// The key ARN to call `Decrypt` with for a record, if the policy
+    /// allows sending it to KMS at all (FORMAT.md section 11.5). A record
     /// is checked before any call: a key ARN (never an alias) whose region
     /// is shaped like a region, in the filter's partition and accounts.
-    fn allows(&self, arn: &str) -> bool {
-        match &self.policy {
-            Policy::Strict(list) => list.iter().any(|a| a == arn),
-            Policy::Discovery {
-                partition,
-                accounts,
-            } => match parse_arn(arn) {
-                Some(a) => {
-                    a.resource.starts_with("key/")
-                        && a.partition == partition
-                        && envstream_aws::is_aws_region(a.region)
-                        && accounts
-                            .as_ref()
-                            .is_none_or(|list| list.iter().any(|x| x == a.account))
-                }
-                None => false,
-            },
-        }
+    /// Strict: the configured ARN that matches the record (exactly, or as
+    /// a replica of the same multi-Region key). Discovery: the record's
+    /// ARN, or, for a multi-Region key with an MRK region, the ARN of its
+    /// replica in that region.
+    fn target(&self, arn: &str) -> Option<String> {
+        decrypt_target(&self.policy, arn)
     }
 
     async fn unwrap_impl(
@@ -282,10 +276,14 @@ impl KmsCore {
         wk: &WrappedKey,
         ctx: &EncryptionContext,
     ) -> Result<Option<DataKey>, KeyringError> {
-        if wk.provider() != KMS_PROVIDER || !self.allows(wk.key_id()) {
+        if wk.provider() != KMS_PROVIDER {
             return Ok(None);
         }
-        let arn = wk.key_id();
+        let Some(target) = self.target(wk.key_id()) else {
+            return Ok(None);
+        };
+        // Called with the configured (or rewritten) ARN, in its region.
+        let arn = target.as_str();
         let (ciphertext, context) = (Blob::new(wk.ciphertext().to_vec()), context_map(ctx));
         let out = self
             .call("Decrypt", arn, |c| {
@@ -311,6 +309,39 @@ impl KmsCore {
     }
 }
 
+/// The key ARN a policy calls `Decrypt` with for a record's key ARN, or
+/// `None` when the record is not sent to KMS (FORMAT.md section 11.5;
+/// the cases of `docs/vectors/kms_matching.json`).
+fn decrypt_target(policy: &Policy, arn: &str) -> Option<String> {
+    match policy {
+        Policy::Strict(list) => list
+            .iter()
+            .find(|c| *c == arn)
+            .or_else(|| list.iter().find(|c| mrk_match(c, arn)))
+            .cloned(),
+        Policy::Discovery {
+            partition,
+            accounts,
+            mrk_region,
+        } => {
+            let a = parse_arn(arn)?;
+            let allowed = a.resource.starts_with("key/")
+                && a.partition == partition
+                && envstream_aws::is_aws_region(a.region)
+                && accounts
+                    .as_ref()
+                    .is_none_or(|list| list.iter().any(|x| x == a.account));
+            if !allowed {
+                return None;
+            }
+            match mrk_region {
+                Some(r) if a.is_mrk() => Some(a.in_region(r)),
+                _ => Some(arn.to_owned()),
+            }
+        }
+    }
+}
+
 impl KmsCore {
     fn description(&self) -> String {
         match (&self.seal_key, &self.policy) {
@@ -320,19 +351,19 @@ impl KmsCore {
                 None,
                 Policy::Discovery {
                     partition,
-                    accounts: None,
+                    accounts,
+                    mrk_region,
                 },
             ) => {
-                format!("KMS discovery ({partition}, any account)")
-            }
-            (
-                None,
-                Policy::Discovery {
-                    partition,
-                    accounts: Some(a),
-                },
-            ) => {
-                format!("KMS discovery ({partition}, accounts {})", a.join(", "))
+                let who = match accounts {
+                    None => "any account".to_owned(),
+                    Some(a) => format!("accounts {}", a.join(", ")),
+                };
+                let mrk = mrk_region
+                    .as_ref()
+                    .map(|r| format!("; multi-Region keys in {r}"))
+                    .unwrap_or_default();
+                format!("KMS discovery ({partition}, {who}{mrk})")
             }
         }
     }
@@ -440,6 +471,20 @@ impl KmsIdentity {
     pub fn discovery_any_account(clients: Arc<KmsClients>, partition: impl Into<String>) -> Self {
         KmsIdentity(KmsCore::discovery(clients, partition.into(), None))
     }
+
+    /// A discovery identity that decrypts multi-Region key records in
+    /// `region`, as the AWS Encryption SDK's MRK discovery keyring: a
+    /// record for `arn:…:REGION-A:…:key/mrk-…` is sent to `region` as the
+    /// ARN of its replica there (so a backup sealed in a lost region opens
+    /// with the replica). Records of other keys are still sent to their
+    /// own region, never with a rewritten ARN. No effect on a strict
+    /// identity (its configured ARNs say where to call).
+    pub fn mrk_region(mut self, region: impl Into<String>) -> Self {
+        if let Policy::Discovery { mrk_region, .. } = &mut self.0.policy {
+            *mrk_region = Some(region.into());
+        }
+        self
+    }
 }
 
 kms_identity!(KmsIdentity);
@@ -447,6 +492,56 @@ kms_identity!(KmsIdentity);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The matching cases of FORMAT.md section 11.5, shared with the
+    /// Python checker.
+    #[test]
+    fn kms_matching_cases_of_the_spec() {
+        let table: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/vectors/kms_matching.json"))
+                .expect("json");
+        let strs = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .expect("array")
+                .iter()
+                .map(|s| s.as_str().expect("str").to_owned())
+                .collect()
+        };
+        let cases = table["cases"].as_array().expect("cases");
+        assert!(cases.len() >= 10);
+        for c in cases {
+            let policy = match c["policy"].as_str() {
+                Some("strict") => Policy::Strict(strs(&c["configured"])),
+                Some("discovery") => Policy::Discovery {
+                    partition: c["partition"].as_str().expect("partition").to_owned(),
+                    accounts: Some(strs(&c["accounts"])),
+                    mrk_region: c["region"].as_str().map(str::to_owned),
+                },
+                other => panic!("policy {other:?}"),
+            };
+            let record = c["record"].as_str().expect("record");
+            assert_eq!(
+                decrypt_target(&policy, record).as_deref(),
+                c["target"].as_str(),
+                "{}",
+                c["description"]
+            );
+        }
+        for c in table["unique"].as_array().expect("unique") {
+            let want: Vec<Vec<String>> = c["duplicates"]
+                .as_array()
+                .expect("dups")
+                .iter()
+                .map(strs)
+                .collect();
+            assert_eq!(
+                crate::arn::duplicate_mrks(&strs(&c["configured"])),
+                want,
+                "{}",
+                c["description"]
+            );
+        }
+    }
 
     #[test]
     fn a_discovery_filter_needs_an_account_and_a_partition() {

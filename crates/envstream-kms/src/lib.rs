@@ -26,7 +26,7 @@ mod errors;
 mod keyring;
 mod signer;
 
-pub use arn::{is_account_id, parse_arn, KmsArn};
+pub use arn::{duplicate_mrks, is_account_id, is_mrk, mrk_match, parse_arn, KmsArn};
 pub use clients::{KmsClients, KmsSettings};
 pub use keyring::{DiscoveryFilter, KmsIdentity, KmsKeyring, KMS_PROVIDER};
 pub use signer::KmsSigner;

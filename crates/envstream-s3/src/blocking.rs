@@ -74,6 +74,17 @@ impl S3Client {
         self.client.stats()
     }
 
+    /// [`crate::S3Client::bucket_regions`]: buckets whose requests went to
+    /// the region S3 named for them.
+    pub fn bucket_regions(&self) -> Vec<(String, String)> {
+        self.client.bucket_regions()
+    }
+
+    /// [`crate::S3Client::region`].
+    pub fn region(&self) -> &str {
+        self.client.region()
+    }
+
     /// The endpoint requests go to, for messages.
     pub fn endpoint(&self) -> &str {
         self.client.endpoint()

@@ -141,6 +141,11 @@ struct Inner {
     settings: S3Settings,
     endpoint: String,
     counters: Counters,
+    /// The region of the configuration.
+    region: String,
+    /// Buckets that S3 said live in another region (`x-amz-bucket-region`
+    /// on a 301 or 400 answer): their requests go there.
+    bucket_regions: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// An S3 client: the checked configuration, the settings and the counters.
@@ -201,8 +206,48 @@ impl S3Client {
                 settings,
                 endpoint,
                 counters: Counters::default(),
+                region: region.to_string(),
+                bucket_regions: std::sync::Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// The region the configuration names (requests to a bucket that S3
+    /// placed elsewhere go to that bucket's region; see
+    /// [`S3Client::bucket_regions`]).
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// Buckets whose requests went to another region than the
+    /// configuration's, because S3 said the bucket lives there (a 301 or
+    /// 400 answer with `x-amz-bucket-region`): `(bucket, region)`.
+    pub fn bucket_regions(&self) -> Vec<(String, String)> {
+        self.inner
+            .bucket_regions
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The region requests for `bucket` go to: the one S3 named for it,
+    /// or the configuration's.
+    fn region_of(&self, bucket: Option<&str>) -> String {
+        let known = bucket.and_then(|b| {
+            self.inner
+                .bucket_regions
+                .lock()
+                .ok()
+                .and_then(|v| v.iter().find(|(name, _)| name == b).map(|(_, r)| r.clone()))
+        });
+        known.unwrap_or_else(|| self.inner.region.clone())
+    }
+
+    fn remember_region(&self, bucket: &str, region: &str) {
+        if let Ok(mut v) = self.inner.bucket_regions.lock() {
+            v.retain(|(name, _)| name != bucket);
+            v.push((bucket.to_owned(), region.to_owned()));
+        }
     }
 
     /// The endpoint requests go to, for messages.
@@ -238,32 +283,70 @@ impl S3Client {
     }
 
     /// Sends one request, built by `make` from the SDK client and the
-    /// timeouts for an answer `extra` later than usual, and maps its
-    /// failure to a one-line [`S3Error`] naming `op`, `object` and the
-    /// endpoint (allow-listed facts only). Every request goes through here,
-    /// so every request is counted.
+    /// per-request configuration (the timeouts for an answer `extra` later
+    /// than usual, and the bucket's region), and maps its failure to a
+    /// one-line [`S3Error`] naming `op`, `object` and the endpoint
+    /// (allow-listed facts only). Every request goes through here, so every
+    /// request is counted. `object` starts with the `s3://BUCKET/` URL.
+    ///
+    /// A bucket in another region than the configuration's: S3 answers 301
+    /// (or 400) with `x-amz-bucket-region`; the request is made again,
+    /// once, in that region, and the bucket's later requests go there too.
     pub(crate) async fn call<T, E, F>(
         &self,
         op: Op,
         object: &str,
         extra: Duration,
-        make: impl FnOnce(&Client, aws_sdk_s3::config::Builder) -> F,
+        make: impl Fn(&Client, aws_sdk_s3::config::Builder) -> F,
     ) -> Result<T, S3Error>
     where
         F: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let timeouts = aws_sdk_s3::config::Builder::default().timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(self.inner.settings.connect_timeout)
-                .read_timeout(self.inner.settings.answer_timeout + extra)
-                .build(),
-        );
-        make(&self.inner.client, timeouts)
-            .await
-            .map_err(|e| s3_error(op, object, &self.inner.endpoint, &e))
+        let bucket = bucket_of(object);
+        let mut followed = false;
+        loop {
+            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let region = self.region_of(bucket);
+            let config = aws_sdk_s3::config::Builder::default()
+                .region(aws_sdk_s3::config::Region::new(region.clone()))
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(self.inner.settings.connect_timeout)
+                        .read_timeout(self.inner.settings.answer_timeout + extra)
+                        .build(),
+                );
+            match make(&self.inner.client, config).await {
+                Ok(out) => return Ok(out),
+                Err(e) => match (bucket, redirect_region(&e)) {
+                    (Some(b), Some(r)) if !followed && r != region => {
+                        self.remember_region(b, &r);
+                        followed = true;
+                    }
+                    _ => return Err(s3_error(op, object, &self.inner.endpoint, &e)),
+                },
+            }
+        }
     }
+}
+
+/// The bucket of a request's label (`s3://BUCKET/KEY…`).
+fn bucket_of(object: &str) -> Option<&str> {
+    object
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|b| !b.is_empty())
+}
+
+/// The region S3 names for the bucket in a wrong-region answer: a 301,
+/// 307 or 400 with an `x-amz-bucket-region` header holding a region.
+fn redirect_region<E>(e: &SdkError<E, HttpResponse>) -> Option<String> {
+    let resp = e.raw_response()?;
+    if !matches!(resp.status().as_u16(), 301 | 307 | 400) {
+        return None;
+    }
+    let r = resp.headers().get("x-amz-bucket-region")?.trim();
+    envstream_aws::is_aws_region(r).then(|| r.to_owned())
 }
 
 /// Extra answer time for a request that uploads `bytes` (at 1 MiB/s or faster).

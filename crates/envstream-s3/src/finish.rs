@@ -78,7 +78,7 @@ impl Upload {
                     .upload_id(id)
                     .multipart_upload(
                         CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
+                            .set_parts(Some(parts.clone()))
                             .build(),
                     );
                 if !overwrite {
@@ -125,7 +125,7 @@ impl Upload {
                     .key(url.key())
                     .content_length(i64::try_from(len).unwrap_or(i64::MAX))
                     .checksum_crc32(crc.clone())
-                    .body(ByteStream::from(body));
+                    .body(ByteStream::from(body.clone()));
                 if !overwrite {
                     req = req.if_none_match("*");
                 }

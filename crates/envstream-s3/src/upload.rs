@@ -300,7 +300,7 @@ async fn upload_part(
                 .part_number(part)
                 .content_length(i64::try_from(len).unwrap_or(i64::MAX))
                 .checksum_crc32(crc.clone())
-                .body(ByteStream::from(body))
+                .body(ByteStream::from(body.clone()))
                 .customize()
                 .config_override(t)
                 .send()

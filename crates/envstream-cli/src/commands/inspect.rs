@@ -70,7 +70,12 @@ pub(super) fn run(plan: InspectPlan, report: &mut Report) -> Result<()> {
         }
         writeln!(out, "wrapped keys:   {}", h.wrapped_keys().len())?;
         for k in h.wrapped_keys() {
-            writeln!(out, "  {} {}", k.provider(), k.key_id())?;
+            let mrk = if is_mrk_record(k) {
+                " (multi-Region key: its replicas open it)"
+            } else {
+                ""
+            };
+            writeln!(out, "  {} {}{mrk}", k.provider(), k.key_id())?;
         }
     }
     out.flush()?;
@@ -93,7 +98,14 @@ fn header_json(h: &Header) -> serde_json::Value {
         "keys": h.wrapped_keys().iter().map(|k| serde_json::json!({
             "provider": k.provider(),
             "key_id": k.key_id(),
+            "multi_region": is_mrk_record(k),
             "wrapped_len": k.ciphertext().len(),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Whether a record is wrapped by an AWS KMS multi-Region key (a key ARN
+/// whose id starts with `mrk-`; an alias never is).
+fn is_mrk_record(k: &envstream::WrappedKey) -> bool {
+    k.provider() == envstream_kms::KMS_PROVIDER && envstream_kms::is_mrk(k.key_id())
 }

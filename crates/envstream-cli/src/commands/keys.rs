@@ -105,7 +105,7 @@ pub(super) fn warn_if_shared(p: &Path) {
 /// Drops repeated `--kms-key` values (the same string twice), saying so.
 /// Different names for one key (an alias and its ARN) are merged by the
 /// library once KMS has named the key.
-pub(super) fn unique_kms_keys(flag: &str, keys: &[String]) -> Vec<String> {
+pub(super) fn unique_kms_keys(flag: &str, keys: &[String]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(keys.len());
     for k in keys {
         if out.contains(k) {
@@ -114,7 +114,16 @@ pub(super) fn unique_kms_keys(flag: &str, keys: &[String]) -> Vec<String> {
             out.push(k.clone());
         }
     }
-    out
+    // A multi-Region key and its replica are one key: which one to call
+    // would be ambiguous (the AWS Encryption SDK's "MRKs are unique").
+    if let Some(group) = envstream_kms::duplicate_mrks(&out).first() {
+        return Err(UsageError(format!(
+            "{flag} names one multi-Region key more than once ({}): they are replicas of the same key; keep one, the replica in the region you want to call",
+            group.join(", ")
+        ))
+        .into());
+    }
+    Ok(out)
 }
 
 /// KMS access for one command: the loaded AWS config and the clients'
@@ -205,6 +214,7 @@ pub(super) fn with_unwrap_keys<T>(
     if args.discovery && !args.discovery_any_account {
         discovery_filter(args)?;
     }
+    let strict_keys = unique_kms_keys("--kms-key", &args.kms_keys)?;
     let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
     let keys = load_keys(files, kms_flags, be, KeyUse::Open)?;
     let kms = if kms_flags == 0 && !need_kms {
@@ -217,22 +227,34 @@ pub(super) fn with_unwrap_keys<T>(
             eprintln!(
                 "envstream: warning: --discovery-any-account lets whoever wrote the file choose which KMS key is called, in any account: its owner sees the call, and a file sealed to a key anyone may use opens"
             );
-            vec![KmsIdentity::discovery_any_account(
-                k.clients.clone(),
-                args.discovery_partition.clone(),
+            vec![mrk_region(
+                KmsIdentity::discovery_any_account(
+                    k.clients.clone(),
+                    args.discovery_partition.clone(),
+                ),
+                args,
             )]
         }
-        Some(k) if args.discovery => vec![KmsIdentity::discovery(
-            k.clients.clone(),
-            discovery_filter(args)?,
+        Some(k) if args.discovery => vec![mrk_region(
+            KmsIdentity::discovery(k.clients.clone(), discovery_filter(args)?),
+            args,
         )],
-        Some(k) if !args.kms_keys.is_empty() => vec![KmsIdentity::strict(
-            k.clients.clone(),
-            unique_kms_keys("--kms-key", &args.kms_keys),
-        )],
+        Some(k) if !strict_keys.is_empty() => {
+            vec![KmsIdentity::strict(k.clients.clone(), strict_keys)]
+        }
         _ => Vec::new(),
     };
     f(&identities(&keys, &kms_keys), kms.as_ref())
+}
+
+/// Discovery with `--region R`: multi-Region key records are decrypted
+/// with their replica in R (a restore in the recovery region); other
+/// records in their own region.
+fn mrk_region(id: KmsIdentity, args: &UnwrapArgs) -> KmsIdentity {
+    match &args.aws.region {
+        Some(r) => id.mrk_region(r.clone()),
+        None => id,
+    }
 }
 
 /// The discovery filter of `--discovery-partition` and

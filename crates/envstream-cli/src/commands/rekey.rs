@@ -17,7 +17,7 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
     let be = envstream::Backend::default();
     report.backend(be);
     let add_local = load_added_keys(&plan.add_files, be)?;
-    let add_kms_names = unique_kms_keys("--add-kms-key", &plan.add_kms);
+    let add_kms_names = unique_kms_keys("--add-kms-key", &plan.add_kms)?;
     if let Target::S3(_) = plan.to {
         // The S3 settings are checked before any key is used.
         plan.s3.client(report)?;

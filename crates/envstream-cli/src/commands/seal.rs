@@ -14,7 +14,7 @@ use crate::source::{Plaintext, Producer};
 
 pub(super) fn run(plan: SealPlan, report: &mut Report) -> Result<()> {
     report.backend(plan.backend);
-    let kms_names = unique_kms_keys("--kms-key", &plan.kms);
+    let kms_names = unique_kms_keys("--kms-key", &plan.kms)?;
     let keys = load_keys(&plan.key_files, kms_names.len(), plan.backend, KeyUse::Seal)?;
     check_key_count(keys.len() + kms_names.len())?;
     let kms = Kms::seal_keys(&plan.aws, &kms_names)?;
