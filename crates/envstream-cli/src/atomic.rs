@@ -36,42 +36,19 @@ impl TempFile {
             .ok_or_else(|| UsageError(format!("{} has no file name", dest.display())))?
             .to_string_lossy()
             .into_owned();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let mut attempt = 0u32;
-        loop {
-            let tmp = dir.join(format!(
-                ".{name}.envstream-partial.{}.{nanos}.{attempt}",
-                std::process::id()
-            ));
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&tmp)
-            {
-                Ok(file) => {
-                    if output {
-                        crate::signals::add_partial(&tmp, dest);
-                    }
-                    return Ok(TempFile {
-                        file,
-                        tmp,
-                        dest: dest.to_path_buf(),
-                        done: false,
-                        output,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot create a temporary file in {}", dir.display())
-                    })
-                }
-            }
+        let (file, tmp) =
+            create_unique(&dir, &format!(".{name}.envstream-partial"), mode, false)
+                .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        if output {
+            crate::signals::add_partial(&tmp, dest);
         }
+        Ok(TempFile {
+            file,
+            tmp,
+            dest: dest.to_path_buf(),
+            done: false,
+            output,
+        })
     }
 
     /// For an output: the registry, held while the file is moved into
@@ -185,38 +162,38 @@ pub(crate) fn note_leftovers(dest: &Path) {
 /// at once, so that nothing is left behind whatever ends the run.
 pub(crate) fn spool_file() -> Result<File> {
     let dir = std::env::temp_dir();
+    let (file, path) = create_unique(&dir, ".envstream-spool", 0o600, true).with_context(|| {
+        format!(
+            "cannot create a scratch file in {} for --verify-first; set TMPDIR to a directory with room for the plaintext",
+            dir.display()
+        )
+    })?;
+    std::fs::remove_file(&path)
+        .with_context(|| format!("cannot unlink the scratch file {}", path.display()))?;
+    Ok(file)
+}
+
+/// Creates `PREFIX.PID.NANOS.N` in `dir` with `mode`, never an existing
+/// file (the next N on a clash, at most 100 tries); writable, and readable
+/// with `read`.
+fn create_unique(dir: &Path, prefix: &str, mode: u32, read: bool) -> io::Result<(File, PathBuf)> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let mut attempt = 0u32;
     loop {
-        let path = dir.join(format!(
-            ".envstream-spool.{}.{nanos}.{attempt}",
-            std::process::id()
-        ));
+        let path = dir.join(format!("{prefix}.{}.{nanos}.{attempt}", std::process::id()));
         match std::fs::OpenOptions::new()
-            .read(true)
+            .read(read)
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&path)
         {
-            Ok(file) => {
-                std::fs::remove_file(&path).with_context(|| {
-                    format!("cannot unlink the scratch file {}", path.display())
-                })?;
-                return Ok(file);
-            }
+            Ok(file) => return Ok((file, path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot create a scratch file in {} for --verify-first; set TMPDIR to a directory with room for the plaintext",
-                        dir.display()
-                    )
-                })
-            }
+            Err(e) => return Err(e),
         }
     }
 }
