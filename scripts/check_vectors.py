@@ -12,11 +12,16 @@ specification is complete. For every vector in docs/vectors/manifest.json:
 - signed streams (section 15): the trailer is held back, every chunk's
   BLAKE3 leaf is hashed, and the body digest and the signature (Ed25519,
   ECDSA P-256/P-384) are checked, pinned to the vector's signer or not;
+- public-key recipients (section 16): X-Wing (ML-KEM-768 from `kyber-py`,
+  X25519 from `cryptography`, SHA-3 from hashlib) and RFC 9180 HPKE
+  written out here; identity and recipient files are parsed and matched,
+  and the X-Wing draft's test vectors (xwing_draft.json) are reproduced;
 - bad vectors: opening must fail, with the error class the manifest names
   (pinning the signers the manifest lists).
 
 Usage: python3 scripts/check_vectors.py [--vectors DIR] [-v]
-Needs the standard library and the `cryptography` and `blake3` packages.
+Needs the standard library and the `cryptography`, `blake3` and `kyber-py`
+packages.
 Exit status: 0 when every vector passes, 1 otherwise (2 for usage problems).
 """
 
@@ -34,9 +39,12 @@ try:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    from cryptography.hazmat.primitives import serialization
+    from kyber_py.ml_kem import ML_KEM_768
 except ImportError:  # pragma: no cover
-    sys.stderr.write("check_vectors.py needs the `cryptography` and `blake3` packages "
-                     "(pip install cryptography blake3)\n")
+    sys.stderr.write("check_vectors.py needs the `cryptography`, `blake3` and `kyber-py` packages "
+                     "(pip install cryptography blake3 kyber-py)\n")
     sys.exit(2)
 
 # ---------------------------------------------------------------------------
@@ -89,6 +97,16 @@ SIGNER_ALGS = {
     "ecdsa-p256": (65, 64, (ec.SECP256R1, hashes.SHA256)),
     "ecdsa-p384": (97, 96, (ec.SECP384R1, hashes.SHA384)),
 }
+
+# Public-key recipients (section 16).
+PQ_PROVIDER = "mlkem768x25519"
+RECIPIENT_PREFIX = "mlkem768x25519:"
+IDENTITY_PREFIX = "ENVSTREAM-IDENTITY-MLKEM768X25519-V1-"
+PQ_KEY_ID_MSG = b"envstream v1 mlkem768x25519 key id"
+PQ_INFO_LABEL = b"envstream v1 mlkem768x25519 wrap\x00"
+XWING_LABEL = bytes([0x5C, 0x2E, 0x2F, 0x2F, 0x5E, 0x5C])
+XWING_PK_LEN, XWING_ENC_LEN, PQ_WRAPPED_LEN = 1216, 1120, 1168
+HPKE_SUITE_ID = b"HPKE" + bytes([0x64, 0x7A, 0x00, 0x01, 0x00, 0x02])
 
 # Error classes and their exit codes (section 12).
 EXIT_CODES = {"io": 1, "usage": 2, "integrity": 3, "key": 4, "key-service": 5}
@@ -433,7 +451,7 @@ class LocalKey:
         kid = self.key_id.encode("ascii")
         return LOCAL_WRAP_AAD_PREFIX + be16(len(kid)) + kid + ctx_bytes
 
-    def unwrap(self, record, ctx_bytes):
+    def unwrap(self, record, ctx_bytes, header=None):
         """Returns None ("not mine") or the data key; raises Reject("corrupt")."""
         provider, key_id, ct = record
         if provider != LOCAL_PROVIDER or key_id != self.key_id:
@@ -447,6 +465,202 @@ class LocalKey:
         if len(dk) != 32:
             raise Reject("corrupt", "wrapped key authentication", f"{self.name}: not 32 bytes")
         return dk
+
+
+# ---------------------------------------------------------------------------
+# Public-key recipients (section 16): X-Wing, HPKE, identities
+
+
+def x25519_pub(sk):
+    return x25519.X25519PrivateKey.from_private_bytes(sk).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def x25519_dh(sk, pk):
+    return x25519.X25519PrivateKey.from_private_bytes(sk).exchange(
+        x25519.X25519PublicKey.from_public_bytes(pk))
+
+
+def xwing_expand(sk):
+    e = hashlib.shake_256(sk).digest(96)
+    pk_m, sk_m = ML_KEM_768._keygen_internal(e[0:32], e[32:64])
+    return pk_m, sk_m, e[64:96], x25519_pub(e[64:96])
+
+
+def xwing_keygen(sk):
+    pk_m, _, _, pk_x = xwing_expand(sk)
+    return pk_m + pk_x
+
+
+def xwing_combine(ss_m, ss_x, ct_x, pk_x):
+    return hashlib.sha3_256(ss_m + ss_x + ct_x + pk_x + XWING_LABEL).digest()
+
+
+def xwing_encaps(pk, eseed):
+    pk_m, pk_x = pk[:1184], pk[1184:]
+    ss_m, ct_m = ML_KEM_768._encaps_internal(pk_m, eseed[:32])
+    ct_x = x25519_pub(eseed[32:64])
+    ss_x = x25519_dh(eseed[32:64], pk_x)
+    return xwing_combine(ss_m, ss_x, ct_x, pk_x), ct_m + ct_x
+
+
+def xwing_decaps(sk, ct):
+    _, sk_m, sk_x, pk_x = xwing_expand(sk)
+    ss_m = ML_KEM_768._decaps_internal(sk_m, ct[:1088])
+    ct_x = ct[1088:]
+    return xwing_combine(ss_m, x25519_dh(sk_x, ct_x), ct_x, pk_x)
+
+
+def mlkem_key_ok(pk_m):
+    """FIPS 203 section 7.2: every 12-bit coefficient of the key is below q."""
+    t = pk_m[:1152]
+    for i in range(0, len(t), 3):
+        a, b, c = t[i], t[i + 1], t[i + 2]
+        if (a | (b & 0x0F) << 8) >= 3329 or (b >> 4 | c << 4) >= 3329:
+            return False
+    return True
+
+
+def hkdf_extract256(salt, ikm):
+    return hmac.new(salt or b"\x00" * 32, ikm, hashlib.sha256).digest()
+
+
+def hkdf_expand256(prk, info, length):
+    out, t, i = b"", b"", 1
+    while len(out) < length:
+        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
+        out, i = out + t, i + 1
+    return out[:length]
+
+
+def hpke_key_schedule(ss, info):
+    """RFC 9180 base mode, KEM 0x647A, HKDF-SHA256, AES-256-GCM (section 16.1)."""
+    def extract(salt, label, ikm):
+        return hkdf_extract256(salt, b"HPKE-v1" + HPKE_SUITE_ID + label + ikm)
+
+    def expand(prk, label, info, length):
+        return hkdf_expand256(prk, be16(length) + b"HPKE-v1" + HPKE_SUITE_ID + label + info, length)
+
+    ks_context = b"\x00" + extract(b"", b"psk_id_hash", b"") + extract(b"", b"info_hash", info)
+    secret = extract(ss, b"secret", b"")
+    return expand(secret, b"key", ks_context, 32), expand(secret, b"base_nonce", ks_context, 12)
+
+
+def pq_key_id(pk):
+    return hmac_sha256(pk, PQ_KEY_ID_MSG)[:16].hex()
+
+
+def pq_info(suite_bytes, chunk_size_bytes, key_id):
+    kid = key_id.encode("ascii")
+    return PQ_INFO_LABEL + suite_bytes + chunk_size_bytes + be16(len(kid)) + kid
+
+
+def key_file_lines(path):
+    """The content lines of a key file (section 11.1 comment and trim rules)."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_KEY_FILE_LEN + 1)
+    if len(raw) > MAX_KEY_FILE_LEN:
+        raise Reject("io", "key file", f"{path} is too large")
+    out = []
+    for line in raw.decode("utf-8").split("\n"):
+        if line.endswith("\r"):
+            line = line[:-1]
+        line = line.strip(WHITE_SPACE)
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def parse_recipient(text):
+    if not text.startswith(RECIPIENT_PREFIX):
+        raise Reject("io", "recipient", "wrong prefix")
+    pk = b64_canonical(text[len(RECIPIENT_PREFIX):])
+    if pk is None or len(pk) != XWING_PK_LEN:
+        raise Reject("io", "recipient", "not canonical base64 of 1216 bytes")
+    if not mlkem_key_ok(pk[:1184]):
+        raise Reject("io", "recipient", "ML-KEM key check")
+    return pk
+
+
+def load_recipient_file(path):
+    lines = key_file_lines(path)
+    if any(l.startswith((IDENTITY_PREFIX, LOCAL_KEY_PREFIX, "ENVSTREAM-SIGNING-KEY-V1-")) for l in lines):
+        raise Reject("io", "recipient file", f"{path} holds a secret")
+    if len(lines) != 1:
+        raise Reject("io", "recipient file", f"{path}: {len(lines)} recipient lines")
+    return parse_recipient(lines[0])
+
+
+class PqIdentity:
+    def __init__(self, sk, name="?"):
+        self.name, self.sk = name, sk
+        self.pk = xwing_keygen(sk)
+        self.key_id = pq_key_id(self.pk)
+
+    @classmethod
+    def load(cls, path):
+        lines = key_file_lines(path)
+        if len(lines) != 1 or not lines[0].startswith(IDENTITY_PREFIX):
+            raise Reject("io", "identity file", f"{path}: expected one identity line")
+        digits = lines[0][len(IDENTITY_PREFIX):]
+        if len(digits) != 64 or any(ch not in "0123456789abcdef" for ch in digits):
+            raise Reject("io", "identity file", f"{path}: 64 lowercase hex digits expected")
+        return cls(bytes.fromhex(digits), os.path.basename(path))
+
+    def unwrap(self, record, ctx_bytes, header=None):
+        provider, key_id, wrapped = record
+        if provider != PQ_PROVIDER or key_id != self.key_id:
+            return None
+        if len(wrapped) != PQ_WRAPPED_LEN:
+            raise Reject("corrupt", "wrapped key authentication", f"{self.name}: wrong length")
+        enc, ct = wrapped[:XWING_ENC_LEN], wrapped[XWING_ENC_LEN:]
+        ss = xwing_decaps(self.sk, enc)
+        key, base_nonce = hpke_key_schedule(
+            ss, pq_info(header["suite_bytes"], header["chunk_size_bytes"], self.key_id))
+        try:
+            dk = AESGCM(key).decrypt(base_nonce, ct, ctx_bytes)
+        except InvalidTag:
+            raise Reject("corrupt", "wrapped key authentication", f"{self.name}") from None
+        if len(dk) != 32:
+            raise Reject("corrupt", "wrapped key authentication", f"{self.name}: not 32 bytes")
+        return dk
+
+
+def keyrings_of(vdir, v):
+    """A vector's identities, then its local key files."""
+    ids = [PqIdentity.load(os.path.join(vdir, p)) for p in v.get("identities", [])]
+    return ids + [LocalKey.load(os.path.join(vdir, k)) for k in v["keys"]]
+
+
+def check_pq_files(vdir):
+    """Each identity's .pub file holds its recipient; the draft's X-Wing vectors."""
+    passed = failed = 0
+    keys = os.path.join(vdir, "keys")
+    for name in sorted(os.listdir(keys)):
+        if not name.endswith(".id"):
+            continue
+        ident = PqIdentity.load(os.path.join(keys, name))
+        ok = load_recipient_file(os.path.join(keys, name + ".pub")) == ident.pk
+        try:
+            load_recipient_file(os.path.join(keys, name))
+            ok = False  # an identity file must not pass as a recipient
+        except Reject:
+            pass
+        print(f"{'PASS' if ok else 'FAIL'} pq   {name}: key id {ident.key_id}, .pub matches, refused as a recipient")
+        passed, failed = passed + ok, failed + (not ok)
+    path = os.path.join(vdir, "xwing_draft.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            draft = json.load(f)
+        for i, t in enumerate(draft["vectors"]):
+            sk, eseed = bytes.fromhex(t["sk"]), bytes.fromhex(t["eseed"])
+            pk = xwing_keygen(sk)
+            ss, ct = xwing_encaps(pk, eseed)
+            ok = (pk.hex() == t["pk"] and ct.hex() == t["ct"] and ss.hex() == t["ss"]
+                  and xwing_decaps(sk, ct).hex() == t["ss"] and mlkem_key_ok(pk[:1184]))
+            print(f"{'PASS' if ok else 'FAIL'} pq   X-Wing draft vector {i}: keygen, encaps, decaps")
+            passed, failed = passed + ok, failed + (not ok)
+    return passed, failed
 
 
 # ---------------------------------------------------------------------------
@@ -489,7 +703,7 @@ def unlock(h, keyrings, required=()):
     for kr in keyrings:
         for rec in h["wrapped"]:
             try:
-                dk = kr.unwrap(rec, h["context_bytes"])
+                dk = kr.unwrap(rec, h["context_bytes"], header=h)
             except Reject as e:
                 errors.append(e)
                 continue
@@ -613,7 +827,7 @@ def repo_root():
 def check_good(vdir, v):
     data = open(os.path.join(vdir, v["file"]), "rb").read()
     expected = open(os.path.join(vdir, v["plaintext"]), "rb").read()
-    keys = [LocalKey.load(os.path.join(vdir, k)) for k in v["keys"]]
+    keys = keyrings_of(vdir, v)
     pinned = [load_signer_file(os.path.join(vdir, v["signer"]))] if "signer" in v else []
     h, plain = open_sequential(io.BytesIO(data), keys)
     if plain != expected:
@@ -654,7 +868,7 @@ def check_good(vdir, v):
 
 def check_bad(vdir, v):
     data = open(os.path.join(vdir, v["file"]), "rb").read()
-    keys = [LocalKey.load(os.path.join(vdir, k)) for k in v["keys"]]
+    keys = keyrings_of(vdir, v)
     pinned = [load_signer_file(os.path.join(vdir, p)) for p in v.get("signers", [])]
     results = []
     for how, fn in (("sequential", lambda: open_sequential(io.BytesIO(data), keys, signers=pinned)),
@@ -791,6 +1005,8 @@ def main():
             else:
                 failed += 1
     p, f = check_kms_matching(args.vectors)
+    passed, failed = passed + p, failed + f
+    p, f = check_pq_files(args.vectors)
     passed, failed = passed + p, failed + f
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

@@ -15,7 +15,7 @@ for target in header open keyfile inspect mutate; do
     corpus="fuzz/corpus/$target"
     mkdir -p "$corpus"
     case "$target" in
-        keyfile) cp docs/vectors/keys/*.key docs/vectors/keys/*.pub "$corpus"/ ;;
+        keyfile) cp docs/vectors/keys/*.key docs/vectors/keys/*.pub docs/vectors/keys/*.id "$corpus"/ ;;
         mutate) printf "\x00\x00\x10\x03" > "$corpus/flip" ;;
         *) cp docs/vectors/good/*.envs docs/vectors/bad/*.envs "$corpus"/ ;;
     esac

@@ -73,7 +73,9 @@ step "library tests, pure-Rust backend only (no C toolchain)"
 cargo test -p envstream --locked --no-default-features --features pure
 
 step "independent Python implementation of docs/FORMAT.md against docs/vectors"
-if ! "$VENV/bin/python" -c 'import cryptography, blake3' 2>/dev/null; then
-    pip_install 'cryptography==44.0.2' 'blake3==1.0.4'
+# kyber-py: a pure-Python ML-KEM (FIPS 203) for the recipient vectors
+# (FORMAT.md section 16); X25519 comes from cryptography, SHA-3 from hashlib.
+if ! "$VENV/bin/python" -c 'import cryptography, blake3, kyber_py' 2>/dev/null; then
+    pip_install 'cryptography==44.0.2' 'blake3==1.0.4' 'kyber-py==1.2.0'
 fi
 "$VENV/bin/python" scripts/check_vectors.py --vectors docs/vectors

@@ -10,10 +10,10 @@ use envstream::Backend;
 /// and `tests/exit_codes.rs` runs one command for every row.
 pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
     (0, "ok"),
-    (1, "I/O or other error: unreadable input or key file, missing S3 object, S3 object replaced during a restore, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe, a producer command (seal -- CMD) that failed, an input file that shrank while it was sealed"),
+    (1, "I/O or other error: unreadable input or key file (an identity or recipient file too, and a secret file given as a recipient), missing S3 object, S3 object replaced during a restore, output or report that cannot be written, disk full, seal or rekey output cut off by a closed pipe, a producer command (seal -- CMD) that failed, an input file that shrank while it was sealed"),
     (2, "usage or setup error: bad flags or values, no key given, more than 16 wrapping keys, a rekey that changes nothing, output (file or S3 object) exists without --force, malformed s3:// location, terminal refused, report path clashes with another file, missing AWS region, credentials or profile, a region or endpoint URL that is not valid, an endpoint that answers but is not KMS or S3"),
     (3, "integrity failure: not an envstream file (an empty S3 object too), unsupported version or suite, malformed header, tampered chunk, truncation, trailing data, commitment or header-tag mismatch, a signed stream whose signature is missing, cut or invalid or whose body does not match what was signed"),
-    (4, "key or access failure: no supplied key unwraps the data key, KMS refused (access denied, disabled key, wrong context), context mismatch, S3 access denied or missing bucket, `--signer` given and the stream unsigned or signed by another key"),
+    (4, "key or access failure: no supplied key or identity unwraps the data key, KMS refused (access denied, disabled key, wrong context), context mismatch, S3 access denied or missing bucket, `--signer` given and the stream unsigned or signed by another key"),
     (5, "key service or S3 unavailable: connection refused or timed out, no answer within the timeouts (about 30 s; 2 minutes per attempt for an S3 completion or server-side copy), HTTP 5xx, or throttling that outlasts the retries"),
 ];
 
@@ -59,8 +59,13 @@ pub(crate) enum Command {
         /// Write an Ed25519 signing key (for `seal --sign-key`) instead, and
         /// its public key to FILE.pub (for `--signer`); prints the
         /// fingerprint.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "recipient")]
         sign: bool,
+        /// Write an identity (ML-KEM-768 + X25519 secret key, for `open
+        /// --identity`) instead, and its public recipient to FILE.pub (for
+        /// `seal --recipient`, safe to publish); prints the key id.
+        #[arg(long)]
+        recipient: bool,
     },
     /// Encrypt INPUT (default stdin) to OUT (default stdout).
     Seal(SealArgs),
@@ -106,6 +111,15 @@ pub(crate) struct KeyArgs {
     pub(crate) key_files: Vec<PathBuf>,
 }
 
+/// The identities that may unwrap a file's data key (open, verify, rekey).
+#[derive(Args, Debug)]
+pub(crate) struct IdentityArgs {
+    /// An identity file (`keygen --recipient`), the secret of a recipient
+    /// the file was sealed to (repeatable).
+    #[arg(long = "identity", value_name = "FILE")]
+    pub(crate) identities: Vec<PathBuf>,
+}
+
 #[derive(Args, Debug, Clone)]
 pub(crate) struct AwsArgs {
     /// AWS region for KMS key ids and alias names (key ARNs carry their
@@ -143,6 +157,8 @@ impl From<&S3AwsArgs> for AwsArgs {
 pub(crate) struct UnwrapArgs {
     #[command(flatten)]
     pub(crate) keys: KeyArgs,
+    #[command(flatten)]
+    pub(crate) ids: IdentityArgs,
     /// AWS KMS key ARN that may be used to unwrap (repeatable; strict mode).
     #[arg(long = "kms-key", value_name = "ARN", value_parser = non_empty("--kms-key"))]
     pub(crate) kms_keys: Vec<String>,
@@ -355,6 +371,11 @@ pub(crate) struct PlainOutputArgs {
 pub(crate) struct SealArgs {
     #[command(flatten)]
     pub(crate) keys: KeyArgs,
+    /// Seal to this public-key recipient (repeatable): its `.pub` file
+    /// (`keygen --recipient` writes one) or the `mlkem768x25519:…` string.
+    /// Needs no secret; only the recipient's identity opens the file.
+    #[arg(long = "recipient", value_name = "R", value_parser = crate::values::recipient)]
+    pub(crate) recipients: Vec<crate::values::RecipientArg>,
     /// AWS KMS key to wrap with (repeatable): key id, key ARN, alias/NAME or alias ARN.
     /// The first calls GenerateDataKey, each further one Encrypt.
     #[arg(long = "kms-key", value_name = "KEY", value_parser = non_empty("--kms-key"))]
@@ -453,6 +474,10 @@ pub(crate) struct RekeyArgs {
     /// Also wrap the data key with this local key file (repeatable).
     #[arg(long = "add-key-file", value_name = "F")]
     pub(crate) add_key_files: Vec<PathBuf>,
+    /// Also wrap the data key for this public-key recipient (repeatable):
+    /// its `.pub` file or the `mlkem768x25519:…` string.
+    #[arg(long = "add-recipient", value_name = "R", value_parser = crate::values::recipient)]
+    pub(crate) add_recipients: Vec<crate::values::RecipientArg>,
     /// Remove the wrapped key with this key id or PROVIDER/KEYID (repeatable).
     #[arg(long = "remove-key", value_name = "KEYID")]
     pub(crate) remove_keys: Vec<String>,

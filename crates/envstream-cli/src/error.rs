@@ -216,8 +216,25 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
         envstream::Error::Local(envstream::LocalError::CounterOverflow) => {
             Some("use a larger --chunk-size or split the input")
         }
+        envstream::Error::Local(envstream::LocalError::InvalidKeyFile(m))
+            if m.contains("SECRET") =>
+        {
+            None
+        }
+        envstream::Error::Local(envstream::LocalError::InvalidKeyFile(m))
+            if m.contains("recipient") || m.contains("identity") =>
+        {
+            Some("`envstream keygen --recipient -o FILE` writes an identity FILE and its recipient FILE.pub")
+        }
         envstream::Error::Local(envstream::LocalError::InvalidKeyFile(_)) => {
             Some("create a key file with `envstream keygen -o FILE`")
+        }
+        envstream::Error::Key(envstream::KeyError::NoMatchingKey { wrapped, .. })
+            if wrapped
+                .iter()
+                .any(|w| w.starts_with(&format!("{}/", envstream::PQ_PROVIDER))) =>
+        {
+            Some("an mlkem768x25519 record opens only with --identity FILE, the identity whose key id it names (`envstream keygen --recipient` printed it)")
         }
         _ => None,
     }

@@ -123,6 +123,12 @@ const OUTPUT_RULES: &[&str] = &[
      stdout before the whole stream and its signature verified (it spools the plaintext to an unlinked 0600 file \
      in $TMPDIR). A --range is authenticated by the AEAD only. rekey of a signed stream needs --sign-key with the \
      same key (exit 2 otherwise) and never drops a signature.",
+    "Public-key recipients (docs/FORMAT.md section 16): keygen --recipient -o F writes an identity F (secret, 0600) \
+     and its recipient F.pub (one line, mlkem768x25519:..., safe to publish) and prints the key id. seal --recipient R \
+     (a .pub file or the string, repeatable, with --key-file and --kms-key) needs no secret; open, verify and rekey \
+     take --identity F; rekey --add-recipient R adds one. The wrap is X-Wing (ML-KEM-768 + X25519) through HPKE, \
+     post-quantum hybrid. A file holding a secret given as a recipient is refused (exit 1). A host that seals only \
+     to recipients cannot open what it sealed (exit 4, naming the record's key id).",
 ];
 
 const EXAMPLES: &[(&str, &str)] = &[
@@ -145,6 +151,11 @@ const EXAMPLES: &[(&str, &str)] = &[
         "envstream rekey --key-file backup.key --add-kms-key alias/new --remove-key local/KEYID -o b2.envs b.envs",
     ),
     ("Show the header (no key needed):", "envstream inspect --json b.envs"),
+    (
+        "An encrypt-only backup host: it holds only the recipient (.pub), so it cannot open its backups:",
+        "envstream keygen --recipient -o backup.id; tar c dir | envstream seal --recipient backup.id.pub -o b.envs; \
+         envstream open --identity backup.id b.envs | tar x",
+    ),
     (
         "Sign backups and restore only what the backup host signed:",
         "envstream keygen --sign -o host.sign; tar c dir | envstream seal --kms-key alias/backup --sign-key host.sign \

@@ -20,7 +20,7 @@ use crate::error::UsageError;
 use crate::output::named_file;
 use crate::paths::{same_file, Protected};
 pub(crate) use crate::s3::S3Access;
-use crate::values::ByteRange;
+use crate::values::{ByteRange, RecipientArg};
 
 /// What a command reads.
 pub(crate) enum Source {
@@ -157,6 +157,8 @@ pub(crate) struct SealPlan {
     pub(crate) to: Target,
     pub(crate) force: bool,
     pub(crate) key_files: KeyFiles,
+    /// Public-key recipients (`--recipient`).
+    pub(crate) recipients: Vec<RecipientArg>,
     /// KMS keys, the first of which generates the data key.
     pub(crate) kms: Vec<String>,
     pub(crate) aws: AwsArgs,
@@ -193,6 +195,7 @@ pub(crate) struct RekeyPlan {
     pub(crate) key_files: KeyFiles,
     pub(crate) unwrap: UnwrapArgs,
     pub(crate) add_files: Vec<PathBuf>,
+    pub(crate) add_recipients: Vec<RecipientArg>,
     pub(crate) add_kms: Vec<String>,
     pub(crate) remove: Vec<String>,
     pub(crate) s3: S3Access,
@@ -206,9 +209,20 @@ pub(crate) struct InspectPlan {
     pub(crate) s3: S3Access,
 }
 
+/// What `keygen` writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeygenKind {
+    /// A local key file.
+    Local,
+    /// An Ed25519 signing key and its `.pub`.
+    Sign,
+    /// An identity and its recipient `.pub`.
+    Recipient,
+}
+
 /// What to run.
 pub(crate) enum Plan {
-    Keygen { output: PathBuf, sign: bool },
+    Keygen { output: PathBuf, kind: KeygenKind },
     Seal(SealPlan),
     Open(OpenPlan),
     Verify(OpenPlan),
@@ -244,15 +258,25 @@ impl Plan {
     /// once before the report is set up.
     pub(crate) fn new(cmd: Command, protected: &[Protected]) -> Result<Plan> {
         Ok(match cmd {
-            Command::Keygen { output, sign } => {
+            Command::Keygen {
+                output,
+                sign,
+                recipient,
+            } => {
                 crate::s3::local_only(&output, "key files are written locally")?;
-                if sign && output.as_os_str() == "-" {
-                    return Err(UsageError(
-                        "keygen --sign needs a file path: the public key is written beside it as PATH.pub".into(),
-                    )
+                let kind = match (sign, recipient) {
+                    (true, _) => KeygenKind::Sign,
+                    (_, true) => KeygenKind::Recipient,
+                    _ => KeygenKind::Local,
+                };
+                if kind != KeygenKind::Local && output.as_os_str() == "-" {
+                    let flag = if sign { "--sign" } else { "--recipient" };
+                    return Err(UsageError(format!(
+                        "keygen {flag} needs a file path: the public key is written beside it as PATH.pub"
+                    ))
                     .into());
                 }
-                Plan::Keygen { output, sign }
+                Plan::Keygen { output, kind }
             }
             Command::Seal(a) => {
                 let from = if a.producer.is_empty() {
@@ -297,6 +321,7 @@ impl Plan {
                     to,
                     force: a.out.force,
                     key_files: KeyFiles::local(&a.keys)?,
+                    recipients: a.recipients.clone(),
                     sign_key: a.sign_key.clone(),
                     kms: a.kms_keys,
                     aws: a.aws,
@@ -344,10 +369,12 @@ impl Plan {
             Command::Rekey(a) => {
                 if a.add_kms_keys.is_empty()
                     && a.add_key_files.is_empty()
+                    && a.add_recipients.is_empty()
                     && a.remove_keys.is_empty()
                 {
                     return Err(UsageError(
-                        "rekey needs --add-kms-key, --add-key-file or --remove-key".into(),
+                        "rekey needs --add-kms-key, --add-key-file, --add-recipient or --remove-key"
+                            .into(),
                     )
                     .into());
                 }
@@ -378,6 +405,7 @@ impl Plan {
                     key_files: KeyFiles::local(&a.unwrap.keys)?,
                     unwrap: a.unwrap,
                     add_files: a.add_key_files,
+                    add_recipients: a.add_recipients,
                     add_kms: a.add_kms_keys,
                     remove: a.remove_keys,
                     sign_key: a.sign_key,
@@ -451,11 +479,19 @@ pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
     let keys = |v: &mut Vec<Protected>, k: &KeyArgs| {
         v.extend(KeyFiles::of(k).paths.into_iter().map(Protected::KeyFile));
     };
-    // Signers' public key files are never written either.
+    // Signers' public key files and identity files are never written
+    // either.
     let signers = |v: &mut Vec<Protected>, u: &UnwrapArgs| {
         v.extend(u.signers.iter().filter_map(|s| match s {
             crate::values::SignKey::File(p) => Some(Protected::KeyFile(p.clone())),
             crate::values::SignKey::Kms(_) => None,
+        }));
+        v.extend(u.ids.identities.iter().cloned().map(Protected::KeyFile));
+    };
+    let recipients = |v: &mut Vec<Protected>, rs: &[RecipientArg]| {
+        v.extend(rs.iter().filter_map(|r| match r {
+            RecipientArg::File(p) => Some(Protected::KeyFile(p.clone())),
+            RecipientArg::Text(_) => None,
         }));
     };
     match cmd {
@@ -463,6 +499,7 @@ pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
             v.push(Protected::input(&a.input));
             v.push(Protected::output(&a.out.output));
             keys(&mut v, &a.keys);
+            recipients(&mut v, &a.recipients);
             if let Some(crate::values::SignKey::File(p)) = &a.sign_key {
                 v.push(Protected::KeyFile(p.clone()));
             }
@@ -488,6 +525,7 @@ pub(crate) fn protected(cmd: &Command) -> Vec<Protected> {
                 v.push(Protected::KeyFile(p.clone()));
             }
             v.extend(a.add_key_files.iter().cloned().map(Protected::KeyFile));
+            recipients(&mut v, &a.add_recipients);
         }
         _ => {}
     }

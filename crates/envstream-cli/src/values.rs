@@ -188,3 +188,27 @@ pub(crate) fn sign_key(s: &str) -> Result<SignKey, String> {
         Ok(SignKey::File(s.into()))
     }
 }
+
+/// A `--recipient` / `--add-recipient` value: the recipient string itself
+/// or the `.pub` file that holds it.
+#[derive(Debug, Clone)]
+pub(crate) enum RecipientArg {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+/// `--recipient`: a string starting `mlkem768x25519:` is checked here (a
+/// bad one is a usage error before any work); anything else is a file.
+pub(crate) fn recipient(s: &str) -> Result<RecipientArg, String> {
+    if s.is_empty() {
+        return Err("a recipient (`mlkem768x25519:…`) or its .pub file is required".into());
+    }
+    if s.starts_with(envstream::RECIPIENT_PREFIX) {
+        envstream::PqRecipient::parse(s, envstream::Backend::default()).map_err(|e| match e {
+            envstream::Error::Local(envstream::LocalError::InvalidKeyFile(m)) => m,
+            other => other.to_string(),
+        })?;
+        return Ok(RecipientArg::Text(s.to_owned()));
+    }
+    Ok(RecipientArg::File(s.into()))
+}

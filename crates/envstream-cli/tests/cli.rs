@@ -429,9 +429,19 @@ fn vectors_through_the_cli() {
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
             .expect("json");
     let path = |p: &serde_json::Value| dir.join(p.as_str().expect("path")).display().to_string();
+    // Each vector's keys: local key files, then identities (FORMAT.md
+    // section 16), each with its flag.
+    let keys_of = |v: &serde_json::Value| -> Vec<(&str, serde_json::Value)> {
+        let keys = v["keys"].as_array().cloned().unwrap_or_default();
+        let ids = v["identities"].as_array().cloned().unwrap_or_default();
+        keys.into_iter()
+            .map(|k| ("--key-file", k))
+            .chain(ids.into_iter().map(|k| ("--identity", k)))
+            .collect()
+    };
     for v in m["good"].as_array().expect("good") {
-        for k in v["keys"].as_array().expect("keys") {
-            let mut args = vec!["open".to_owned(), "--key-file".to_owned(), path(k)];
+        for (flag, k) in keys_of(v) {
+            let mut args = vec!["open".to_owned(), flag.to_owned(), path(&k)];
             if v["signer"].is_string() {
                 args.extend(["--signer".to_owned(), path(&v["signer"])]);
             }
@@ -452,11 +462,12 @@ fn vectors_through_the_cli() {
         // only line on stderr is the error, not the shared-key warning.
         let key = f.p("vector.key");
         let _ = std::fs::remove_file(&key);
-        std::fs::copy(dir.join(v["keys"][0].as_str().expect("k")), &key).expect("copy key");
+        let (flag, k) = keys_of(v).into_iter().next().expect("a key");
+        std::fs::copy(dir.join(k.as_str().expect("k")), &key).expect("copy key");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let mut args = vec![
             "open".to_owned(),
-            "--key-file".to_owned(),
+            flag.to_owned(),
             key.display().to_string(),
             "-o".to_owned(),
             "out".to_owned(),

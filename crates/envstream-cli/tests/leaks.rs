@@ -88,9 +88,14 @@ fn key_file_secret(text: &str) -> Vec<u8> {
 
 /// A signing key file's 32-byte Ed25519 seed.
 fn signing_key_secret(text: &str) -> Vec<u8> {
+    secret_line(text, "ENVSTREAM-SIGNING-KEY-V1-")
+}
+
+/// The 32 bytes after `prefix` on a key file's secret line.
+fn secret_line(text: &str, prefix: &str) -> Vec<u8> {
     let hex = text
         .lines()
-        .find_map(|l| l.trim().strip_prefix("ENVSTREAM-SIGNING-KEY-V1-"))
+        .find_map(|l| l.trim().strip_prefix(prefix))
         .expect("a key line");
     (0..64)
         .step_by(2)
@@ -193,6 +198,20 @@ impl Lab {
             "p",
         ]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
+        // An identity's secret (public-key recipients), and an object
+        // sealed to its recipient.
+        assert_eq!(code(&lab.run(&["keygen", "--recipient", "-o", "r.id"])), 0);
+        known.push(secret_line(
+            &std::fs::read_to_string(lab.p("r.id")).expect("identity file"),
+            "ENVSTREAM-IDENTITY-MLKEM768X25519-V1-",
+        ));
+        let o = lab.run(&["seal", "--recipient", "r.id.pub", "-o", "r.envs", "p"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        put(
+            &lab.bucket,
+            "r.envs",
+            &std::fs::read(lab.p("r.envs")).expect("read"),
+        );
         Lab { known, ..lab }
     }
 
@@ -338,7 +357,35 @@ struct Case {
     s3_ops: &'static [&'static str],
 }
 
-const CASES: [Case; 13] = [
+const CASES: [Case; 15] = [
+    Case {
+        name: "seal to S3 to a KMS key and a recipient",
+        args: &[
+            "seal",
+            "--kms-key",
+            "{arn}",
+            "--recipient",
+            "r.id.pub",
+            "-o",
+            "s3://{bucket}/{out}",
+            "p",
+        ],
+        kms_ops: &["GenerateDataKey"],
+        s3_ops: &["HeadObject", "PutObject"],
+    },
+    Case {
+        name: "open from S3 with an identity",
+        args: &[
+            "open",
+            "--identity",
+            "r.id",
+            "-o",
+            "{out}",
+            "s3://{bucket}/r.envs",
+        ],
+        kms_ops: &[],
+        s3_ops: &["GetObject"],
+    },
     Case {
         name: "seal signed by a KMS key",
         args: &[

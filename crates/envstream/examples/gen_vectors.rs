@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use envstream::{
-    public_file_text, Backend, EncryptionContext, Keyring, KeyringFuture, LocalKey,
-    LocalSigningKey, SealOptions, Sealer, SignatureAlgorithm, Signer, SignerKey,
+    public_file_text, Backend, DataKey, EncryptionContext, Keyring, KeyringFuture, LocalKey,
+    LocalSigningKey, PqIdentity, Recipient, SealOptions, Sealer, SignatureAlgorithm, Signer,
+    SignerKey, WrapRequest, WrappedKey,
 };
 
 const CHUNK: usize = 4096;
@@ -19,6 +20,18 @@ const CHUNK: usize = 4096;
 type GoodSpec = (
     &'static str,
     usize,
+    Vec<&'static str>,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+);
+
+/// (name, plaintext length, recipients, key files, identity files,
+/// context, description)
+type PqSpec<'a> = (
+    &'static str,
+    usize,
+    Vec<&'a dyn Recipient>,
+    Vec<&'static str>,
     Vec<&'static str>,
     Vec<(&'static str, &'static str)>,
     &'static str,
@@ -113,6 +126,42 @@ fn seal_signed(
         .expect("header");
     w.write_all(plain).expect("write");
     w.finish().expect("finish")
+}
+
+/// Seals to any recipients with `chunk` bytes per chunk.
+fn seal_to(
+    recipients: &[&dyn Recipient],
+    chunk: u32,
+    ctx: &[(&str, &str)],
+    seed: u8,
+    plain: &[u8],
+) -> Vec<u8> {
+    let opts = SealOptions::new()
+        .chunk_size(chunk)
+        .expect("valid chunk size")
+        .context(EncryptionContext::from_pairs(ctx.iter().copied()).expect("valid context"))
+        .insecure_deterministic([seed; 32]);
+    let mut w = Sealer::prepare_blocking(recipients, opts)
+        .expect("seal")
+        .seal_to(Vec::new())
+        .expect("header");
+    w.write_all(plain).expect("write");
+    w.finish().expect("finish")
+}
+
+/// A "recipient" that writes a record taken from another header, whatever
+/// the data key: how a record is moved into another stream's header by
+/// someone who seals that stream (and so computes its header tag).
+struct Replay(WrappedKey);
+
+impl Recipient for Replay {
+    fn wrap<'a>(
+        &'a self,
+        _data_key: &'a DataKey,
+        _request: &'a WrapRequest<'a>,
+    ) -> KeyringFuture<'a, WrappedKey> {
+        Box::pin(std::future::ready(Ok(self.0.clone())))
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -598,6 +647,126 @@ fn main() {
         }));
     }
     let sm = signed_main;
+
+    // Public-key recipients (FORMAT.md section 16).
+    let id1s = key_secret(3);
+    let id2s = key_secret(4);
+    let id1 = PqIdentity::from_secret(&id1s, b);
+    let id2 = PqIdentity::from_secret(&id2s, b);
+    for (name, secret, id) in [("identity1", &id1s, &id1), ("identity2", &id2s, &id2)] {
+        std::fs::write(
+            dir.join(format!("keys/{name}.id")),
+            PqIdentity::identity_file_text(secret, b).as_bytes(),
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join(format!("keys/{name}.id.pub")),
+            format!("{}\n", id.recipient().to_text()),
+        )
+        .expect("write");
+    }
+    let r1 = id1.recipient();
+    let r2 = id2.recipient();
+    let pq_goods: Vec<PqSpec> = vec![
+        (
+            "recipient_one",
+            5000,
+            vec![r1],
+            vec![],
+            vec!["keys/identity1.id"],
+            vec![("purpose", "pq")],
+            "sealed to recipient 1 only (mlkem768x25519)",
+        ),
+        (
+            "recipient_mixed",
+            2 * CHUNK + 9,
+            vec![r1, r2, &k1],
+            vec!["keys/key1.key"],
+            vec!["keys/identity1.id", "keys/identity2.id"],
+            vec![("host", "backup-1")],
+            "sealed to recipients 1 and 2 and to key1; any one of them opens it",
+        ),
+    ];
+    let mut pq_main = Vec::new();
+    for (i, (name, len, rs, keys, ids, ctx, desc)) in pq_goods.iter().enumerate() {
+        let seed = 0x60 + i as u8;
+        let plain = plaintext(*len);
+        let sealed = seal_to(rs, CHUNK as u32, ctx, seed, &plain);
+        std::fs::write(dir.join(format!("good/{name}.envs")), &sealed).expect("write");
+        std::fs::write(dir.join(format!("good/{name}.plain")), &plain).expect("write");
+        if *name == "recipient_one" {
+            pq_main = sealed.clone();
+        }
+        let ctx_json: serde_json::Map<String, serde_json::Value> = ctx
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        good_json.push(serde_json::json!({
+            "name": name,
+            "description": desc,
+            "file": format!("good/{name}.envs"),
+            "plaintext": format!("good/{name}.plain"),
+            "keys": keys,
+            "identities": ids,
+            "context": ctx_json,
+            "chunk_size": CHUNK,
+            "seed": hex(&[seed; 32]),
+        }));
+    }
+    let (ph, phl) = envstream::Header::parse(&pq_main).expect("parses");
+    let record = ph.wrapped_keys()[0].clone();
+    // The record's wrapped key starts after the context, the count and the
+    // record's provider id and key id.
+    let wk_off = phl - 64 - record.ciphertext().len();
+    assert_eq!(
+        pq_main[wk_off..wk_off + record.ciphertext().len()],
+        record.ciphertext()[..],
+        "wrapped key offset"
+    );
+    let pflip = |off: usize| {
+        let mut v = pq_main.clone();
+        v[off] ^= 0x01;
+        v
+    };
+    bad.push((
+        "recipient_wrong_identity",
+        pq_main.clone(),
+        "key",
+        4,
+        "intact recipient_one, opened with identity 2 only",
+    ));
+    bad.push((
+        "recipient_enc_flip",
+        pflip(wk_off + 100),
+        "integrity",
+        3,
+        "one bit of the X-Wing encapsulation in recipient_one's record flipped",
+    ));
+    bad.push((
+        "recipient_ct_flip",
+        pflip(wk_off + 1120 + 3),
+        "integrity",
+        3,
+        "one bit of the HPKE ciphertext of the data key in recipient_one's record flipped",
+    ));
+    let replay = Replay(record);
+    bad.push((
+        "recipient_moved_record",
+        seal_to(&[&replay], CHUNK as u32, &[("purpose", "other")], 0x70, &plaintext(100)),
+        "integrity",
+        3,
+        "recipient_one's record in the header of another stream (context purpose=other), whose header tag is valid under that stream's own data key",
+    ));
+    // The same seed draws the same data key first, so this header is
+    // authentic under recipient_one's data key: only the binding of the
+    // chunk size into the wrap catches the change.
+    bad.push((
+        "recipient_chunk_size",
+        seal_to(&[&replay], 2 * CHUNK as u32, &[("purpose", "pq")], 0x60, &plaintext(5000)),
+        "integrity",
+        3,
+        "recipient_one's record and data key in a stream with chunk size 8192 and a valid header tag (a data-key holder's rewrite)",
+    ));
     let t = SignatureAlgorithm::Ed25519.trailer_len();
     let (sh, shl) = envstream::Header::parse(&sm).expect("parses");
     let sflip = |off: usize| {
@@ -711,6 +880,16 @@ fn main() {
             "error_class": class,
             "exit_code": exit,
         });
+        // Recipient vectors are opened with identities alone.
+        if name.starts_with("recipient_") {
+            let id = if *name == "recipient_wrong_identity" {
+                "keys/identity2.id"
+            } else {
+                "keys/identity1.id"
+            };
+            entry["keys"] = serde_json::json!([]);
+            entry["identities"] = serde_json::json!([id]);
+        }
         // The signers a reader pins (`--signer`), where the vector needs one.
         let signers = match *name {
             "wrong_signer" => vec!["keys/signer2.key.pub"],
@@ -725,7 +904,7 @@ fn main() {
     let manifest = serde_json::json!({
         "manifest": "envstream test vectors",
         "format_version": 1,
-        "notes": "Plaintext byte i of each good vector is (i*31+7) mod 251. `seed` is the insecure deterministic randomness seed used to generate the file; it is only needed to re-create the file byte for byte. `signer` (good vectors) is the public key file of a signed stream's writer, and `signers` (bad vectors) the public key files a reader pins (FORMAT.md section 15). The ECDSA vectors were signed with RFC 6979 deterministic nonces; KMS's signatures are random, and any valid signature is accepted.",
+        "notes": "Plaintext byte i of each good vector is (i*31+7) mod 251. `seed` is the insecure deterministic randomness seed used to generate the file; it is only needed to re-create the file byte for byte. `signer` (good vectors) is the public key file of a signed stream's writer, and `signers` (bad vectors) the public key files a reader pins (FORMAT.md section 15). `identities` lists the identity files (FORMAT.md section 16) to supply besides `keys`. The ECDSA vectors were signed with RFC 6979 deterministic nonces; KMS's signatures are random, and any valid signature is accepted.",
         "good": good_json,
         "bad": bad_json,
     });

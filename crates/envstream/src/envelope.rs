@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::format::{
     check_chunk_size, signed_message, BodyLayout, EncryptionContext, Header, SignedBody, SignerKey,
-    Trailer, WrappedKey, DEFAULT_CHUNK_SIZE, SALT_LEN, SIGNER_CONTEXT_KEY,
+    Suite, Trailer, WrappedKey, DEFAULT_CHUNK_SIZE, SALT_LEN, SIGNER_CONTEXT_KEY,
 };
 use crate::keyring::{
     block_on, DataKeyGenerator, Identity, Recipient, Signer, UnwrapRequest, WrapRequest,
@@ -131,9 +131,16 @@ impl Sealer {
                 s.signer_key().value().to_owned(),
             )?;
         }
+        let suite = if options.signer.is_some() {
+            Suite::Signed
+        } else {
+            Suite::Aes256GcmHkdfSha512
+        };
         let request = WrapRequest {
             context: &context,
             random: &random,
+            suite: suite.id(),
+            chunk_size: options.chunk_size,
         };
         let mut wrapped = Vec::with_capacity(recipients.len() + 1);
         let data_key = match generator {
@@ -340,6 +347,8 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
     }
     let request = UnwrapRequest {
         context: header.context(),
+        suite: header.suite().id(),
+        chunk_size: header.chunk_size(),
     };
     let mut errors: Vec<KeyringError> = Vec::new();
     let mut found: Option<(DataKey, String)> = None;
@@ -464,6 +473,8 @@ pub(crate) async fn rekey_header<I: Identity + ?Sized, R: Recipient + ?Sized>(
     let request = WrapRequest {
         context: old.context(),
         random: &random,
+        suite: old.suite().id(),
+        chunk_size: old.chunk_size(),
     };
     let mut already = Vec::new();
     for k in add {

@@ -34,8 +34,47 @@ pub fn key_file(data: &[u8]) {
             let again = crate::SignerKey::parse_public_file(&crate::public_file_text(&s));
             assert!(again.is_ok_and(|a| a == s), "public key file round trip");
         }
+        // Identity and recipient files (FORMAT.md section 16.2).
+        let be = crate::Backend::default();
+        if let Ok(id) = crate::PqIdentity::parse(text, be) {
+            let r = crate::PqRecipient::parse(&id.recipient().to_text(), be);
+            assert!(
+                r.is_ok_and(|r| r.key_id() == id.key_id()),
+                "identity's recipient"
+            );
+        }
+        if let Ok(r) = crate::PqRecipient::parse_file_text(text, be) {
+            let again = crate::PqRecipient::parse(&r.to_text(), be);
+            assert!(
+                again.is_ok_and(|a| a.key_id() == r.key_id()),
+                "recipient round trip"
+            );
+        }
     }
     signer_values(data);
+    pq_record(data);
+}
+
+/// Unwraps `data` as the wrapped key of an `mlkem768x25519` record
+/// addressed to a fixed identity: must never panic, and (short of
+/// breaking HPKE) never unwraps.
+pub fn pq_record(data: &[u8]) {
+    use crate::keyring::Identity;
+    static ID: std::sync::OnceLock<crate::PqIdentity> = std::sync::OnceLock::new();
+    let id =
+        ID.get_or_init(|| crate::PqIdentity::from_secret(&[0x60; 32], crate::Backend::default()));
+    let wk = crate::WrappedKey::new(crate::PQ_PROVIDER, id.key_id(), data.to_vec());
+    let ctx = crate::EncryptionContext::new();
+    let req = crate::UnwrapRequest {
+        context: &ctx,
+        suite: 1,
+        chunk_size: 65536,
+    };
+    let got = crate::keyring::block_on(id.unwrap_key(&wk, &req));
+    assert!(
+        matches!(&got, Err(e) if e.kind() == crate::KeyringErrorKind::Corrupt),
+        "an arbitrary record is corrupt"
+    );
 }
 
 /// The signer-side parsers of FORMAT.md section 15 on arbitrary bytes: a

@@ -67,3 +67,4 @@ pub use keyring::{
     UnwrapRequest, WrapRequest, LOCAL_PROVIDER,
 };
 pub use keyring::{public_file_text, LocalSigningKey, Signer};
+pub use keyring::{PqIdentity, PqRecipient, PQ_PROVIDER, RECIPIENT_KEY_LEN, RECIPIENT_PREFIX};

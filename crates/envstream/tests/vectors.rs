@@ -10,7 +10,7 @@ use std::sync::Arc;
 use envstream::format::Trailer;
 use envstream::{
     Backend, EncryptionContext, ErrorClass, Keyring, KeyringFuture, LocalKey, OpenOptions, Opener,
-    SealOptions, Signer, SignerKey,
+    PqIdentity, SealOptions, Signer, SignerKey,
 };
 
 fn dir() -> PathBuf {
@@ -22,13 +22,19 @@ fn manifest() -> serde_json::Value {
     serde_json::from_str(&text).expect("json")
 }
 
-fn keys_of(v: &serde_json::Value, b: Backend) -> Vec<LocalKey> {
-    v["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|p| LocalKey::load(&dir().join(p.as_str().expect("path")), b).expect("key file"))
-        .collect()
+/// A vector's keys: its identities (FORMAT.md section 16), then its local
+/// key files, the order in which the generator sealed to them.
+fn keys_of(v: &serde_json::Value, b: Backend) -> Vec<Box<dyn Keyring>> {
+    let ids = v["identities"].as_array().cloned().unwrap_or_default();
+    let ids = ids.iter().map(|p| {
+        Box::new(PqIdentity::load(&dir().join(p.as_str().expect("path")), b).expect("identity"))
+            as Box<dyn Keyring>
+    });
+    let keys = v["keys"].as_array().expect("keys").iter().map(|p| {
+        Box::new(LocalKey::load(&dir().join(p.as_str().expect("path")), b).expect("key file"))
+            as Box<dyn Keyring>
+    });
+    ids.chain(keys).collect()
 }
 
 /// The public keys a vector names: `signer` (good) or `signers` (bad).
@@ -97,7 +103,7 @@ fn good_vectors_open_with_each_key() {
         let signers = signers_of(v);
         for &b in Backend::available() {
             for k in keys_of(v, b) {
-                let (got, verified) = open_pinned(&[&k], &signers, b, &file)
+                let (got, verified) = open_pinned(&[k.as_ref()], &signers, b, &file)
                     .unwrap_or_else(|e| panic!("{}: {e}", v["name"]));
                 assert_eq!(got, plain, "{}", v["name"]);
                 assert_eq!(verified, !signers.is_empty(), "{}", v["name"]);
@@ -131,7 +137,7 @@ fn good_vectors_are_reproduced_byte_for_byte() {
         .expect("ctx");
         for &b in Backend::available() {
             let keys = keys_of(v, b);
-            let refs: Vec<&dyn Keyring> = keys.iter().map(|k| k as &dyn Keyring).collect();
+            let refs: Vec<&dyn Keyring> = keys.iter().map(|k| k.as_ref()).collect();
             let mut opts = SealOptions::new()
                 .chunk_size(v["chunk_size"].as_u64().expect("cs") as u32)
                 .expect("cs")
@@ -168,6 +174,11 @@ fn bad_vectors_are_rejected_with_their_class() {
         "wrong_signer",
         "body_swapped",
         "trailer_truncated",
+        "recipient_wrong_identity",
+        "recipient_enc_flip",
+        "recipient_ct_flip",
+        "recipient_moved_record",
+        "recipient_chunk_size",
     ] {
         assert!(
             bad.iter().any(|v| v["name"] == required),
@@ -177,7 +188,7 @@ fn bad_vectors_are_rejected_with_their_class() {
     for v in bad {
         let file = std::fs::read(dir().join(v["file"].as_str().expect("file"))).expect("read");
         let keys = keys_of(v, Backend::default());
-        let refs: Vec<&dyn Keyring> = keys.iter().map(|k| k as &dyn Keyring).collect();
+        let refs: Vec<&dyn Keyring> = keys.iter().map(|k| k.as_ref()).collect();
         let err = open_pinned(&refs, &signers_of(v), Backend::default(), &file)
             .err()
             .unwrap_or_else(|| panic!("{} opened", v["name"]));

@@ -72,6 +72,8 @@ pub(super) fn run(plan: InspectPlan, report: &mut Report) -> Result<()> {
         for k in h.wrapped_keys() {
             let mrk = if is_mrk_record(k) {
                 " (multi-Region key: its replicas open it)"
+            } else if k.provider() == envstream::PQ_PROVIDER {
+                " (recipient: its identity opens it)"
             } else {
                 ""
             };
@@ -99,6 +101,7 @@ fn header_json(h: &Header) -> serde_json::Value {
             "provider": k.provider(),
             "key_id": k.key_id(),
             "multi_region": is_mrk_record(k),
+            "recipient": k.provider() == envstream::PQ_PROVIDER,
             "wrapped_len": k.ciphertext().len(),
         })).collect::<Vec<_>>(),
     })

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use envstream::{Backend, Identity, LocalKey, Recipient};
+use envstream::{Backend, Identity, LocalKey, PqIdentity, PqRecipient, Recipient};
 use envstream_kms::{DiscoveryFilter, KmsClients, KmsIdentity, KmsKeyring, KmsSettings};
 
 use crate::cli::{AwsArgs, UnwrapArgs};
@@ -33,15 +33,15 @@ pub(super) fn load_keys(
     let paths = &files.paths;
     if paths.is_empty() && other_keys == 0 {
         let msg = match purpose {
-            KeyUse::Seal => "no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`) or --kms-key KEY, or set ENVSTREAM_KEY_FILE",
-            KeyUse::Open => "no key given: pass --key-file FILE, --kms-key ARN or --discovery (or set ENVSTREAM_KEY_FILE) to open the file",
+            KeyUse::Seal => "no key given: pass --key-file FILE (create one with `envstream keygen -o FILE`), --recipient R or --kms-key KEY, or set ENVSTREAM_KEY_FILE",
+            KeyUse::Open => "no key given: pass --key-file FILE, --identity FILE, --kms-key ARN or --discovery (or set ENVSTREAM_KEY_FILE) to open the file",
         };
         return Err(UsageError(msg.into()).into());
     }
     if files.from_env && other_keys > 0 {
         if let Some(p) = paths.first() {
             eprintln!(
-                "envstream: note: also using key file {} from ENVSTREAM_KEY_FILE (unset it to use only the KMS keys)",
+                "envstream: note: also using key file {} from ENVSTREAM_KEY_FILE (unset it to use only the keys given by flags)",
                 p.display()
             );
         }
@@ -164,24 +164,75 @@ pub(super) fn load_added_keys(paths: &[std::path::PathBuf], be: Backend) -> Resu
     load_distinct(paths, be, |_, _| {})
 }
 
-/// The recipients of a seal after the generator: the other KMS keys, then
-/// the key files.
+/// The public-key recipients of `--recipient` / `--add-recipient`: `.pub`
+/// files or recipient strings, each distinct recipient once (saying so).
+pub(super) fn load_recipients(
+    flag: &str,
+    args: &[crate::values::RecipientArg],
+    be: Backend,
+) -> Result<Vec<PqRecipient>> {
+    use crate::values::RecipientArg;
+    let mut out: Vec<PqRecipient> = Vec::with_capacity(args.len());
+    for a in args {
+        let r = match a {
+            RecipientArg::Text(t) => PqRecipient::parse(t, be)?,
+            RecipientArg::File(p) => {
+                crate::s3::local_only(p, "recipient files are read locally")?;
+                PqRecipient::load(p, be).with_context(|| format!("{flag} {}", p.display()))?
+            }
+        };
+        if out.iter().any(|o| o.key_id() == r.key_id()) {
+            eprintln!(
+                "envstream: note: {flag} names recipient {} more than once; it is used once",
+                r.key_id()
+            );
+            continue;
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The identity files of `--identity`, each distinct identity once.
+fn load_identities(paths: &[std::path::PathBuf], be: Backend) -> Result<Vec<PqIdentity>> {
+    let mut out: Vec<PqIdentity> = Vec::with_capacity(paths.len());
+    for p in paths {
+        crate::s3::local_only(p, "identity files are read locally")?;
+        warn_if_shared(p);
+        let id =
+            PqIdentity::load(p, be).with_context(|| format!("identity file {}", p.display()))?;
+        if !out.iter().any(|o| o.key_id() == id.key_id()) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// The recipients of a seal after the generator: the other KMS keys, the
+/// public-key recipients, then the key files.
 pub(super) fn recipients<'a>(
     local: &'a [LocalKey],
+    pq: &'a [PqRecipient],
     kms: &'a [KmsKeyring],
 ) -> Vec<&'a dyn Recipient> {
     kms.iter()
         .map(|k| k as &dyn Recipient)
+        .chain(pq.iter().map(|k| k as &dyn Recipient))
         .chain(local.iter().map(|k| k as &dyn Recipient))
         .collect()
 }
 
-/// The identities of an open: local key files first, so that no network
-/// call is made when one of them opens the file.
-fn identities<'a>(local: &'a [LocalKey], kms: &'a [KmsIdentity]) -> Vec<&'a dyn Identity> {
+/// The identities of an open: local key files and identity files first,
+/// so that no network call is made when one of them opens the file.
+fn identities<'a>(
+    local: &'a [LocalKey],
+    pq: &'a [PqIdentity],
+    kms: &'a [KmsIdentity],
+) -> Vec<&'a dyn Identity> {
     local
         .iter()
         .map(|k| k as &dyn Identity)
+        .chain(pq.iter().map(|k| k as &dyn Identity))
         .chain(kms.iter().map(|k| k as &dyn Identity))
         .collect()
 }
@@ -216,7 +267,8 @@ pub(super) fn with_unwrap_keys<T>(
     }
     let strict_keys = unique_kms_keys("--kms-key", &args.kms_keys)?;
     let kms_flags = args.kms_keys.len() + usize::from(args.discovery);
-    let keys = load_keys(files, kms_flags, be, KeyUse::Open)?;
+    let ids = load_identities(&args.ids.identities, be)?;
+    let keys = load_keys(files, kms_flags + ids.len(), be, KeyUse::Open)?;
     let kms = if kms_flags == 0 && !need_kms {
         None
     } else {
@@ -244,7 +296,7 @@ pub(super) fn with_unwrap_keys<T>(
         }
         _ => Vec::new(),
     };
-    f(&identities(&keys, &kms_keys), kms.as_ref())
+    f(&identities(&keys, &ids, &kms_keys), kms.as_ref())
 }
 
 /// Discovery with `--region R`: multi-Region key records are decrypted

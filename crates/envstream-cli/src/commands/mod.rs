@@ -25,7 +25,7 @@ mod verify;
 
 pub(crate) fn run(plan: Plan, report: &mut Report) -> Result<()> {
     match plan {
-        Plan::Keygen { output, sign } => keygen::run(&output, sign),
+        Plan::Keygen { output, kind } => keygen::run(&output, kind),
         Plan::Seal(p) => seal::run(p, report),
         Plan::Open(p) => open::run(p, report),
         Plan::Verify(p) => verify::run(p, report),

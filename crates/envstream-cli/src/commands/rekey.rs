@@ -7,7 +7,9 @@ use envstream::{BodyLayout, OpenOptions, Opener};
 use envstream_kms::KmsKeyring;
 use envstream_s3::PartSchedule;
 
-use super::keys::{self, load_added_keys, recipients, signer, unique_kms_keys, with_unwrap_keys};
+use super::keys::{
+    self, load_added_keys, load_recipients, recipients, signer, unique_kms_keys, with_unwrap_keys,
+};
 use super::{key_ids, open_output, sealed_object, sealed_reader};
 use crate::error::UsageError;
 use crate::plan::{RekeyPlan, Target};
@@ -17,6 +19,7 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
     let be = envstream::Backend::default();
     report.backend(be);
     let add_local = load_added_keys(&plan.add_files, be)?;
+    let add_pq = load_recipients("--add-recipient", &plan.add_recipients, be)?;
     let add_kms_names = unique_kms_keys("--add-kms-key", &plan.add_kms)?;
     if let Target::S3(_) = plan.to {
         // The S3 settings are checked before any key is used.
@@ -37,7 +40,7 @@ pub(super) fn run(plan: RekeyPlan, report: &mut Report) -> Result<()> {
                     .map(|id| KmsKeyring::seal(k.clients.clone(), id.clone()))
                     .collect()
             });
-            let add = recipients(&add_local, &add_kms);
+            let add = recipients(&add_local, &add_pq, &add_kms);
             let options = keys::pin_signers(OpenOptions::new().backend(be), &plan.unwrap)?;
             Ok(Opener::new(input)?.rekey_blocking(refs, options, &add, &plan.remove)?)
         },

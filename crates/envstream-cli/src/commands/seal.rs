@@ -5,7 +5,9 @@
 use anyhow::Result;
 use envstream::Sealer;
 
-use super::keys::{check_key_count, load_keys, recipients, unique_kms_keys, KeyUse, Kms};
+use super::keys::{
+    check_key_count, load_keys, load_recipients, recipients, unique_kms_keys, KeyUse, Kms,
+};
 use super::{input_size, key_ids, open_output};
 use crate::output::open_input;
 use crate::plan::{SealPlan, Source};
@@ -15,8 +17,14 @@ use crate::source::{Plaintext, Producer};
 pub(super) fn run(plan: SealPlan, report: &mut Report) -> Result<()> {
     report.backend(plan.backend);
     let kms_names = unique_kms_keys("--kms-key", &plan.kms)?;
-    let keys = load_keys(&plan.key_files, kms_names.len(), plan.backend, KeyUse::Seal)?;
-    check_key_count(keys.len() + kms_names.len())?;
+    let pq = load_recipients("--recipient", &plan.recipients, plan.backend)?;
+    let keys = load_keys(
+        &plan.key_files,
+        kms_names.len() + pq.len(),
+        plan.backend,
+        KeyUse::Seal,
+    )?;
+    check_key_count(keys.len() + pq.len() + kms_names.len())?;
     let kms = Kms::seal_keys(&plan.aws, &kms_names)?;
     // An S3 output is checked (HeadObject) before any key service is asked
     // and before a producer command starts.
@@ -31,15 +39,15 @@ pub(super) fn run(plan: SealPlan, report: &mut Report) -> Result<()> {
     // other key wraps it. Without KMS keys, the OS generator makes it.
     let sealer = match kms.split_first() {
         Some((generator, rest)) => {
-            Sealer::prepare_with_blocking(generator, &recipients(&keys, rest), options)
+            Sealer::prepare_with_blocking(generator, &recipients(&keys, &pq, rest), options)
         }
-        None => Sealer::prepare_blocking(&recipients(&keys, &[]), options),
+        None => Sealer::prepare_blocking(&recipients(&keys, &pq, &[]), options),
     };
     let sealer = match sealer {
         Ok(s) => s,
         Err(e) => return Err(out.abandon(e.into())),
     };
-    super::keys::note_merged(keys.len() + kms.len(), sealer.header());
+    super::keys::note_merged(keys.len() + pq.len() + kms.len(), sealer.header());
     report.header(sealer.header(), key_ids(sealer.header()));
     let (input, size) = match plaintext(&plan.from) {
         Ok(p) => p,

@@ -32,3 +32,4 @@ pub use signer::{
     SignedBody, SignerKey, Trailer, BODY_DIGEST_LABEL, DIGEST_LEN, MAX_TRAILER_LEN, MESSAGE_LEN,
     RESERVED_CONTEXT_PREFIX, SIGNATURE_LABEL, SIGNER_CONTEXT_KEY, TRAILER_MAGIC,
 };
+pub(crate) use signer::{decode_base64, encode_base64};

@@ -21,6 +21,8 @@ pub type KeyringFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, KeyringErr
 pub struct WrapRequest<'a> {
     pub(crate) context: &'a EncryptionContext,
     pub(crate) random: &'a RandomSource,
+    pub(crate) suite: u16,
+    pub(crate) chunk_size: u32,
 }
 
 impl<'a> WrapRequest<'a> {
@@ -33,17 +35,39 @@ impl<'a> WrapRequest<'a> {
     pub fn random(&self) -> &RandomSource {
         self.random
     }
+
+    /// The stream's suite id (a wrapping may bind it).
+    pub fn suite(&self) -> u16 {
+        self.suite
+    }
+
+    /// The stream's chunk size (a wrapping may bind it).
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
 }
 
 /// What a keyring is told when opening.
 pub struct UnwrapRequest<'a> {
     pub(crate) context: &'a EncryptionContext,
+    pub(crate) suite: u16,
+    pub(crate) chunk_size: u32,
 }
 
 impl<'a> UnwrapRequest<'a> {
     /// The encryption context recorded in the header.
     pub fn context(&self) -> &EncryptionContext {
         self.context
+    }
+
+    /// The header's suite id.
+    pub fn suite(&self) -> u16 {
+        self.suite
+    }
+
+    /// The header's chunk size.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
     }
 }
 

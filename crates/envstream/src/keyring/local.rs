@@ -31,7 +31,7 @@ pub struct LocalKey {
     label: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         // Writing to a String cannot fail.
@@ -40,7 +40,7 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn unhex(s: &str) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+pub(super) fn unhex(s: &str) -> Option<Zeroizing<[u8; KEY_LEN]>> {
     let b = s.as_bytes();
     if b.len() != KEY_LEN * 2 {
         return None;

@@ -6,9 +6,12 @@
 //!   what a provider is told.
 //! - `local`: [`LocalKey`], a 256-bit key file; the offline default and
 //!   the break-glass key. The AWS KMS keyring lives in `envstream-kms`.
+//! - `pq`: [`PqRecipient`] and [`PqIdentity`], public-key recipients
+//!   (X-Wing: ML-KEM-768 + X25519, through HPKE) for encrypt-only hosts.
 
 mod api;
 mod local;
+mod pq;
 mod sign;
 
 pub use api::{
@@ -16,4 +19,5 @@ pub use api::{
     WrapRequest,
 };
 pub use local::{LocalKey, LOCAL_PROVIDER};
+pub use pq::{PqIdentity, PqRecipient, PQ_PROVIDER, RECIPIENT_KEY_LEN, RECIPIENT_PREFIX};
 pub use sign::{public_file_text, LocalSigningKey, Signer};

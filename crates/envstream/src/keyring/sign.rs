@@ -38,7 +38,7 @@ pub trait Signer: Send + Sync {
 }
 
 /// The line prefix of the secret in a signing key file.
-const SIGNING_KEY_PREFIX: &str = "ENVSTREAM-SIGNING-KEY-V1-";
+pub(crate) const SIGNING_KEY_PREFIX: &str = "ENVSTREAM-SIGNING-KEY-V1-";
 /// Largest key or public key file accepted.
 const MAX_FILE_LEN: u64 = 16 * 1024;
 
