@@ -9,6 +9,9 @@
 #   BASELINE=/path/to/old/envstream benches/compare.sh
 #                                 # also this build against another one, run
 #                                 # in turn in every round (a refactor's cost)
+#   FIPS=1 benches/compare.sh     # also the FIPS build (README, "FIPS build";
+#                                 # needs Go and CMake) against the normal
+#                                 # build's aws-lc backend and auto, in turn
 #
 # Installs what it needs from Debian (age, time, openssl) and builds release.
 set -euo pipefail
@@ -18,6 +21,7 @@ ROUNDS="${ROUNDS:-5}"
 RSS_SIZES="${RSS_SIZES:-256M 8G}"
 THREADS="${THREADS:-}"
 BASELINE="${BASELINE:-}"
+FIPS="${FIPS:-}"
 
 need=()
 command -v age >/dev/null || need+=(age)
@@ -28,6 +32,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 cargo build --release --locked -q -p envstream-cli
 ES="$PWD/target/release/envstream"
+EF=""
+if [ -n "$FIPS" ]; then
+    # Its own target directory: the features differ, and $ES must stay.
+    cargo build --release --locked -q -p envstream-cli --no-default-features --features fips \
+        --target-dir target/fips
+    EF="$PWD/target/fips/release/envstream"
+    "$EF" --version | grep -q "FIPS mode on" || { echo "the FIPS build is not in FIPS mode" >&2; exit 1; }
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -78,6 +90,12 @@ es_open_file(){ "$ES" open --key-file k.key -o /dev/null f.envs; }
 age_enc_file(){ age -r "$R" -o /dev/null f; }
 age_dec_file(){ age -d -i age.key -o /dev/null f.age; }
 openssl_file(){ openssl enc -aes-256-ctr -pass pass:x -nosalt -pbkdf2 -in f -out /dev/null; }
+fips_seal_file()  { "$EF" seal --key-file k.key -o /dev/null f; }
+fips_open_file()  { "$EF" open --key-file k.key -o /dev/null f.envs; }
+fips_seal_stage() { cat f | "$EF" seal --key-file k.key | cat > /dev/null; }
+fips_seal_1t()    { "$EF" seal --threads 1 --key-file k.key -o /dev/null f; }
+awslc_seal_file() { "$ES" seal --backend aws-lc --key-file k.key -o /dev/null f; }
+awslc_open_file() { "$ES" open --backend aws-lc --key-file k.key -o /dev/null f.envs; }
 base_seal_stage() { cat f | "$BASELINE" seal --key-file k.key | cat > /dev/null; }
 base_open_stage() { cat f.envs | "$BASELINE" open --key-file k.key | cat > /dev/null; }
 base_seal_file()  { "$BASELINE" seal --key-file k.key -o /dev/null f; }
@@ -93,6 +111,11 @@ for r in $(seq 1 "$ROUNDS"); do
     if [ -n "$BASELINE" ]; then
         run b_seal base_seal_stage; run b_open base_open_stage
         run b_es_seal base_seal_file; run b_es_open base_open_file
+    fi
+    if [ -n "$FIPS" ]; then
+        run f_seal fips_seal_file; run a_seal awslc_seal_file
+        run f_open fips_open_file; run a_open awslc_open_file
+        run f_seal_pipe fips_seal_stage; run f_seal_1t fips_seal_1t
     fi
 done
 
@@ -110,7 +133,9 @@ echo "## Throughput ($SIZE file in page cache, $ROUNDS rounds, $(nproc) CPUs)"
 echo
 echo "| operation | median GB/s | min..max time (s) |"
 echo "| --- | --- | --- |"
-for k in cat seal open age_pipe es_seal es_open age_enc age_dec openssl sseal sopen es_sseal es_sopen; do
+keys="cat seal open age_pipe es_seal es_open age_enc age_dec openssl sseal sopen es_sseal es_sopen"
+[ -n "$FIPS" ] && keys="$keys a_seal a_open f_seal f_open f_seal_pipe f_seal_1t"
+for k in $keys; do
     read -r med lo hi <<< "$(echo "${T[$k]}" | stats)"
     printf '| %s | %s | %.2f..%.2f |\n' "$k" "$(gbps "$med")" "$lo" "$hi"
 done
@@ -136,6 +161,14 @@ if [ -n "$BASELINE" ]; then
     read -r m lo hi <<< "$(ratio es_seal b_es_seal)"; printf '| seal file->/dev/null: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"
     read -r m lo hi <<< "$(ratio es_open b_es_open)"; printf '| open file->/dev/null: this build / baseline | %s | %s..%s | ~1 |\n' "$m" "$lo" "$hi"
 fi
+if [ -n "$FIPS" ]; then
+    read -r m lo hi <<< "$(ratio f_seal a_seal)";   printf '| FIPS build / --backend aws-lc: seal file->/dev/null | %s | %s..%s | (cost of the module) |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio f_open a_open)";   printf '| FIPS build / --backend aws-lc: open file->/dev/null | %s | %s..%s | (cost of the module) |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio f_seal es_seal)";  printf '| FIPS build / auto: seal file->/dev/null | %s | %s..%s | (reference) |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio f_open es_open)";  printf '| FIPS build / auto: open file->/dev/null | %s | %s..%s | (reference) |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio f_seal_pipe cat)"; printf '| FIPS build seal pipe stage / cat stage | %s | %s..%s | (reference) |\n' "$m" "$lo" "$hi"
+    read -r m lo hi <<< "$(ratio f_seal_1t f_seal)"; printf '| FIPS build seal, --threads 1 / default | %s | %s..%s | (one sealing context) |\n' "$m" "$lo" "$hi"
+fi
 
 echo
 echo "## Startup: sealing a 1 KiB file (200 runs each, in turn)"
@@ -148,6 +181,16 @@ for i in $(seq 1 200); do
 done
 printf '| envstream seal 1 KiB | %.2f ms |\n| age -r 1 KiB | %.2f ms |\n| envstream / age | %.2f (goal <= 1) |\n' \
     "$(echo "$t_es * 5" | bc -l)" "$(echo "$t_age * 5" | bc -l)" "$(echo "$t_es / $t_age" | bc -l)"
+if [ -n "$FIPS" ]; then
+    t_f=0; t_n=0
+    for i in $(seq 1 200); do
+        t0=$(now); "$EF" seal --key-file k.key -o /dev/null small; t1=$(now)
+        "$ES" seal --backend aws-lc --key-file k.key -o /dev/null small; t2=$(now)
+        t_f=$(echo "$t_f + $t1 - $t0" | bc -l); t_n=$(echo "$t_n + $t2 - $t1" | bc -l)
+    done
+    printf '| FIPS build seal 1 KiB | %.2f ms |\n| normal build (aws-lc) seal 1 KiB | %.2f ms |\n' \
+        "$(echo "$t_f * 5" | bc -l)" "$(echo "$t_n * 5" | bc -l)"
+fi
 
 echo
 echo "## Peak RSS through pipes (default chunk size)"

@@ -38,11 +38,13 @@ impl Service {
         }
     }
 
-    /// The public endpoint of the service in `region`, for messages.
-    fn public_endpoint(self, region: &str) -> String {
+    /// The public endpoint of the service in `region`, for messages (its
+    /// FIPS endpoint with `fips`).
+    fn public_endpoint(self, region: &str, fips: bool) -> String {
+        let suffix = if fips { "-fips" } else { "" };
         match self {
-            Service::Kms => format!("https://kms.{region}.amazonaws.com"),
-            Service::S3 => format!("https://s3.{region}.amazonaws.com"),
+            Service::Kms => format!("https://kms{suffix}.{region}.amazonaws.com"),
+            Service::S3 => format!("https://s3{suffix}.{region}.amazonaws.com"),
         }
     }
 
@@ -139,6 +141,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Whether requests go to the service's FIPS endpoints
+    /// (`AWS_USE_FIPS_ENDPOINT` or the profile's `use_fips_endpoint`).
+    pub fn uses_fips_endpoints(&self) -> bool {
+        self.sdk.use_fips() == Some(true)
+    }
+
     /// The configured region, if any.
     pub fn region(&self) -> Option<String> {
         self.sdk.region().map(|r| r.to_string())
@@ -152,7 +160,7 @@ impl Loaded {
             region.map(str::to_owned).or_else(|| self.region()),
         ) {
             (Some(url), _) => url.clone(),
-            (None, Some(r)) => self.service.public_endpoint(&r),
+            (None, Some(r)) => self.service.public_endpoint(&r, self.uses_fips_endpoints()),
             (None, None) => format!("the {} endpoint", self.service.name()),
         }
     }
@@ -177,6 +185,16 @@ pub async fn load(service: Service, settings: &LoadSettings) -> Result<Loaded, C
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
         .timeout_config(timeouts.build());
+    #[cfg(feature = "fips")]
+    {
+        // TLS in AWS-LC's FIPS module, FIPS-approved suites and groups only.
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        loader = loader.http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLcFips))
+                .build_https(),
+        );
+    }
     if let Some(p) = &settings.profile {
         if p.trim().is_empty() {
             return Err(ConfigError::setting(
@@ -213,6 +231,9 @@ pub async fn load(service: Service, settings: &LoadSettings) -> Result<Loaded, C
     if let Some(region) = sdk.region() {
         let source = region_source(settings);
         check_region(region.as_ref(), &source, endpoint_override.is_none())?;
+        if sdk.use_fips() == Some(true) && endpoint_override.is_none() {
+            check_fips_region(service, region.as_ref(), &source)?;
+        }
     }
     Ok(Loaded {
         sdk,
@@ -252,6 +273,44 @@ fn configured_endpoint(service: Service, sdk: &SdkConfig) -> Result<Option<Strin
     };
     check_endpoint(&value, &source)?;
     Ok(Some(value))
+}
+
+/// The regions where AWS publishes FIPS endpoints for both KMS and S3
+/// (`kms-fips.REGION.amazonaws.com`, `s3-fips.REGION.amazonaws.com`): US
+/// East and West, Canada (Central) and GovCloud (US). The SDK builds a
+/// FIPS host name for any region, so a region outside this list would fail
+/// only at the first request, as a host that does not resolve.
+pub const FIPS_REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "us-gov-east-1",
+    "us-gov-west-1",
+];
+
+/// With FIPS endpoints asked for, `region` must have one.
+pub fn check_fips_region(service: Service, region: &str, source: &str) -> Result<(), ConfigError> {
+    if FIPS_REGIONS.contains(&region) {
+        return Ok(());
+    }
+    let shown: String = region.chars().take(40).collect();
+    Err(ConfigError::setting(format!(
+        "FIPS endpoints (AWS_USE_FIPS_ENDPOINT or the profile's use_fips_endpoint) were asked for, but {} has no FIPS endpoint in region {shown:?} (from {source}); use one of {}, or unset AWS_USE_FIPS_ENDPOINT",
+        service.name(),
+        FIPS_REGIONS.join(", ")
+    )))
+}
+
+/// The TLS of this build's AWS requests, for `--version` and reports: in a
+/// FIPS build (feature `fips`), rustls with AWS-LC's FIPS provider, and
+/// whether rustls reports that provider as FIPS; otherwise `None`.
+pub fn fips_tls() -> Option<bool> {
+    #[cfg(feature = "fips")]
+    return Some(rustls::crypto::default_fips_provider().fips());
+    #[cfg(not(feature = "fips"))]
+    None
 }
 
 /// Where the region came from, for messages.
@@ -473,5 +532,21 @@ mod tests {
         assert!(check_region("", "AWS_REGION", false).is_err());
         assert!(check_region("garage", "AWS_REGION", false).is_ok());
         assert!(check_region("garage", "AWS_REGION", true).is_err());
+    }
+
+    #[test]
+    fn fips_regions() {
+        for ok in ["us-east-1", "us-west-2", "us-gov-west-1", "ca-central-1"] {
+            assert!(
+                check_fips_region(Service::Kms, ok, "AWS_REGION").is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in ["eu-west-1", "ap-southeast-2", "cn-north-1", "garage"] {
+            let e = check_fips_region(Service::S3, bad, "AWS_REGION").expect_err(bad);
+            assert!(e.message().contains("no FIPS endpoint"), "{e}");
+            assert!(e.message().contains("AWS_USE_FIPS_ENDPOINT"), "{e}");
+            assert_eq!(e.kind(), ConfigErrorKind::Configuration);
+        }
     }
 }

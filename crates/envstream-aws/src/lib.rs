@@ -16,7 +16,7 @@ mod failure;
 pub mod text;
 
 pub use config::{
-    check_endpoint, check_region, is_aws_region, is_region_label, load, ConfigError,
-    ConfigErrorKind, LoadSettings, Loaded, Service, Timeouts,
+    check_endpoint, check_fips_region, check_region, fips_tls, is_aws_region, is_region_label,
+    load, ConfigError, ConfigErrorKind, LoadSettings, Loaded, Service, Timeouts, FIPS_REGIONS,
 };
 pub use failure::{Credentials, Failure, Transport, Verdict};

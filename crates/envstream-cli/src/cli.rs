@@ -311,11 +311,56 @@ pub(crate) struct PerfArgs {
 }
 
 /// `auto` and the backends compiled in, as clap values (so completion
-/// offers them).
+/// offers them). A FIPS build also knows `ring` and `rustcrypto`, hidden,
+/// to refuse them with the reason.
 fn backend_parser() -> impl TypedValueParser<Value = Backend> {
-    let names = std::iter::once("auto").chain(Backend::available().iter().map(|b| b.name()));
-    PossibleValuesParser::new(names)
-        .map(|name| Backend::from_name(&name).unwrap_or_else(Backend::auto))
+    use clap::builder::PossibleValue;
+    let offered = std::iter::once("auto").chain(Backend::available().iter().map(|b| b.name()));
+    let refused = ["ring", "rustcrypto"]
+        .into_iter()
+        .filter(|n| fips_build() && Backend::from_name(n).is_none())
+        .map(|n| PossibleValue::new(n).hide(true));
+    PossibleValuesParser::new(offered.map(PossibleValue::new).chain(refused)).try_map(|name| {
+        if name == "auto" {
+            return Ok(Backend::auto());
+        }
+        Backend::from_name(&name).ok_or_else(|| {
+            format!(
+                "--backend {name} runs outside AWS-LC's FIPS module, so this FIPS build does not offer it; use --backend aws-lc (or auto)"
+            )
+        })
+    })
+}
+
+/// Whether this is a FIPS build (feature `fips`).
+pub(crate) fn fips_build() -> bool {
+    cfg!(feature = "fips")
+}
+
+/// The text of `--version`: the version, then where the cryptography runs
+/// (the FIPS build and mode, the AWS-LC linked), the TLS of AWS requests,
+/// and the backends.
+pub(crate) fn version_text() -> String {
+    let st = envstream::fips_status();
+    let module = st.module.as_deref().unwrap_or("no AWS-LC");
+    let mode = if st.fips_mode { "on" } else { "off" };
+    let crypto = if st.fips_build {
+        format!("FIPS build: every primitive in {module}, FIPS mode {mode}")
+    } else {
+        format!("not a FIPS build ({module}, FIPS mode {mode})")
+    };
+    let tls = match envstream_aws::fips_tls() {
+        Some(true) => "rustls with AWS-LC's FIPS provider (FIPS-approved suites only)",
+        Some(false) => "rustls with AWS-LC's FIPS provider, which does NOT report FIPS",
+        None => "rustls with aws-lc-rs (not the FIPS provider)",
+    };
+    let names: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
+    format!(
+        "{}\ncrypto: {crypto}\nTLS (AWS requests): {tls}\nbackends: {} (auto: {} on this CPU)",
+        env!("CARGO_PKG_VERSION"),
+        names.join(", "),
+        Backend::auto().name()
+    )
 }
 
 /// A string value that must not be empty or blank.

@@ -213,6 +213,9 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
         envstream::Error::Key(envstream::KeyError::ContextMismatch { .. }) => {
             Some("check --context")
         }
+        envstream::Error::Usage(envstream::UsageError::NotInFipsModule { .. }) => {
+            Some("use a standard build of envstream for it")
+        }
         envstream::Error::Local(envstream::LocalError::CounterOverflow) => {
             Some("use a larger --chunk-size or split the input")
         }

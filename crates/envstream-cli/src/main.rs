@@ -19,10 +19,21 @@ mod values;
 use std::process::ExitCode;
 use std::sync::mpsc;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+
+/// Parses the arguments; `--version` (and `-V`) also state where the
+/// cryptography runs (FIPS build and mode), computed once here.
+fn parse() -> Result<cli::Cli, clap::Error> {
+    let version: &'static str = Box::leak(cli::version_text().into_boxed_str());
+    let matches = cli::Cli::command()
+        .version(version)
+        .long_version(version)
+        .try_get_matches()?;
+    cli::Cli::from_arg_matches(&matches)
+}
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             // A usage error: clap's first line (it names the flag and the

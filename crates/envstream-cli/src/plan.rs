@@ -257,6 +257,7 @@ impl Plan {
     /// The plan for `cmd`; `protected` is [`protected`]`(&cmd)`, computed
     /// once before the report is set up.
     pub(crate) fn new(cmd: Command, protected: &[Protected]) -> Result<Plan> {
+        refuse_outside_fips(&cmd)?;
         Ok(match cmd {
             Command::Keygen {
                 output,
@@ -440,6 +441,58 @@ impl Plan {
             Command::Completions { shell } => Plan::Completions(shell),
             Command::Man => Plan::Man,
         })
+    }
+}
+
+/// A FIPS build refuses, before any work, the flags whose cryptography
+/// runs outside AWS-LC's FIPS module (the library refuses them too).
+fn refuse_outside_fips(cmd: &Command) -> Result<()> {
+    if !crate::cli::fips_build() {
+        return Ok(());
+    }
+    const PQ: &str = "X-Wing (ML-KEM-768 + X25519, from pure-Rust crates)";
+    const SIGNED: &str = "BLAKE3, the body digest of signed streams,";
+    let unwrap = |u: &UnwrapArgs, v: &mut Vec<(&'static str, &'static str)>| {
+        if !u.ids.identities.is_empty() {
+            v.push(("--identity", PQ));
+        }
+        if !u.signers.is_empty() {
+            v.push(("--signer", SIGNED));
+        }
+    };
+    let mut used: Vec<(&'static str, &'static str)> = Vec::new();
+    match cmd {
+        Command::Keygen { sign: true, .. } => used.push(("keygen --sign", SIGNED)),
+        Command::Keygen {
+            recipient: true, ..
+        } => used.push(("keygen --recipient", PQ)),
+        Command::Seal(a) => {
+            if !a.recipients.is_empty() {
+                used.push(("--recipient", PQ));
+            }
+            if a.sign_key.is_some() {
+                used.push(("--sign-key", SIGNED));
+            }
+        }
+        Command::Open(a) => unwrap(&a.unwrap, &mut used),
+        Command::Verify(a) => unwrap(&a.unwrap, &mut used),
+        Command::Rekey(a) => {
+            unwrap(&a.unwrap, &mut used);
+            if !a.add_recipients.is_empty() {
+                used.push(("--add-recipient", PQ));
+            }
+            if a.sign_key.is_some() {
+                used.push(("--sign-key", SIGNED));
+            }
+        }
+        _ => {}
+    }
+    match used.first() {
+        Some((flag, primitive)) => Err(UsageError(format!(
+            "{flag} cannot be used in a FIPS build: {primitive} runs outside AWS-LC's FIPS module; use a standard build of envstream for it"
+        ))
+        .into()),
+        None => Ok(()),
     }
 }
 

@@ -104,6 +104,7 @@ impl Fields {
             "key_ids": self.key_ids,
             "context": self.context,
             "backend": self.backend,
+            "fips": fips_json(),
             "s3": s3,
             "producer": producer,
             "signer": self.signer,
@@ -551,4 +552,16 @@ impl std::error::Error for Named {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.inner)
     }
+}
+
+/// Where the cryptography ran: the FIPS build and mode, the AWS-LC linked,
+/// and whether the TLS of AWS requests used the FIPS provider.
+fn fips_json() -> serde_json::Value {
+    let st = envstream::fips_status();
+    serde_json::json!({
+        "fips_build": st.fips_build,
+        "fips_mode": st.fips_mode,
+        "module": st.module,
+        "tls_fips_provider": envstream_aws::fips_tls(),
+    })
 }

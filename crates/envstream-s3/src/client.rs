@@ -146,6 +146,8 @@ struct Inner {
     /// Buckets that S3 said live in another region (`x-amz-bucket-region`
     /// on a 301 or 400 answer): their requests go there.
     bucket_regions: std::sync::Mutex<Vec<(String, String)>>,
+    /// Requests go to FIPS endpoints (`AWS_USE_FIPS_ENDPOINT`).
+    fips: bool,
 }
 
 /// An S3 client: the checked configuration, the settings and the counters.
@@ -208,6 +210,7 @@ impl S3Client {
                 counters: Counters::default(),
                 region: region.to_string(),
                 bucket_regions: std::sync::Mutex::new(Vec::new()),
+                fips: loaded.uses_fips_endpoints(),
             }),
         })
     }
@@ -320,6 +323,15 @@ impl S3Client {
                 Ok(out) => return Ok(out),
                 Err(e) => match (bucket, redirect_region(&e)) {
                     (Some(b), Some(r)) if !followed && r != region => {
+                        // With FIPS endpoints, only to a region that has one.
+                        if self.inner.fips {
+                            envstream_aws::check_fips_region(
+                                Service::S3,
+                                &r,
+                                &format!("S3's answer for bucket {b}"),
+                            )
+                            .map_err(config_error)?;
+                        }
                         self.remember_region(b, &r);
                         followed = true;
                     }

@@ -4,7 +4,9 @@
 //! and derives the stream keys; rekeying rewraps the data key into a new
 //! header for the same body. The body's bytes move in `io`.
 
-use crate::crypto::{Aead, Backend, ChunkOpener, DataKey, RandomSource, StreamKeys};
+use crate::crypto::{
+    outside_module, Aead, Backend, ChunkOpener, DataKey, RandomSource, StreamKeys,
+};
 use crate::error::{Error, IntegrityError, KeyError, KeyringError, KeyringErrorKind, UsageError};
 use std::sync::Arc;
 
@@ -15,6 +17,10 @@ use crate::format::{
 use crate::keyring::{
     block_on, DataKeyGenerator, Identity, Recipient, Signer, UnwrapRequest, WrapRequest,
 };
+
+/// What a FIPS build refuses of signed streams, and why.
+const SIGNED_STREAMS: &str = "a signed stream";
+const BLAKE3_DIGEST: &str = "BLAKE3 (its body digest)";
 
 /// Parameters for sealing.
 pub struct SealOptions {
@@ -118,6 +124,9 @@ impl Sealer {
         recipients: &[&R],
         options: SealOptions,
     ) -> Result<Self, Error> {
+        if options.signer.is_some() {
+            outside_module(SIGNED_STREAMS, BLAKE3_DIGEST)?;
+        }
         let random = match options.seed {
             Some(seed) => RandomSource::deterministic(options.backend, seed),
             None => RandomSource::system(options.backend),
@@ -321,6 +330,9 @@ pub(crate) async fn authenticate<I: Identity + ?Sized>(
     keyrings: &[&I],
     options: &OpenOptions,
 ) -> Result<(DataKey, StreamKeys, String), Error> {
+    if header.suite().is_signed() {
+        outside_module(SIGNED_STREAMS, BLAKE3_DIGEST)?;
+    }
     for (k, v) in &options.required {
         let found = header.context().get(k);
         if found != Some(v.as_str()) {

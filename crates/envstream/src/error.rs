@@ -190,6 +190,14 @@ pub enum UsageError {
         /// The limit, in plaintext bytes.
         limit: u64,
     },
+    /// A FIPS build (feature `fips`) was asked for something whose
+    /// cryptography runs outside AWS-LC's FIPS module.
+    NotInFipsModule {
+        /// What was asked for.
+        what: &'static str,
+        /// The primitive outside the module.
+        primitive: &'static str,
+    },
 }
 
 /// A local failure other than I/O: a key file, the random generator, a stream too long for the counter (io class).
@@ -385,6 +393,10 @@ impl fmt::Display for UsageError {
             UsageError::InvalidContext(msg) => write!(f, "invalid encryption context: {msg}"),
             UsageError::InvalidOptions(msg) => write!(f, "invalid options: {msg}"),
             UsageError::NoKeyring => f.write_str("no key given: at least one keyring is needed"),
+            UsageError::NotInFipsModule { what, primitive } => write!(
+                f,
+                "{what} cannot be used in a FIPS build: {primitive} runs outside AWS-LC's FIPS module"
+            ),
             UsageError::TooMuchData { limit } => write!(
                 f,
                 "the stream is longer than {limit} bytes (2^48, 256 TiB), the most one payload key may encrypt; split the input into several streams"

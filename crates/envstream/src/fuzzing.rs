@@ -71,8 +71,14 @@ pub fn pq_record(data: &[u8]) {
         chunk_size: 65536,
     };
     let got = crate::keyring::block_on(id.unwrap_key(&wk, &req));
+    // (A FIPS build refuses the provider, as a configuration error.)
+    let expected = if cfg!(feature = "fips") {
+        crate::KeyringErrorKind::Configuration
+    } else {
+        crate::KeyringErrorKind::Corrupt
+    };
     assert!(
-        matches!(&got, Err(e) if e.kind() == crate::KeyringErrorKind::Corrupt),
+        matches!(&got, Err(e) if e.kind() == expected),
         "an arbitrary record is corrupt"
     );
 }
@@ -252,4 +258,135 @@ pub fn seal_body_hashed(
         BenchLeafHash::Sha256 => Some(LeafHash::Sha256),
     };
     run_body(backend, input, chunk_size, threads, leaves)
+}
+
+/// The steps of a seal and an open that call a primitive, one at a time,
+/// so that a tool can read AWS-LC's FIPS service indicator around each
+/// (`tools/fips-indicator`; docs/SECURITY.md, "FIPS").
+#[cfg(feature = "aws-lc")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FipsStep {
+    /// 32 random bytes (a data key or a salt).
+    Random,
+    /// The stream keys: three HKDF-SHA-512 expansions of the data key.
+    StreamKeys,
+    /// The header tag: one HMAC-SHA-256.
+    HeaderTag,
+    /// A local key file's key id: one HMAC-SHA-256 of a label under the
+    /// file key.
+    LocalKeyId,
+    /// A local key file's KEK: one HKDF-SHA-512 with an empty salt.
+    LocalKek,
+    /// A local key's wrap: one AES-256-GCM seal under the KEK, with a
+    /// nonce drawn (by envstream) before.
+    LocalWrapSeal,
+    /// A local key's unwrap: one AES-256-GCM open.
+    LocalUnwrapOpen,
+    /// One full chunk sealed with the payload key and its counter nonce.
+    ChunkSeal,
+    /// The final chunk sealed (the final flag in its nonce).
+    FinalChunkSeal,
+    /// One chunk opened.
+    ChunkOpen,
+}
+
+#[cfg(feature = "aws-lc")]
+impl FipsStep {
+    /// Every step, in the order a seal and then an open use them.
+    pub const ALL: [FipsStep; 10] = [
+        FipsStep::Random,
+        FipsStep::LocalKeyId,
+        FipsStep::LocalKek,
+        FipsStep::StreamKeys,
+        FipsStep::HeaderTag,
+        FipsStep::LocalWrapSeal,
+        FipsStep::ChunkSeal,
+        FipsStep::FinalChunkSeal,
+        FipsStep::LocalUnwrapOpen,
+        FipsStep::ChunkOpen,
+    ];
+
+    /// How many calls into the module the step makes.
+    pub fn calls(self) -> u64 {
+        match self {
+            FipsStep::StreamKeys => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Prepares `step` with the aws-lc backend and envstream's own code (the
+/// stream keys of a real header, the chunk nonce rule, the local key
+/// derivation), then hands its one operation to `measure`, which runs it
+/// between two reads of the indicator. Returns whether the operation
+/// itself succeeded.
+#[cfg(feature = "aws-lc")]
+pub fn fips_probe(step: FipsStep, measure: &mut dyn FnMut(&mut dyn FnMut())) -> bool {
+    use crate::crypto::{open_chunk, seal_chunk, StreamKeys, KEY_LEN, TAG_LEN};
+    let be = crate::Backend::AwsLc;
+    let chunk = 4096usize;
+    let dk = crate::DataKey::from_slice(&[7u8; KEY_LEN]);
+    let ctx = crate::EncryptionContext::from_pairs([("host", "probe")]);
+    let (Some(dk), Ok(ctx)) = (dk, ctx) else {
+        return false;
+    };
+    let wk = crate::WrappedKey::new("local", "0".repeat(32), vec![0u8; 60]);
+    let Ok(header) = crate::Header::new(chunk as u32, [9u8; 32], ctx, vec![wk]) else {
+        return false;
+    };
+    let keys = StreamKeys::derive(be, &dk, &header);
+    let aead = be.aead(&keys.payload);
+    let mut ok = true;
+    match step {
+        FipsStep::Random => {
+            let mut b = [0u8; 32];
+            measure(&mut || ok = be.fill_random(&mut b).is_ok());
+        }
+        FipsStep::StreamKeys => measure(&mut || {
+            let k = StreamKeys::derive(be, &dk, &header);
+            ok = k.commitment == keys.commitment;
+        }),
+        FipsStep::HeaderTag => {
+            let bytes = header.authenticated_bytes();
+            measure(&mut || ok = keys.header_tag(be, &bytes) != [0u8; 32]);
+        }
+        // The two derivations of `LocalKey::from_secret`, as it makes them.
+        FipsStep::LocalKeyId => {
+            measure(&mut || ok = crate::keyring::derive_key_id(&[5u8; 32], be).len() == 32)
+        }
+        FipsStep::LocalKek => {
+            measure(&mut || ok = crate::keyring::derive_kek(&[5u8; 32], be)[..] != [0u8; KEY_LEN])
+        }
+        FipsStep::LocalWrapSeal | FipsStep::LocalUnwrapOpen => {
+            // The production wrap (with the system's random source, as a
+            // seal uses it) and unwrap of a local key file.
+            let local = crate::LocalKey::from_secret(&[5u8; KEY_LEN], be);
+            let random = crate::RandomSource::system(be);
+            let ctx = header.context();
+            if step == FipsStep::LocalWrapSeal {
+                measure(&mut || ok = local.wrap_sync(&dk, ctx, &random).is_ok());
+            } else {
+                let Ok(wk) = local.wrap_sync(&dk, ctx, &random) else {
+                    return false;
+                };
+                measure(&mut || {
+                    ok = local.unwrap_sync(&wk, ctx).is_ok_and(|d| d.is_some());
+                });
+            }
+        }
+        FipsStep::ChunkSeal | FipsStep::FinalChunkSeal => {
+            let last = step == FipsStep::FinalChunkSeal;
+            let mut buf = vec![1u8; if last { 100 } else { chunk }];
+            measure(&mut || ok = seal_chunk(&aead, &mut buf, u64::from(last), last, chunk).is_ok());
+        }
+        FipsStep::ChunkOpen => {
+            let mut buf = vec![1u8; chunk + TAG_LEN];
+            let Ok(tag) = seal_chunk(&aead, &mut buf[..chunk], 0, false, chunk) else {
+                return false;
+            };
+            buf[chunk..].copy_from_slice(&tag);
+            measure(&mut || ok = open_chunk(&aead, &mut buf, chunk + TAG_LEN, 0, false).is_ok());
+        }
+    }
+    ok
 }

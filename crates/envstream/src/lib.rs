@@ -50,7 +50,7 @@ mod keyring;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use crypto::{Backend, DataKey, RandomSource};
+pub use crypto::{fips_status, Backend, DataKey, FipsStatus, RandomSource};
 pub use envelope::{OpenOptions, SealOptions, Sealer, MAX_FAILED_UNWRAPS};
 pub use error::{
     Error, ErrorClass, FormatError, IntegrityError, KeyError, KeyringError, KeyringErrorKind,

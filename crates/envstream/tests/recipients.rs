@@ -1,6 +1,9 @@
 //! Public-key recipients (FORMAT.md section 16): the X-Wing draft's test
 //! vectors, sealing with a recipient alone, the checks on open, and the
 //! recipient and identity encodings.
+// A FIPS build refuses signed streams and public-key recipients (their
+// BLAKE3 and X-Wing run outside the module): tests/fips.rs checks that.
+#![cfg(not(feature = "fips"))]
 
 mod common;
 

@@ -1,6 +1,9 @@
 //! Signed streams (suite 0x0002, FORMAT.md section 15): every writer and
 //! reader, and each way a holder of the data key (or anyone) can try to
 //! pass off a stream as the signer's.
+// A FIPS build refuses signed streams and public-key recipients (their
+// BLAKE3 and X-Wing run outside the module): tests/fips.rs checks that.
+#![cfg(not(feature = "fips"))]
 
 mod common;
 

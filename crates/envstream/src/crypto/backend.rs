@@ -22,6 +22,11 @@ compile_error!(
     "envstream needs a crypto backend: enable the `aws-lc` (default), `ring` or `rustcrypto` feature"
 );
 
+#[cfg(all(feature = "fips", feature = "rustcrypto"))]
+compile_error!(
+    "envstream: the `fips` feature runs every primitive in AWS-LC's FIPS module and cannot be combined with `rustcrypto` (or `pure`), whose primitives are outside it; build with `--no-default-features --features fips`"
+);
+
 use zeroize::Zeroizing;
 
 use crate::error::{Error, LocalError};
@@ -74,11 +79,15 @@ fn x86_class() -> (bool, bool) {
 
 impl Backend {
     /// Every backend compiled into this build.
+    ///
+    /// A FIPS build (feature `fips`) offers only `aws-lc`, whose
+    /// primitives run in AWS-LC's FIPS module, even if `ring` is compiled
+    /// in as well.
     pub fn available() -> &'static [Backend] {
         &[
             #[cfg(feature = "aws-lc")]
             Backend::AwsLc,
-            #[cfg(feature = "ring")]
+            #[cfg(all(feature = "ring", not(feature = "fips")))]
             Backend::Ring,
             #[cfg(feature = "rustcrypto")]
             Backend::RustCrypto,
@@ -104,7 +113,7 @@ impl Backend {
         if vaes_avx512 {
             return Backend::AwsLc;
         }
-        #[cfg(feature = "ring")]
+        #[cfg(all(feature = "ring", not(feature = "fips")))]
         if vaes_avx2_only {
             return Backend::Ring;
         }
@@ -136,8 +145,13 @@ impl Backend {
     /// whichever backend is selected. aws-lc's own generator seeds itself
     /// with CPU jitter entropy on first use, which costs about 30 ms of CPU
     /// per process: too much for a tool that seals small files in scripts.
+    /// A FIPS build draws from the module's DRBG instead (every random
+    /// number in the module), and pays that cost.
     pub(crate) fn fill_random(self, out: &mut [u8]) -> Result<(), Error> {
         let _ = self;
+        #[cfg(feature = "fips")]
+        return aws_lc_rs::rand::fill(out).map_err(|_| Error::Local(LocalError::Random));
+        #[cfg(not(feature = "fips"))]
         getrandom::getrandom(out).map_err(|_| Error::Local(LocalError::Random))
     }
 

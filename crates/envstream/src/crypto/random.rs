@@ -63,6 +63,13 @@ impl RandomSource {
         }
     }
 
+    /// Whether the bytes come from the system (not the deterministic
+    /// generator of test vectors).
+    #[allow(dead_code)] // used by FIPS builds only
+    pub(crate) fn is_system(&self) -> bool {
+        self.deterministic.is_none()
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -57,13 +57,33 @@ pub(super) fn unhex(s: &str) -> Option<Zeroizing<[u8; KEY_LEN]>> {
     Some(out)
 }
 
+/// A key file's key id (FORMAT.md section 11.2).
+pub(crate) fn derive_key_id(secret: &[u8; KEY_LEN], backend: Backend) -> String {
+    let id = backend.hmac_sha256(secret, &[b"envstream v1 local key id"]);
+    hex(&id[..16])
+}
+
+/// A key file's KEK (FORMAT.md section 11.2): HKDF-SHA-512 with an empty
+/// salt, which RFC 5869 defines as HashLen (64) zero bytes. The zeros are
+/// passed explicitly: the same bytes, and AWS-LC's FIPS module counts HKDF
+/// with an explicit salt as an approved service, and with an empty one
+/// not (docs/SECURITY.md, "FIPS").
+pub(crate) fn derive_kek(secret: &[u8; KEY_LEN], backend: Backend) -> SecretKey {
+    let mut kek = Zeroizing::new([0u8; KEY_LEN]);
+    backend.hkdf_sha512(
+        &[0u8; 64],
+        secret,
+        &[b"envstream v1 local kek"],
+        &mut kek[..],
+    );
+    kek
+}
+
 impl LocalKey {
     /// Derives the key id and KEK from the raw key bytes.
     pub fn from_secret(secret: &[u8; KEY_LEN], backend: Backend) -> Self {
-        let id = backend.hmac_sha256(secret, &[b"envstream v1 local key id"]);
-        let key_id = hex(&id[..16]);
-        let mut kek = Zeroizing::new([0u8; KEY_LEN]);
-        backend.hkdf_sha512(&[], secret, &[b"envstream v1 local kek"], &mut kek[..]);
+        let key_id = derive_key_id(secret, backend);
+        let kek = derive_kek(secret, backend);
         LocalKey {
             kek,
             label: format!("local key {key_id}"),
@@ -175,12 +195,20 @@ impl LocalKey {
         aad
     }
 
-    fn wrap_sync(
+    pub(crate) fn wrap_sync(
         &self,
         dk: &DataKey,
         ctx: &EncryptionContext,
         rng: &RandomSource,
     ) -> Result<WrappedKey, KeyringError> {
+        // A FIPS build lets the module draw the nonce (RandomizedNonceKey):
+        // the same layout, and an approved service, where a nonce drawn
+        // outside the seal is not. Test vectors (a deterministic source)
+        // keep the nonce they are given.
+        #[cfg(feature = "fips")]
+        if rng.is_system() {
+            return self.wrap_module_nonce(dk, ctx);
+        }
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce).map_err(|e| {
             KeyringError::new(KeyringErrorKind::Other, format!("{}: {e}", self.label))
@@ -197,7 +225,33 @@ impl LocalKey {
         Ok(WrappedKey::new(LOCAL_PROVIDER, self.key_id.clone(), out))
     }
 
-    fn unwrap_sync(
+    /// The wrap of a FIPS build: AES-256-GCM with a nonce the module draws.
+    #[cfg(feature = "fips")]
+    fn wrap_module_nonce(
+        &self,
+        dk: &DataKey,
+        ctx: &EncryptionContext,
+    ) -> Result<WrappedKey, KeyringError> {
+        use aws_lc_rs::aead::{Aad, RandomizedNonceKey, AES_256_GCM};
+        let fail = || {
+            KeyringError::new(
+                KeyringErrorKind::Other,
+                format!("{}: AES-256-GCM wrap failed", self.label),
+            )
+        };
+        let key = RandomizedNonceKey::new(&AES_256_GCM, &self.kek[..]).map_err(|_| fail())?;
+        let mut buf = Zeroizing::new(dk.expose_secret().to_vec());
+        let (nonce, tag) = key
+            .seal_in_place_separate_tag(Aad::from(self.aad(ctx)), &mut buf[..])
+            .map_err(|_| fail())?;
+        let mut out = Vec::with_capacity(LOCAL_WRAPPED_LEN);
+        out.extend_from_slice(nonce.as_ref());
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(tag.as_ref());
+        Ok(WrappedKey::new(LOCAL_PROVIDER, self.key_id.clone(), out))
+    }
+
+    pub(crate) fn unwrap_sync(
         &self,
         wk: &WrappedKey,
         ctx: &EncryptionContext,

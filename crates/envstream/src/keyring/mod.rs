@@ -18,6 +18,8 @@ pub use api::{
     block_on, DataKeyGenerator, Identity, Keyring, KeyringFuture, Recipient, UnwrapRequest,
     WrapRequest,
 };
+#[cfg(feature = "aws-lc")]
+pub(crate) use local::{derive_kek, derive_key_id};
 pub use local::{LocalKey, LOCAL_PROVIDER};
 pub use pq::{PqIdentity, PqRecipient, PQ_PROVIDER, RECIPIENT_KEY_LEN, RECIPIENT_PREFIX};
 pub use sign::{public_file_text, LocalSigningKey, Signer};

@@ -182,6 +182,7 @@ impl PqRecipient {
                 format!("recipient {}: {m}", self.key_id),
             )
         };
+        refuse_in_fips()?;
         let mut rng = Drawn::new(request.random()).map_err(|e| fail(&e.to_string()))?;
         let info = info(request.suite(), request.chunk_size(), &self.key_id);
         let sealed = hpke::single_shot_seal_with_rng::<AesGcm256, HkdfSha256, XWing>(
@@ -204,6 +205,17 @@ impl PqRecipient {
         }
         Ok(WrappedKey::new(PQ_PROVIDER, self.key_id.clone(), out))
     }
+}
+
+/// A FIPS build refuses public-key recipients: X-Wing (ML-KEM-768 from
+/// RustCrypto, X25519, SHA-3) and this HPKE run outside AWS-LC's FIPS
+/// module. Reported as a configuration problem (usage class).
+fn refuse_in_fips() -> Result<(), KeyringError> {
+    crate::crypto::outside_module(
+        "a public-key recipient (mlkem768x25519)",
+        "X-Wing (ML-KEM-768 + X25519, from pure-Rust crates)",
+    )
+    .map_err(|e| KeyringError::new(KeyringErrorKind::Configuration, e.to_string()))
 }
 
 fn prefix_path(e: Error, path: &Path) -> Error {
@@ -333,6 +345,7 @@ impl PqIdentity {
                 ),
             )
         };
+        refuse_in_fips()?;
         let wrapped = wk.ciphertext();
         if wrapped.len() != PQ_WRAPPED_LEN {
             return Err(corrupt());
