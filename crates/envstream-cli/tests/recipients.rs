@@ -13,54 +13,47 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::proxy::{any_op, Proxy};
+use support::lab::Lab;
 use support::setup::{bucket, create_key};
-use support::{aws_cmd, code, data, feed, stderr, stdout};
+use support::{code, data, feed, stderr, stdout};
 
-/// Two hosts: the backup host (`host/`, which gets only the `.pub` file)
-/// and the restore side (`vault/`, which holds the identity).
+/// Two hosts in one scratch directory: the backup host (`host/`, which
+/// gets only the `.pub` file) and the restore side (`vault/`, which holds
+/// the identity). `run`/`ok` run in the vault.
 struct Env {
-    dir: tempfile::TempDir,
-    proxy: Proxy,
+    lab: Lab,
 }
 
 impl Env {
     fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().expect("tempdir"),
-            proxy: Proxy::start_with(any_op),
-        };
-        std::fs::create_dir(env.p("host")).expect("mkdir");
-        std::fs::create_dir(env.p("vault")).expect("mkdir");
-        env
+        let lab = Lab::new();
+        std::fs::create_dir(lab.p("host")).expect("mkdir");
+        std::fs::create_dir(lab.p("vault")).expect("mkdir");
+        Env { lab }
     }
 
     fn p(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.lab.p(name)
     }
 
     fn cmd_in(&self, sub: &str) -> Command {
-        let mut c = aws_cmd(&self.p(sub));
-        c.env("AWS_ENDPOINT_URL", &self.proxy.url);
-        c
+        self.lab.cmd_in(sub)
     }
 
     fn run_in(&self, sub: &str, args: &[&str]) -> Output {
-        self.cmd_in(sub).args(args).output().expect("spawn")
+        self.lab.run_in(sub, args)
     }
 
     fn ok_in(&self, sub: &str, args: &[&str]) -> Output {
-        let o = self.run_in(sub, args);
-        assert_eq!(code(&o), 0, "{sub}: {args:?}: {}", stderr(&o));
-        o
+        self.lab.ok_in(sub, args)
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.run_in("vault", args)
+        self.lab.run_in("vault", args)
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        self.ok_in("vault", args)
+        self.lab.ok_in("vault", args)
     }
 
     /// `keygen --recipient -o vault/NAME`; the `.pub` copied to the host.
@@ -169,7 +162,7 @@ fn encrypt_only_host_seals_and_cannot_open() {
     let o = env.ok(&["open", "--identity", "backup.id", "b.envs"]);
     assert_eq!(o.stdout, plain);
     env.ok(&["verify", "--identity", "backup.id", "b.envs"]);
-    assert_eq!(env.proxy.total(), 0, "no key service was asked");
+    assert_eq!(env.lab.proxy.total(), 0, "no key service was asked");
 }
 
 #[test]
@@ -255,7 +248,7 @@ fn recipients_combine_with_key_files_and_kms() {
         "{text}"
     );
 
-    let before = env.proxy.count("Decrypt");
+    let before = env.lab.proxy.count("Decrypt");
     for key in [
         ["--identity", "a.id"],
         ["--identity", "b.id"],
@@ -264,10 +257,14 @@ fn recipients_combine_with_key_files_and_kms() {
         let o = env.ok(&["open", key[0], key[1], "s.envs"]);
         assert_eq!(o.stdout, plain, "{key:?}");
     }
-    assert_eq!(env.proxy.count("Decrypt"), before, "identities need no KMS");
+    assert_eq!(
+        env.lab.proxy.count("Decrypt"),
+        before,
+        "identities need no KMS"
+    );
     let o = env.ok(&["open", "--kms-key", &arn, "s.envs"]);
     assert_eq!(o.stdout, plain);
-    assert_eq!(env.proxy.count("Decrypt"), before + 1);
+    assert_eq!(env.lab.proxy.count("Decrypt"), before + 1);
 }
 
 /// `rekey --add-recipient` adds a record (opened by --identity after);

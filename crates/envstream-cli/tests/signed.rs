@@ -15,62 +15,20 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use base64::Engine as _;
 use hmac::Mac;
-use support::proxy::{any_op, Proxy};
+use support::lab::Lab;
 use support::setup::{bucket, create_alias, create_key, kms_call, open_uploads};
-use support::{aws_cmd, code, data, stderr, stdout};
+use support::{code, data, stderr, stdout};
 
-struct Env {
-    dir: tempfile::TempDir,
-    proxy: Proxy,
-}
+/// The scratch directory and the proxy, with a break-glass key file.
+type Env = Lab;
 
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().expect("tempdir"),
-            proxy: Proxy::start_with(any_op),
-        };
-        env.ok(&["keygen", "-o", "bg.key"]);
-        env
-    }
-
-    fn p(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = aws_cmd(self.dir.path());
-        c.env("AWS_ENDPOINT_URL", &self.proxy.url);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().expect("spawn")
-    }
-
-    fn ok(&self, args: &[&str]) -> Output {
-        let o = self.run(args);
-        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
-        o
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) {
-        std::fs::write(self.p(name), bytes).expect("write");
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.p(name)).expect("read")
-    }
-
-    fn json(&self, name: &str) -> serde_json::Value {
-        serde_json::from_slice(&self.read(name)).expect("json")
-    }
+fn new_env() -> Env {
+    let env = Lab::new();
+    env.ok(&["keygen", "-o", "bg.key"]);
+    env
 }
 
 /// A KMS asymmetric signing key in moto.
@@ -200,7 +158,7 @@ fn drop_local_record(sealed: &[u8], data_key: &[u8]) -> Vec<u8> {
 
 #[test]
 fn kms_signers_p256_and_p384_sign_once_and_are_pinned_by_arn() {
-    let env = Env::new();
+    let env = new_env();
     let wrap = create_key();
     let p256 = create_sign_key("ECC_NIST_P256");
     let p384 = create_sign_key("ECC_NIST_P384");
@@ -227,7 +185,7 @@ fn kms_signers_p256_and_p384_sign_once_and_are_pinned_by_arn() {
         // One GetPublicKey and one Sign per stream; nothing else signs.
         assert_eq!(env.proxy.count("Sign"), 1, "{alg}");
         assert_eq!(env.proxy.count("GetPublicKey"), 1, "{alg}");
-        let inspect = env.json_of(&["inspect", "--json", "a.envs"]);
+        let inspect = json_of(&env, &["inspect", "--json", "a.envs"]);
         assert_eq!(inspect["signer"]["algorithm"], alg, "{inspect}");
         let fingerprint = inspect["signer"]["fingerprint"]
             .as_str()
@@ -292,15 +250,13 @@ fn kms_signers_p256_and_p384_sign_once_and_are_pinned_by_arn() {
     assert!(!env.p("b.envs").exists());
 }
 
-impl Env {
-    fn json_of(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_slice(&self.ok(args).stdout).expect("json")
-    }
+fn json_of(env: &Env, args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&env.ok(args).stdout).expect("json")
 }
 
 #[test]
 fn a_data_key_holder_who_rewrites_the_body_or_the_header_is_caught() {
-    let env = Env::new();
+    let env = new_env();
     let wrap = create_key();
     let signer = create_sign_key("ECC_NIST_P256");
     let plain = data(50_000, 3);
@@ -433,7 +389,7 @@ fn a_data_key_holder_who_rewrites_the_body_or_the_header_is_caught() {
 
 #[test]
 fn signatures_survive_s3_multipart_and_a_server_side_rekey_that_re_signs() {
-    let env = Env::new();
+    let env = new_env();
     let b = bucket("signed");
     let url = |k: &str| format!("s3://{b}/{k}");
     let wrap = create_key();
@@ -545,7 +501,7 @@ fn signatures_survive_s3_multipart_and_a_server_side_rekey_that_re_signs() {
 
 #[test]
 fn local_signing_keys_keygen_pin_and_rekey() {
-    let env = Env::new();
+    let env = new_env();
     let o = env.ok(&["keygen", "--sign", "-o", "w.key"]);
     let fingerprint = stdout(&o).trim().to_owned();
     assert_eq!(fingerprint.len(), 32, "{fingerprint}");

@@ -164,6 +164,31 @@ impl Recipient for Replay {
     }
 }
 
+/// A good vector's manifest entry: the fields every good vector has
+/// (FORMAT.md section 14); callers add `signer` or `identities`.
+fn good_entry(
+    name: &str,
+    desc: &str,
+    keys: serde_json::Value,
+    ctx: &[(&str, &str)],
+    seed: u8,
+) -> serde_json::Value {
+    let ctx_json: serde_json::Map<String, serde_json::Value> = ctx
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    serde_json::json!({
+        "name": name,
+        "description": desc,
+        "file": format!("good/{name}.envs"),
+        "plaintext": format!("good/{name}.plain"),
+        "keys": keys,
+        "context": ctx_json,
+        "chunk_size": CHUNK,
+        "seed": hex(&[seed; 32]),
+    })
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -252,20 +277,14 @@ fn main() {
         if *name == "exactly_one_chunk" {
             one_chunk = sealed.clone();
         }
-        let ctx_json: serde_json::Map<String, serde_json::Value> = ctx
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-            .collect();
-        good_json.push(serde_json::json!({
-            "name": name,
-            "description": desc,
-            "file": format!("good/{name}.envs"),
-            "plaintext": format!("good/{name}.plain"),
-            "keys": keys.iter().map(|k| format!("keys/{k}.key")).collect::<Vec<_>>(),
-            "context": ctx_json,
-            "chunk_size": CHUNK,
-            "seed": hex(&[seed; 32]),
-        }));
+        let key_files: Vec<String> = keys.iter().map(|k| format!("keys/{k}.key")).collect();
+        good_json.push(good_entry(
+            name,
+            desc,
+            serde_json::json!(key_files),
+            ctx,
+            seed,
+        ));
     }
 
     // Bad vectors, derived from multi_chunk_context (chunks 0..2 full, 3 final).
@@ -629,22 +648,11 @@ fn main() {
                 "a data-key holder's body (chunk 0 re-encrypted with a changed byte) under the signed header and the original trailer",
             ));
         }
-        let ctx_json: serde_json::Map<String, serde_json::Value> = ctx
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-            .collect();
-        good_json.push(serde_json::json!({
-            "name": name,
-            "description": desc,
-            "file": format!("good/{name}.envs"),
-            "plaintext": format!("good/{name}.plain"),
-            "keys": keys.iter().map(|k| format!("keys/{k}.key")).collect::<Vec<_>>(),
-            "context": ctx_json,
-            "chunk_size": CHUNK,
-            "seed": hex(&[seed; 32]),
-            "signer": public,
-            "signer_fingerprint": signer.signer_key().fingerprint(),
-        }));
+        let key_files: Vec<String> = keys.iter().map(|k| format!("keys/{k}.key")).collect();
+        let mut entry = good_entry(name, desc, serde_json::json!(key_files), ctx, seed);
+        entry["signer"] = serde_json::json!(public);
+        entry["signer_fingerprint"] = serde_json::json!(signer.signer_key().fingerprint());
+        good_json.push(entry);
     }
     let sm = signed_main;
 
@@ -697,21 +705,9 @@ fn main() {
         if *name == "recipient_one" {
             pq_main = sealed.clone();
         }
-        let ctx_json: serde_json::Map<String, serde_json::Value> = ctx
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-            .collect();
-        good_json.push(serde_json::json!({
-            "name": name,
-            "description": desc,
-            "file": format!("good/{name}.envs"),
-            "plaintext": format!("good/{name}.plain"),
-            "keys": keys,
-            "identities": ids,
-            "context": ctx_json,
-            "chunk_size": CHUNK,
-            "seed": hex(&[seed; 32]),
-        }));
+        let mut entry = good_entry(name, desc, serde_json::json!(keys), ctx, seed);
+        entry["identities"] = serde_json::json!(ids);
+        good_json.push(entry);
     }
     let (ph, phl) = envstream::Header::parse(&pq_main).expect("parses");
     let record = ph.wrapped_keys()[0].clone();

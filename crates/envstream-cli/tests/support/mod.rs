@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI integration tests: run the real binary.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod lab;
 pub mod proxy;
 pub mod setup;
 
