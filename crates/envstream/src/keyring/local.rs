@@ -3,12 +3,12 @@
 //! A key file holds one 256-bit key in a versioned text format
 //! (FORMAT.md, "Local key files"). Its key id is a public fingerprint.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use super::api::{Identity, KeyringFuture, Recipient, UnwrapRequest, WrapRequest};
+use super::file::{content_lines, hex, read_key_file, unhex, ReadError};
 use crate::crypto::{Backend, DataKey, RandomSource, SecretKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, KeyringError, KeyringErrorKind, LocalError};
 use crate::format::{EncryptionContext, WrappedKey};
@@ -17,8 +17,6 @@ use crate::format::{EncryptionContext, WrappedKey};
 pub const LOCAL_PROVIDER: &str = "local";
 /// The line prefix of the key in a key file.
 pub(crate) const KEY_FILE_PREFIX: &str = "ENVSTREAM-LOCAL-KEY-V1-";
-/// Largest key file accepted, so a wrong path cannot make us read a huge file.
-const MAX_KEY_FILE_LEN: u64 = 16 * 1024;
 /// Length of a local wrapped key: nonce, encrypted data key, tag.
 pub(crate) const LOCAL_WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
 
@@ -29,32 +27,6 @@ pub struct LocalKey {
     key_id: String,
     backend: Backend,
     label: String,
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-pub(super) fn unhex(s: &str) -> Option<Zeroizing<[u8; KEY_LEN]>> {
-    let b = s.as_bytes();
-    if b.len() != KEY_LEN * 2 {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = Zeroizing::new([0u8; KEY_LEN]);
-    for (i, pair) in b.chunks(2).enumerate() {
-        out[i] = (nib(pair[0])? << 4) | nib(pair[1])?;
-    }
-    Some(out)
 }
 
 /// A key file's key id (FORMAT.md section 11.2).
@@ -117,11 +89,7 @@ impl LocalKey {
     /// Parses key file text.
     pub fn parse(text: &str, backend: Backend) -> Result<Self, Error> {
         let mut found: Option<Zeroizing<[u8; KEY_LEN]>> = None;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for line in content_lines(text) {
             let Some(hexkey) = line.strip_prefix(KEY_FILE_PREFIX) else {
                 return Err(Error::Local(LocalError::InvalidKeyFile(format!(
                     "unexpected line (expected `{KEY_FILE_PREFIX}<64 hex digits>`)"
@@ -148,28 +116,14 @@ impl LocalKey {
 
     /// Reads and parses a key file.
     pub fn load(path: &Path, backend: Backend) -> Result<Self, Error> {
-        use std::io::Read;
-        let f = std::fs::File::open(path).map_err(|e| {
-            Error::Local(LocalError::InvalidKeyFile(format!(
-                "cannot open {}: {e}",
-                path.display()
-            )))
+        let text = read_key_file(path).map_err(|e| {
+            let p = path.display();
+            Error::Local(LocalError::InvalidKeyFile(match e {
+                ReadError::Open(e) => format!("cannot open {p}: {e}"),
+                ReadError::Read(e) => format!("cannot read {p}: {e}"),
+                ReadError::TooLarge => format!("{p} is too large to be a key file"),
+            }))
         })?;
-        let mut text = Zeroizing::new(String::new());
-        f.take(MAX_KEY_FILE_LEN + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| {
-                Error::Local(LocalError::InvalidKeyFile(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )))
-            })?;
-        if text.len() as u64 > MAX_KEY_FILE_LEN {
-            return Err(Error::Local(LocalError::InvalidKeyFile(format!(
-                "{} is too large to be a key file",
-                path.display()
-            ))));
-        }
         let mut key = Self::parse(&text, backend).map_err(|e| match e {
             Error::Local(LocalError::InvalidKeyFile(m)) => Error::Local(
                 LocalError::InvalidKeyFile(format!("{}: {m}", path.display())),

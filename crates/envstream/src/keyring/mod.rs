@@ -10,6 +10,7 @@
 //!   (X-Wing: ML-KEM-768 + X25519, through HPKE) for encrypt-only hosts.
 
 mod api;
+mod file;
 mod local;
 mod pq;
 mod sign;

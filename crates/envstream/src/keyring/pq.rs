@@ -15,7 +15,7 @@ use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use zeroize::Zeroizing;
 
 use super::api::{Identity, KeyringFuture, Recipient, UnwrapRequest, WrapRequest};
-use super::local::{hex, unhex};
+use super::file::{content_lines, hex, read_key_file, unhex, ReadError};
 use crate::crypto::{Backend, DataKey, RandomSource, KEY_LEN};
 use crate::error::{Error, KeyringError, KeyringErrorKind, LocalError};
 use crate::format::{decode_base64, encode_base64, EncryptionContext, WrappedKey};
@@ -36,8 +36,6 @@ const CT_LEN: usize = KEY_LEN + 16;
 pub(crate) const PQ_WRAPPED_LEN: usize = ENC_LEN + CT_LEN;
 /// Random bytes one X-Wing encapsulation draws.
 const ESEED_LEN: usize = 64;
-/// Largest recipient or identity file accepted.
-const MAX_FILE_LEN: u64 = 16 * 1024;
 
 type PublicKey = <XWing as hpke::Kem>::PublicKey;
 type PrivateKey = <XWing as hpke::Kem>::PrivateKey;
@@ -72,30 +70,16 @@ fn aad(ctx: &EncryptionContext) -> Vec<u8> {
     v
 }
 
-/// Reads a small text file (a recipient or identity file) into a
-/// zeroizing string.
+/// Reads a recipient or identity file (at most 16 KiB).
 fn read_small(path: &Path, what: &str) -> Result<Zeroizing<String>, Error> {
-    use std::io::Read;
-    let f = std::fs::File::open(path)
-        .map_err(|e| invalid(format!("cannot open {what} {}: {e}", path.display())))?;
-    let mut text = Zeroizing::new(String::new());
-    f.take(MAX_FILE_LEN + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| invalid(format!("cannot read {what} {}: {e}", path.display())))?;
-    if text.len() as u64 > MAX_FILE_LEN {
-        return Err(invalid(format!(
-            "{} is too large to be a {what}",
-            path.display()
-        )));
-    }
-    Ok(text)
-}
-
-/// The lines of a key file that are neither blank nor comments.
-fn content_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    read_key_file(path).map_err(|e| {
+        let p = path.display();
+        invalid(match e {
+            ReadError::Open(e) => format!("cannot open {what} {p}: {e}"),
+            ReadError::Read(e) => format!("cannot read {what} {p}: {e}"),
+            ReadError::TooLarge => format!("{p} is too large to be a {what}"),
+        })
+    })
 }
 
 /// A public-key recipient: seals to the holder of its identity, and holds

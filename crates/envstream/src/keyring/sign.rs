@@ -12,6 +12,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use super::api::KeyringFuture;
+use super::file::{content_lines, read_key_file, unhex, ReadError, MAX_KEY_FILE_LEN};
 use crate::crypto::Backend;
 use crate::error::{Error, LocalError};
 use crate::format::{SignatureAlgorithm, SignerKey};
@@ -39,8 +40,6 @@ pub trait Signer: Send + Sync {
 
 /// The line prefix of the secret in a signing key file.
 pub(crate) const SIGNING_KEY_PREFIX: &str = "ENVSTREAM-SIGNING-KEY-V1-";
-/// Largest key or public key file accepted.
-const MAX_FILE_LEN: u64 = 16 * 1024;
 
 /// A local Ed25519 signing key (a key file written by
 /// `envstream keygen --sign`). Zeroized on drop.
@@ -100,22 +99,8 @@ impl LocalSigningKey {
                 "the key line does not start with {SIGNING_KEY_PREFIX}"
             ))
         })?;
-        let b = hex.as_bytes();
-        let nib = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        if b.len() != 64 {
-            return Err(invalid("the key is not 64 lowercase hex digits".into()));
-        }
-        let mut seed = Zeroizing::new([0u8; 32]);
-        for (i, pair) in b.chunks(2).enumerate() {
-            let (Some(hi), Some(lo)) = (nib(pair[0]), nib(pair[1])) else {
-                return Err(invalid("the key is not 64 lowercase hex digits".into()));
-            };
-            seed[i] = hi << 4 | lo;
-        }
+        let seed =
+            unhex(hex).ok_or_else(|| invalid("the key is not 64 lowercase hex digits".into()))?;
         Ok(Self::from_seed(&seed, backend))
     }
 
@@ -165,10 +150,7 @@ fn invalid(why: String) -> Error {
 
 /// The one line of a key file that is not blank or a `#` comment.
 fn only_line(text: &str) -> Result<&str, Error> {
-    let mut lines = text
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r').trim())
-        .filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let mut lines = content_lines(text);
     let line = lines
         .next()
         .ok_or_else(|| invalid("the file holds no key line".into()))?;
@@ -179,24 +161,14 @@ fn only_line(text: &str) -> Result<&str, Error> {
 }
 
 fn read_small(path: &Path) -> Result<Zeroizing<String>, Error> {
-    use std::io::Read;
-    let f = std::fs::File::open(path)?;
-    let mut text = Zeroizing::new(String::new());
-    f.take(MAX_FILE_LEN + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidData {
-                invalid("the file is not UTF-8 text".into())
-            } else {
-                Error::Io(e)
-            }
-        })?;
-    if text.len() as u64 > MAX_FILE_LEN {
-        return Err(invalid(format!(
-            "the file is larger than {MAX_FILE_LEN} bytes"
-        )));
-    }
-    Ok(text)
+    read_key_file(path).map_err(|e| match e {
+        ReadError::Open(e) => Error::Io(e),
+        ReadError::Read(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            invalid("the file is not UTF-8 text".into())
+        }
+        ReadError::Read(e) => Error::Io(e),
+        ReadError::TooLarge => invalid(format!("the file is larger than {MAX_KEY_FILE_LEN} bytes")),
+    })
 }
 
 #[cfg(test)]
